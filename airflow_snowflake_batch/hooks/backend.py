@@ -1,0 +1,217 @@
+"""The contract between :class:`SnowflakeBatchInferenceHook` and the account it talks to.
+
+The hook holds the logic (name resolution, validation, re-attach decisions); a backend only
+performs primitive operations. There are two backends: Snowflake (``hooks/snowflake_backend.py``,
+Snowpark + snowflake-ml) and the embedded local workspace (``local/backend.py``, DuckDB + folders).
+Because all checks live in the hook, the same bad input gets the same error on both.
+
+The value objects below carry only plain Python data, so nothing here imports snowflake-ml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+    from airflow_snowflake_batch.job_status import JobState
+
+SaveMode = Literal["error", "overwrite"]
+TableMode = Literal["overwrite", "append"]
+PartitionValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input or output of a model function, as in snowflake-ml's ``FeatureSpec.to_dict()``.
+
+    ``dtype`` is a ``snowflake.ml.model.model_signature.DataType`` name (``DOUBLE``, ``INT64``,
+    ``STRING``...); ``shape`` is set for array-valued features.
+    """
+
+    name: str
+    dtype: str
+    nullable: bool = True
+    shape: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named inference parameter of a model function (``ParamSpec``)."""
+
+    name: str
+    dtype: str
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class ModelFunction:
+    """One function of a model version (``ModelVersion.show_functions()`` entry)."""
+
+    name: str  # as Snowflake names it, e.g. PREDICT_PROBA
+    target_method: str  # the Python method, e.g. predict_proba
+    function_type: str  # FUNCTION or TABLE_FUNCTION
+    inputs: tuple[Feature, ...]
+    outputs: tuple[Feature, ...]
+    params: tuple[Param, ...] = ()
+    is_partitioned: bool = False
+
+
+@dataclass(frozen=True)
+class ModelVersionRef:
+    """A resolved model version: aliases and the default are already turned into a version name."""
+
+    model: ObjectName  # fully qualified
+    version: Identifier
+    functions: tuple[ModelFunction, ...]
+
+    @property
+    def display(self) -> str:
+        return f"{self.model.sql} version {self.version.sql}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of an input table or query: name as stored, and its SQL type as the backend reports it."""
+
+    name: str
+    sql_type: str
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What the hook needs to know about a stage."""
+
+    name: ObjectName
+    is_internal: bool
+    encryption: str | None  # SNOWFLAKE_SSE, SNOWFLAKE_FULL, or None for external stages
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """Exactly one of a table, a query, or a stage location of input files."""
+
+    table: ObjectName | None = None
+    query: str | None = None
+    stage_location: StageLocation | None = None
+
+    def __post_init__(self) -> None:
+        given = [x for x in (self.table, self.query, self.stage_location) if x is not None]
+        if len(given) != 1:
+            raise ValueError("Exactly one of input_table, input_query or input_stage_location must be given.")
+
+    @property
+    def description(self) -> str:
+        if self.table is not None:
+            return f"input table {self.table.sql}"
+        if self.stage_location is not None:
+            return f"input stage location {self.stage_location.sql}"
+        return "input query"
+
+
+@dataclass(frozen=True)
+class WarehouseInferenceRequest:
+    """Everything a backend needs to run ``ModelVersion.run()`` into a table."""
+
+    model: ModelVersionRef
+    function: ModelFunction
+    source: InputSource
+    output_table: ObjectName
+    mode: TableMode
+    partition: dict[str, PartitionValue] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    partition_column: str | None = None
+    strict_input_validation: bool = False
+
+
+@dataclass(frozen=True)
+class BatchJobSpec:
+    """Everything a backend needs to submit ``ModelVersion.run_batch()``."""
+
+    model: ModelVersionRef
+    function: ModelFunction
+    source: InputSource
+    job_name: ObjectName  # fully qualified
+    compute_pool: Identifier
+    output_location: StageLocation  # the base; results go to output_location.child(job_name.name.value)
+    save_mode: SaveMode = "error"
+    replicas: int | None = None
+    num_workers: int | None = None
+    max_batch_rows: int | None = None
+    cpu_requests: str | None = None
+    memory_requests: str | None = None
+    gpu_requests: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    column_handling: dict[str, dict[str, str]] = field(default_factory=dict)
+    partition_column: str | None = None
+    engine: str | None = None
+    engine_args_override: tuple[str, ...] = ()
+    image_repo: str | None = None
+    force_rebuild: bool = False
+
+    @property
+    def job_output_location(self) -> StageLocation:
+        return self.output_location.child(self.job_name.name.value)
+
+
+@dataclass(frozen=True)
+class LoadResultsRequest:
+    """Load the Parquet files of one job folder into a table."""
+
+    location: StageLocation
+    target_table: ObjectName
+    mode: TableMode
+    partition: dict[str, PartitionValue] = field(default_factory=dict)
+    create_table_if_missing: bool = True
+
+
+class InferenceBackend(Protocol):
+    """Primitive operations on one account (Snowflake or a local workspace).
+
+    Implementations keep one session/connection for their lifetime and release it in :meth:`close`.
+    """
+
+    default_database: Identifier | None
+    default_schema: Identifier | None
+
+    # Registry
+    def get_model_version(self, model: ObjectName, version: str | None) -> ModelVersionRef:
+        """Resolve ``version`` (a name, an alias, or None for the model's default)."""
+
+    # Catalog
+    def describe_input(self, source: InputSource) -> list[Column]:
+        """The columns of an input table or query (not a stage location)."""
+
+    def table_exists(self, table: ObjectName) -> bool: ...
+
+    def describe_stage(self, stage: ObjectName) -> StageInfo | None:
+        """The stage, or None when it does not exist."""
+
+    def list_files(self, location: StageLocation) -> list[str]:
+        """Paths of the files under ``location``, relative to it, sorted."""
+
+    def remove_files(self, location: StageLocation) -> None: ...
+
+    # Warehouse inference
+    def run_warehouse_inference(self, request: WarehouseInferenceRequest) -> int:
+        """Score server-side into the output table; return the number of rows written."""
+
+    # Batch jobs
+    def submit_job(self, spec: BatchJobSpec) -> str:
+        """Submit the job and return its id (``DB.SCHEMA.NAME``)."""
+
+    def get_job_state(self, job_id: str) -> JobState | None:
+        """The job's state, or None when no job of that id exists."""
+
+    def cancel_job(self, job_id: str) -> None: ...
+
+    def get_job_logs(self, job_id: str) -> str: ...
+
+    def drop_job(self, job_id: str) -> None: ...
+
+    # Results
+    def load_results(self, request: LoadResultsRequest) -> int:
+        """Load the job folder's Parquet files into the table; return the rows loaded."""
+
+    def close(self) -> None: ...

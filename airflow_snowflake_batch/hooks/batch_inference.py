@@ -1,0 +1,508 @@
+"""SnowflakeBatchInferenceHook: the only code that talks to Snowflake or the local workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import tenacity
+from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+
+from airflow_snowflake_batch.exceptions import (
+    BatchJobError,
+    InputValidationError,
+    ResultsNotReadyError,
+    StageValidationError,
+)
+from airflow_snowflake_batch.hooks import validation
+from airflow_snowflake_batch.hooks.backend import (
+    BatchJobSpec,
+    InputSource,
+    LoadResultsRequest,
+    WarehouseInferenceRequest,
+)
+from airflow_snowflake_batch.hooks.retry import is_session_expired, retry_policy
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+
+if TYPE_CHECKING:
+    from airflow.models import Connection
+
+    from airflow_snowflake_batch.hooks.backend import (
+        InferenceBackend,
+        ModelFunction,
+        ModelVersionRef,
+        PartitionValue,
+        SaveMode,
+        TableMode,
+    )
+
+LOCAL_CONN_TYPE = "snowflake_batch_local"
+SUCCESS_FILE = "_SUCCESS"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """What :meth:`SnowflakeBatchInferenceHook.start_batch_job` did."""
+
+    job_id: str
+    job_name: str
+    output_location: StageLocation
+    state: JobState
+    reattached: bool
+
+
+class SnowflakeBatchInferenceHook(SnowflakeHook):
+    """
+    Run Snowflake Model Registry inference: warehouse ``run()`` and SPCS ``run_batch()`` jobs.
+
+    A :class:`~airflow.providers.snowflake.hooks.snowflake.SnowflakeHook`, so every authentication
+    method of a ``snowflake`` connection works unchanged. A connection of type
+    ``snowflake_batch_local`` (see :meth:`airflow_snowflake_batch.local.LocalWorkspace.connection_uri`)
+    runs the same calls on an embedded local workspace instead. Use it as a context manager, or call
+    :meth:`close`, to release the session.
+
+    :param snowflake_conn_id: Airflow connection id (``snowflake`` or ``snowflake_batch_local`` type).
+    :param database: Database overriding the connection's, for unqualified names.
+    :param schema: Schema overriding the connection's, for unqualified names.
+    :param warehouse: Warehouse overriding the connection's.
+    :param role: Role overriding the connection's.
+    :param query_tag: Key/values set as the session's ``QUERY_TAG`` (dag, task and run, for cost attribution).
+    """
+
+    conn_name_attr = "snowflake_conn_id"
+    default_conn_name = "snowflake_default"
+    # The Snowflake provider owns the ``snowflake`` type; this hook registers the local workspace type.
+    conn_type = LOCAL_CONN_TYPE
+    hook_name = "Snowflake Batch Inference (local workspace)"
+
+    def __init__(
+        self,
+        snowflake_conn_id: str = default_conn_name,
+        *,
+        database: str | None = None,
+        schema: str | None = None,
+        warehouse: str | None = None,
+        role: str | None = None,
+        query_tag: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            snowflake_conn_id=snowflake_conn_id,
+            database=database,
+            schema=schema,
+            warehouse=warehouse,
+            role=role,
+            **kwargs,
+        )
+        self.snowflake_conn_id = snowflake_conn_id
+        self.query_tag = dict(query_tag or {})
+        self._backend: InferenceBackend | None = None
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["host", "schema", "login", "password", "port"],
+            "relabeling": {},
+            "placeholders": {
+                "extra": '{"workspace": "/path/to/workspace", "database": "ML", "schema": "PUBLIC"}'
+            },
+        }
+
+    # -- backend and session -------------------------------------------------------------------
+
+    @property
+    def backend(self) -> InferenceBackend:
+        """The Snowflake or local backend this connection points at, created on first use."""
+        if self._backend is None:
+            conn = self.get_connection(self.snowflake_conn_id)
+            self._backend = self._make_backend(conn)
+        return self._backend
+
+    def _make_backend(self, conn: Connection) -> InferenceBackend:
+        if conn.conn_type == LOCAL_CONN_TYPE:
+            from airflow_snowflake_batch.local.backend import LocalBackend
+
+            return LocalBackend.from_connection(conn, database=self.database, schema=self.schema)
+        from airflow_snowflake_batch.hooks.snowflake_backend import SnowflakeBackend
+
+        return SnowflakeBackend(self)
+
+    @property
+    def is_local(self) -> bool:
+        return self.get_connection(self.snowflake_conn_id).conn_type == LOCAL_CONN_TYPE
+
+    def get_snowpark_session(self) -> Any:
+        """A new Snowpark session with the provider's ``QUERY_TAG`` (dag, task, run) added."""
+        session = super().get_snowpark_session()
+        if self.query_tag:
+            session.update_query_tag(self.query_tag)
+        return session
+
+    def close(self) -> None:
+        """Release the backend's session or connection. Safe to call twice."""
+        if self._backend is not None:
+            try:
+                self._backend.close()
+            finally:
+                self._backend = None
+
+    def __enter__(self) -> SnowflakeBatchInferenceHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """Call a backend method, retrying transient errors and reconnecting after an expired session."""
+        for attempt in tenacity.Retrying(**retry_policy(before_sleep=self._before_retry)):
+            with attempt:
+                return getattr(self.backend, method)(*args)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        log.warning("Transient error from Snowflake (attempt %s), retrying: %s", retry_state.attempt_number, exc)
+        if exc is not None and is_session_expired(exc):
+            self.close()
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def qualify(self, name: str | ObjectName, *, what: str) -> ObjectName:
+        """Parse a user-given name and fill database/schema from the overrides or the connection."""
+        parsed = name if isinstance(name, ObjectName) else ObjectName.parse(name, what=what)
+        return parsed.qualify(self.backend.default_database, self.backend.default_schema)
+
+    def parse_location(self, location: str | StageLocation, *, what: str) -> StageLocation:
+        parsed = location if isinstance(location, StageLocation) else StageLocation.parse(location, what=what)
+        return parsed.qualify(self.backend.default_database, self.backend.default_schema)
+
+    def input_source(
+        self,
+        *,
+        input_table: str | None = None,
+        input_query: str | None = None,
+        input_stage_location: str | None = None,
+    ) -> InputSource:
+        """Exactly one input, parsed and qualified."""
+        given = [n for n, v in (("input_table", input_table), ("input_query", input_query),
+                                ("input_stage_location", input_stage_location)) if v]
+        if len(given) != 1:
+            raise InputValidationError(
+                f"Exactly one of input_table, input_query or input_stage_location must be set; got "
+                f"{', '.join(given) or 'none'}."
+            )
+        if input_table:
+            return InputSource(table=self.qualify(input_table, what="input_table"))
+        if input_stage_location:
+            return InputSource(stage_location=self.parse_location(input_stage_location, what="input_stage_location"))
+        return InputSource(query=str(input_query).strip().rstrip(";"))
+
+    # -- registry ------------------------------------------------------------------------------
+
+    def get_model_version(self, model_name: str, version_name: str | None = None) -> ModelVersionRef:
+        """Resolve a model (name resolved against the defaults) and a version, alias or the default."""
+        model = self.qualify(model_name, what="model_name")
+        if version_name is not None:
+            Identifier.parse(version_name, what="version_name")
+        return self._call("get_model_version", model, version_name)
+
+    def resolve_function(self, model: ModelVersionRef, function_name: str | None) -> ModelFunction:
+        return validation.resolve_function(model, function_name)
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def validate_input(self, source: InputSource, function: ModelFunction, *, strict: bool = False) -> None:
+        """Check a table's or query's columns against the function's inputs (files are checked by the job)."""
+        if source.stage_location is not None:
+            return
+        columns = self._call("describe_input", source)
+        validation.check_input_columns(function, columns, strict=strict, where=source.description)
+
+    def validate_output_location(
+        self,
+        base: StageLocation,
+        job_folder: StageLocation,
+        *,
+        source: InputSource,
+        save_mode: SaveMode,
+        file_inputs: bool,
+        require_sse_for_files: bool = True,
+    ) -> None:
+        """The output stage exists and is internal, its encryption suits the inputs, the folder fits the mode."""
+        stage = self._call("describe_stage", base.stage)
+        if stage is None:
+            raise StageValidationError(
+                f"Output stage {base.stage.sql} does not exist. Create it with "
+                f"CREATE STAGE {base.stage.sql} ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')."
+            )
+        if not stage.is_internal:
+            raise StageValidationError(
+                f"Output stage {base.stage.sql} is external; batch inference writes only to internal stages."
+            )
+        if stage.encryption != "SNOWFLAKE_SSE":
+            message = (
+                f"Output stage {base.stage.sql} uses {stage.encryption or 'unknown'} encryption; "
+                "jobs over files (images, audio, video) support only SNOWFLAKE_SSE."
+            )
+            if file_inputs and require_sse_for_files:
+                raise StageValidationError(message + f" Recreate it with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE').")
+            log.warning(message)
+        if source.stage_location is not None and base.contains(source.stage_location):
+            raise StageValidationError(
+                f"Input location {source.stage_location.sql} lies inside the output location {base.sql}; "
+                "choose an output location outside the input files."
+            )
+        if save_mode == "error" and (files := self._call("list_files", job_folder)):
+            raise StageValidationError(
+                f"Output folder {job_folder.sql} already holds {len(files)} file(s) (e.g. {files[0]!r}) and "
+                "save_mode is 'error'. Use save_mode='overwrite' or another job_name."
+            )
+
+    # -- warehouse inference -------------------------------------------------------------------
+
+    def run_warehouse_inference(
+        self,
+        *,
+        model_name: str,
+        version_name: str | None,
+        function_name: str | None,
+        source: InputSource,
+        output_table: str,
+        output_mode: TableMode = "overwrite",
+        output_partition: dict[str, PartitionValue] | None = None,
+        params: dict[str, Any] | None = None,
+        partition_column: str | None = None,
+        strict_input_validation: bool = False,
+    ) -> tuple[ObjectName, int, ModelVersionRef]:
+        """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version)."""
+        if source.stage_location is not None:
+            raise InputValidationError("Warehouse inference reads a table or a query, not a stage location.")
+        table = self.qualify(output_table, what="output_table")
+        partition = _parse_partition(output_partition)
+        model = self.get_model_version(model_name, version_name)
+        function = self.resolve_function(model, function_name)
+        validation.check_params(function, params or {})
+        self.validate_input(source, function, strict=strict_input_validation)
+        request = WarehouseInferenceRequest(
+            model=model,
+            function=function,
+            source=source,
+            output_table=table,
+            mode=output_mode,
+            partition=partition,
+            params=dict(params or {}),
+            partition_column=_column(partition_column),
+            strict_input_validation=strict_input_validation,
+        )
+        rows = self.backend.run_warehouse_inference(request)
+        return table, rows, model
+
+    # -- batch jobs ----------------------------------------------------------------------------
+
+    def build_batch_job_spec(
+        self,
+        *,
+        model_name: str,
+        version_name: str | None,
+        function_name: str | None,
+        source: InputSource,
+        compute_pool: str,
+        output_stage_location: str,
+        job_name: str,
+        **options: Any,
+    ) -> BatchJobSpec:
+        """Resolve names and check the function and params; the stage is checked at submit time."""
+        model = self.get_model_version(model_name, version_name)
+        function = self.resolve_function(model, function_name)
+        params = dict(options.pop("params", None) or {})
+        validation.check_params(function, params)
+        name = ObjectName.parse(job_name, what="job_name")
+        # Snowflake puts an unqualified job in the model's database and schema.
+        name = name.qualify(model.model.database, model.model.schema)
+        return BatchJobSpec(
+            model=model,
+            function=function,
+            source=source,
+            job_name=name,
+            compute_pool=Identifier.parse(compute_pool, what="compute_pool"),
+            output_location=self.parse_location(output_stage_location, what="output_stage_location"),
+            params=params,
+            partition_column=_column(options.pop("partition_column", None)),
+            **options,
+        )
+
+    def start_batch_job(
+        self, spec: BatchJobSpec, *, try_number: int = 1, strict_input_validation: bool = False
+    ) -> JobStart:
+        """Re-attach to this task's job if one is running or done; otherwise validate and submit.
+
+        The job of try ``n`` is named ``<job_name>`` (n = 1) or ``<job_name>_T<n>``. The newest job of
+        earlier tries decides: active → re-attach; DONE with ``_SUCCESS`` → nothing to do; failed,
+        cancelled, lost or DONE without ``_SUCCESS`` → a new job under this try's name.
+        """
+        for candidate in reversed(_job_names(spec.job_name, try_number)):
+            state = self.find_job(candidate.sql)
+            if state is None:
+                continue
+            found = replace(spec, job_name=candidate)
+            if state.status.is_active:
+                log.info("Re-attaching to job %s (%s) instead of submitting a new one.", state.job_id, state.status.value)
+                return self._job_start(found, state, reattached=True)
+            if state.status.is_success and self.has_success_marker(found.job_output_location):
+                log.info("Job %s already finished with _SUCCESS; not submitting again.", state.job_id)
+                return self._job_start(found, state, reattached=True)
+            log.warning(
+                "Job %s of an earlier try ended %s%s; submitting a new job.",
+                state.job_id,
+                state.status.value,
+                " without _SUCCESS" if state.status.is_success else "",
+            )
+            break
+
+        target = replace(spec, job_name=_job_names(spec.job_name, try_number)[-1])
+        if (stale := self.find_job(target.job_name.sql)) is not None:
+            # This try's own name is taken by a finished job that did not succeed: clear it first.
+            self._call("drop_job", stale.job_id)
+            self._call("remove_files", target.job_output_location)
+        self.validate_input(target.source, target.function, strict=strict_input_validation)
+        self.validate_output_location(
+            target.output_location,
+            target.job_output_location,
+            source=target.source,
+            save_mode=target.save_mode,
+            file_inputs=target.source.stage_location is not None or bool(target.column_handling),
+        )
+        job_id = self.backend.submit_job(target)
+        log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)
+        return self._job_start(target, self.get_job_state(job_id), reattached=False)
+
+    @staticmethod
+    def _job_start(spec: BatchJobSpec, state: JobState, *, reattached: bool) -> JobStart:
+        return JobStart(
+            job_id=state.job_id,
+            job_name=spec.job_name.name.value,
+            output_location=spec.job_output_location,
+            state=state,
+            reattached=reattached,
+        )
+
+    def find_job(self, job_id: str) -> JobState | None:
+        """The state of a job, or None when it does not exist."""
+        return self._call("get_job_state", self.qualify(job_id, what="job_id").sql)
+
+    def get_job_state(self, job_id: str) -> JobState:
+        state = self.find_job(job_id)
+        if state is None:
+            raise BatchJobError(f"Batch inference job {job_id} does not exist (or was dropped).")
+        return state
+
+    async def a_get_job_state(self, job_id: str) -> JobState:
+        """Async version of :meth:`get_job_state`: runs in a thread so the event loop never blocks."""
+        return await asyncio.to_thread(self.get_job_state, job_id)
+
+    def wait_for_job(self, job_id: str, *, poll_interval: float, deadline: float | None = None) -> JobState:
+        """Poll until the job ends; at ``deadline`` (epoch seconds) cancel it and raise."""
+        while True:
+            state = self.get_job_state(job_id)
+            if state.status.is_terminal:
+                return state
+            if deadline is not None and time.time() >= deadline:
+                self.cancel_job(job_id)
+                raise BatchJobError(f"Batch inference job {job_id} timed out while {state.status.value}; it was cancelled.")
+            log.info("Job %s is %s; next check in %ss.", job_id, state.status.value, poll_interval)
+            time.sleep(poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.time())))
+
+    def cancel_job(self, job_id: str) -> None:
+        self._call("cancel_job", self.qualify(job_id, what="job_id").sql)
+
+    async def a_cancel_job(self, job_id: str) -> None:
+        """Async version of :meth:`cancel_job`."""
+        await asyncio.to_thread(self.cancel_job, job_id)
+
+    def get_job_logs(self, job_id: str) -> str:
+        return self._call("get_job_logs", self.qualify(job_id, what="job_id").sql)
+
+    def drop_job(self, job_id: str) -> None:
+        self._call("drop_job", self.qualify(job_id, what="job_id").sql)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def list_files(self, location: str | StageLocation) -> list[str]:
+        return self._call("list_files", self.parse_location(location, what="location"))
+
+    def has_success_marker(self, location: str | StageLocation) -> bool:
+        return SUCCESS_FILE in self.list_files(location)
+
+    def load_results(
+        self,
+        *,
+        output_location: str,
+        target_table: str,
+        mode: TableMode = "append",
+        output_partition: dict[str, PartitionValue] | None = None,
+        create_table_if_missing: bool = True,
+        require_success: bool = True,
+    ) -> tuple[ObjectName, int]:
+        """Load a job folder's Parquet files into a table; return (table, rows loaded).
+
+        With ``output_partition`` the partition's rows are replaced atomically; with ``overwrite`` the
+        table's rows are; with ``append`` each file is loaded once (load history), so loading the same
+        job twice never duplicates rows.
+        """
+        location = self.parse_location(output_location, what="output_location")
+        table = self.qualify(target_table, what="target_table")
+        request = LoadResultsRequest(
+            location=location,
+            target_table=table,
+            mode=mode,
+            partition=_parse_partition(output_partition),
+            create_table_if_missing=create_table_if_missing,
+        )
+        files = self.list_files(location)
+        if require_success and SUCCESS_FILE not in files:
+            raise ResultsNotReadyError(
+                f"{location.sql} has no {SUCCESS_FILE} file: the job did not finish successfully, so nothing "
+                "was loaded. Set require_success=False to load partial results."
+            )
+        if not any(f.endswith(".parquet") for f in files):
+            raise ResultsNotReadyError(f"{location.sql} holds no Parquet files to load.")
+        if not create_table_if_missing and not self._call("table_exists", table):
+            raise InputValidationError(
+                f"Target table {table.sql} does not exist and create_table_if_missing is False."
+            )
+        return table, self.backend.load_results(request)
+
+
+def _job_names(base: ObjectName, try_number: int) -> list[ObjectName]:
+    """The job name of each try up to ``try_number``: NAME, NAME_T2, NAME_T3..."""
+    names = [base]
+    for n in range(2, max(try_number, 1) + 1):
+        names.append(replace(base, name=Identifier(f"{base.name.value}_T{n}")))
+    return names
+
+
+def _column(name: str | None) -> str | None:
+    return None if not name else Identifier.parse(name, what="column name").value
+
+
+def _parse_partition(partition: dict[str, PartitionValue] | None) -> dict[str, PartitionValue]:
+    """Validate partition columns (names become stored identifiers) and their literal values."""
+    result: dict[str, PartitionValue] = {}
+    for column, value in (partition or {}).items():
+        if not isinstance(value, (str, int, float, bool)):
+            raise InputValidationError(
+                f"output_partition value for {column!r} must be a string, number or boolean, "
+                f"got {type(value).__name__}."
+            )
+        result[Identifier.parse(column, what="output_partition column").value] = value
+    return result

@@ -1,0 +1,247 @@
+"""The one place where names and stage locations are validated and quoted for SQL.
+
+Every table, stage, model, version, function, column and job name, and every stage location that
+reaches a SQL statement on either backend passes through this module. User text is parsed into
+:class:`Identifier`, :class:`ObjectName` or :class:`StageLocation` and only their ``sql`` renderings
+are ever placed in SQL, so a templated value such as ``T; DROP TABLE X`` is rejected here instead of
+becoming a statement.
+
+Snowflake's rules apply: an unquoted identifier is stored upper-cased, a double-quoted one is kept
+as written (``""`` escapes a quote inside it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from airflow_snowflake_batch.exceptions import InvalidIdentifierError
+
+_UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_STORED_UNQUOTED = re.compile(r"[A-Z_][A-Z0-9_$]*")
+# One part of a dotted name: a quoted identifier (with "" escapes) or an unquoted one.
+_PART = re.compile(r'"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*')
+_MAX_LENGTH = 255
+# Stage sub-paths: letters, digits and a few separators; no quotes, spaces, semicolons or "..".
+_STAGE_PATH = re.compile(r"[A-Za-z0-9_\-.=/]*")
+
+# Snowflake's reserved words (docs "Reserved & limited keywords"): such names must be quoted.
+_RESERVED = frozenset(
+    """
+    ACCOUNT ALL ALTER AND ANY AS BETWEEN BY CASE CAST CHECK COLUMN CONNECT CONNECTION CONSTRAINT
+    CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER DATABASE DELETE
+    DISTINCT DROP ELSE EXISTS FALSE FOLLOWING FOR FROM FULL GRANT GROUP GSCLUSTER HAVING ILIKE IN
+    INCREMENT INNER INSERT INTERSECT INTO IS ISSUE JOIN LATERAL LEFT LIKE LOCALTIME LOCALTIMESTAMP
+    MINUS NATURAL NOT NULL OF ON OR ORDER ORGANIZATION QUALIFY REGEXP REVOKE RIGHT RLIKE ROW ROWS
+    SAMPLE SCHEMA SELECT SET SOME START TABLE TABLESAMPLE THEN TO TRIGGER TRUE TRY_CAST UNION UNIQUE
+    UPDATE USING VALUES VIEW WHEN WHENEVER WHERE WINDOW WITH
+    """.split()
+)
+
+
+def _fail(what: str, text: object, expected: str) -> InvalidIdentifierError:
+    return InvalidIdentifierError(f"Invalid {what} {text!r}: expected {expected}.")
+
+
+@dataclass(frozen=True, order=True)
+class Identifier:
+    """One Snowflake identifier, held as Snowflake stores it (unquoted input upper-cased)."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not self.value or len(self.value) > _MAX_LENGTH or "\x00" in self.value:
+            raise _fail("identifier", self.value, f"1 to {_MAX_LENGTH} characters")
+
+    @classmethod
+    def parse(cls, text: str, *, what: str = "identifier") -> Identifier:
+        """Parse user text: ``my_table`` → ``MY_TABLE``, ``"My Table"`` → ``My Table``.
+
+        >>> Identifier.parse("scores").sql
+        'SCORES'
+        >>> Identifier.parse('"Mixed Case"').sql
+        '"Mixed Case"'
+        """
+        if not isinstance(text, str):
+            raise _fail(what, text, "a string")
+        text = text.strip()
+        if len(text) >= 2 and text[0] == '"' and text[-1] == '"' and _PART.fullmatch(text):
+            return cls(text[1:-1].replace('""', '"'))
+        if _UNQUOTED.fullmatch(text):
+            return cls(text.upper())
+        raise _fail(
+            what,
+            text,
+            'letters, digits, "_" or "$" starting with a letter or "_", or a double-quoted name',
+        )
+
+    @property
+    def sql(self) -> str:
+        """The identifier as it must be written in SQL (quoted only when needed)."""
+        if _STORED_UNQUOTED.fullmatch(self.value) and self.value not in _RESERVED:
+            return self.value
+        return '"' + self.value.replace('"', '""') + '"'
+
+    def __str__(self) -> str:
+        return self.sql
+
+
+def _split_parts(text: str, what: str) -> list[str]:
+    parts: list[str] = []
+    pos = 0
+    while True:
+        match = _PART.match(text, pos)
+        if match is None:
+            raise _fail(what, text, "a name like NAME, SCHEMA.NAME or DATABASE.SCHEMA.NAME")
+        parts.append(match.group())
+        pos = match.end()
+        if pos == len(text):
+            return parts
+        if text[pos] != ".":
+            raise _fail(what, text, "a name like NAME, SCHEMA.NAME or DATABASE.SCHEMA.NAME")
+        pos += 1
+
+
+@dataclass(frozen=True)
+class ObjectName:
+    """A schema-level object name (table, stage, model, job), possibly partly qualified."""
+
+    name: Identifier
+    schema: Identifier | None = None
+    database: Identifier | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, what: str = "object name") -> ObjectName:
+        """Parse ``NAME``, ``SCHEMA.NAME`` or ``DATABASE.SCHEMA.NAME`` (any part may be quoted).
+
+        >>> ObjectName.parse('db.sc."My Table"').sql
+        'DB.SC."My Table"'
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise _fail(what, text, "a non-empty name")
+        parts = [Identifier.parse(p, what=what) for p in _split_parts(text.strip(), what)]
+        if len(parts) > 3:
+            raise _fail(what, text, "at most three parts: DATABASE.SCHEMA.NAME")
+        parts = [None] * (3 - len(parts)) + parts  # type: ignore[list-item]
+        return cls(database=parts[0], schema=parts[1], name=parts[2])  # type: ignore[arg-type]
+
+    @property
+    def is_qualified(self) -> bool:
+        return self.database is not None and self.schema is not None
+
+    def qualify(self, database: str | Identifier | None, schema: str | Identifier | None) -> ObjectName:
+        """Fill the missing database/schema from defaults; error when one is still missing."""
+        db = self.database or _as_identifier(database, "database")
+        sc = self.schema or _as_identifier(schema, "schema")
+        if db is None or sc is None:
+            raise InvalidIdentifierError(
+                f"Cannot resolve {self.sql!r} to DATABASE.SCHEMA.NAME: no "
+                f"{'database' if db is None else 'schema'} was given and the connection has no default. "
+                "Pass a fully qualified name or set database/schema on the task or connection."
+            )
+        return ObjectName(name=self.name, schema=sc, database=db)
+
+    @property
+    def sql(self) -> str:
+        return ".".join(p.sql for p in (self.database, self.schema, self.name) if p is not None)
+
+    def __str__(self) -> str:
+        return self.sql
+
+
+def _as_identifier(value: str | Identifier | None, what: str) -> Identifier | None:
+    if value is None or isinstance(value, Identifier):
+        return value
+    return Identifier.parse(value, what=what) if value.strip() else None
+
+
+@dataclass(frozen=True)
+class StageLocation:
+    """A location on a named stage: ``@DB.SCHEMA.STAGE/sub/path/``.
+
+    ``path`` is empty or a relative folder ending in ``/``; file paths keep no trailing slash.
+    """
+
+    stage: ObjectName
+    path: str = ""
+
+    @classmethod
+    def parse(cls, text: str, *, what: str = "stage location") -> StageLocation:
+        """Parse ``@STAGE``, ``@SCHEMA.STAGE/path`` or ``@DB.SCHEMA.STAGE/path/``.
+
+        >>> StageLocation.parse("@db.sc.out/preds").sql
+        '@DB.SC.OUT/preds/'
+        """
+        if not isinstance(text, str) or not text.strip().startswith("@"):
+            raise _fail(what, text, "a location starting with '@', like @DB.SCHEMA.STAGE/path/")
+        body = text.strip()[1:]
+        if body.startswith(("~", "%")):
+            raise _fail(what, text, "a named stage (user and table stages are not supported)")
+        # The stage name ends at the first "/" outside double quotes.
+        in_quotes, cut = False, len(body)
+        for i, ch in enumerate(body):
+            if ch == '"':
+                in_quotes = not in_quotes
+            elif ch == "/" and not in_quotes:
+                cut = i
+                break
+        stage = ObjectName.parse(body[:cut], what=f"stage name in {what}")
+        return cls(stage=stage, path=_normalize_folder(body[cut:], what, text))
+
+    def qualify(self, database: str | Identifier | None, schema: str | Identifier | None) -> StageLocation:
+        return StageLocation(self.stage.qualify(database, schema), self.path)
+
+    def child(self, name: str) -> StageLocation:
+        """The sub-folder ``name`` of this location (used for ``<stage_location>/<JOB_NAME>/``)."""
+        return StageLocation(self.stage, _normalize_folder(self.path + name, "stage folder", name))
+
+    def contains(self, other: StageLocation) -> bool:
+        """Whether ``other`` lies at or below this location (same stage, path prefix)."""
+        return self.stage == other.stage and other.path.startswith(self.path)
+
+    @property
+    def sql(self) -> str:
+        """The location as written after ``FROM``/``LIST`` in SQL: ``@DB.SC.STAGE/path/``."""
+        return f"@{self.stage.sql}/{self.path}"
+
+    def __str__(self) -> str:
+        return self.sql
+
+
+def _normalize_folder(path: str, what: str, original: str) -> str:
+    path = path.strip("/")
+    if not _STAGE_PATH.fullmatch(path) or any(seg in ("", ".", "..") for seg in path.split("/") if path):
+        raise _fail(what, original, "a path of letters, digits and _ - . = separated by '/', without '..'")
+    return f"{path}/" if path else ""
+
+
+def quote_string(value: str) -> str:
+    """A SQL string literal, for the few places Snowflake accepts no bind variable (DDL options).
+
+    >>> quote_string("it's")
+    "'it\\\\'s'"
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> Identifier:
+    """A deterministic, valid job name for one task instance: the same inputs give the same name.
+
+    A retry of the same task instance computes the same name, so it can find the job an earlier try
+    submitted instead of submitting a duplicate.
+    """
+    digest = hashlib.sha1(f"{dag_id}\x1f{task_id}\x1f{run_id}\x1f{map_index}".encode()).hexdigest()
+    return Identifier(f"AIRFLOW_BATCH_{digest[:16].upper()}")
+
+
+def column_matches(feature_name: str, column_name: str) -> bool:
+    """Whether a table column (as stored) feeds a signature feature, by Snowflake's rule.
+
+    A feature matches a column of exactly its name, or of its normalized (upper-cased) name when the
+    feature name is a valid unquoted identifier: ``sepal_length`` matches ``SEPAL_LENGTH`` and
+    ``"sepal_length"``; ``Sepal Length`` matches only ``"Sepal Length"``.
+    """
+    if column_name == feature_name:
+        return True
+    return bool(_UNQUOTED.fullmatch(feature_name)) and column_name == feature_name.upper()
