@@ -83,6 +83,11 @@ class Identifier:
             return self.value
         return '"' + self.value.replace('"', '""') + '"'
 
+    @property
+    def quoted(self) -> str:
+        """The identifier always double-quoted: for engines whose reserved words differ (DuckDB)."""
+        return '"' + self.value.replace('"', '""') + '"'
+
     def __str__(self) -> str:
         return self.sql
 
@@ -145,6 +150,11 @@ class ObjectName:
     @property
     def sql(self) -> str:
         return ".".join(p.sql for p in (self.database, self.schema, self.name) if p is not None)
+
+    @property
+    def quoted(self) -> str:
+        """Every part double-quoted (see :attr:`Identifier.quoted`)."""
+        return ".".join(p.quoted for p in (self.database, self.schema, self.name) if p is not None)
 
     def __str__(self) -> str:
         return self.sql

@@ -210,6 +210,9 @@ class InferenceBackend(Protocol):
 
     def drop_job(self, job_id: str) -> None: ...
 
+    def job_url(self, job_id: str, output_location: StageLocation) -> str:
+        """Where a person looks at the job (Snowsight page, or the local output folder)."""
+
     # Results
     def load_results(self, request: LoadResultsRequest) -> int:
         """Load the job folder's Parquet files into the table; return the rows loaded."""

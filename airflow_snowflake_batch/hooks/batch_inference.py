@@ -435,6 +435,11 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     def drop_job(self, job_id: str) -> None:
         self._call("drop_job", self.qualify(job_id, what="job_id").sql)
 
+    def job_url(self, job_id: str, output_location: str | StageLocation) -> str:
+        """A link to the job for the task's extra link: its Snowsight page or local output folder."""
+        location = self.parse_location(output_location, what="output_location")
+        return self.backend.job_url(self.qualify(job_id, what="job_id").sql, location)
+
     # -- results -------------------------------------------------------------------------------
 
     def list_files(self, location: str | StageLocation) -> list[str]:

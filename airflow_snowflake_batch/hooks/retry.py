@@ -14,8 +14,14 @@ _TRANSIENT_HTTP = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_WORDS = ("could not set lock", "conflicting lock", "connection reset", "temporarily unavailable")
 
 
+def _error_number(exc: BaseException) -> int | None:
+    """The Snowflake error number: ``errno`` on connector errors, ``sql_error_code`` on Snowpark ones."""
+    number = getattr(exc, "errno", None) or getattr(exc, "sql_error_code", None)
+    return number if isinstance(number, int) else None
+
+
 def is_session_expired(exc: BaseException) -> bool:
-    return getattr(exc, "errno", None) in SESSION_EXPIRED_ERRNOS
+    return _error_number(exc) in SESSION_EXPIRED_ERRNOS
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -25,7 +31,7 @@ def is_transient(exc: BaseException) -> bool:
     """
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
-    errno = getattr(exc, "errno", None)
+    errno = _error_number(exc)
     if errno in _TRANSIENT_ERRNOS or errno in SESSION_EXPIRED_ERRNOS:
         return True
     status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)

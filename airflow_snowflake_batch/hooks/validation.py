@@ -28,13 +28,15 @@ _FEATURE_FAMILY = {
 
 # SQL type names of Snowflake and DuckDB, by their leading word.
 _SQL_FAMILY = [
+    # DuckDB lists and arrays (INTEGER[], DOUBLE[3]) first: their element type must not decide.
+    (r".*\[\d*\]", "semi-structured"),
     (r"(NUMBER|DECIMAL|NUMERIC)\(\s*\d+\s*,\s*0\s*\)|(TINY|SMALL|BIG|HUGE|U?)INT(EGER)?\d*|U?(TINY|SMALL|BIG|HUGE)INT|LONG|SHORT|BYTEINT", "integer"),
     (r"NUMBER|DECIMAL|NUMERIC|FLOAT\d*|DOUBLE( PRECISION)?|REAL", "float"),
     (r"BOOL(EAN)?", "boolean"),
     (r"VARCHAR|CHAR(ACTER)?|STRING|TEXT|NVARCHAR\d*|NCHAR", "string"),
     (r"BINARY|VARBINARY|BLOB|BYTEA", "binary"),
     (r"TIMESTAMP\w*|DATETIME|DATE", "timestamp"),
-    (r"VARIANT|OBJECT|ARRAY|MAP|STRUCT|LIST|JSON|.*\[\]", "semi-structured"),
+    (r"VARIANT|OBJECT|ARRAY|MAP|STRUCT|LIST|JSON", "semi-structured"),
 ]
 
 

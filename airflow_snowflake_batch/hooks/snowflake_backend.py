@@ -1,0 +1,446 @@
+"""The Snowflake side of :class:`~airflow_snowflake_batch.hooks.backend.InferenceBackend`.
+
+Snowpark and snowflake-ml do the work: ``Registry`` resolves models, ``ModelVersion.run()`` scores in
+the warehouse, ``ModelVersion.run_batch()`` submits SPCS jobs and ``snowflake.ml.jobs`` watches them.
+The SQL this module sends itself comes from :mod:`airflow_snowflake_batch.hooks.snowflake_sql`.
+
+Both libraries take seconds to import, so they are imported inside the methods that use them: Airflow
+imports this package's operators at every DAG parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+
+from airflow_snowflake_batch.exceptions import ModelNotFoundError
+from airflow_snowflake_batch.hooks import snowflake_sql as sql
+from airflow_snowflake_batch.hooks.backend import (
+    Column,
+    Feature,
+    ModelFunction,
+    ModelVersionRef,
+    Param,
+    StageInfo,
+)
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from snowflake.ml.model import ModelVersion
+    from snowflake.snowpark import DataFrame, Row, Session
+
+    from airflow_snowflake_batch.hooks.backend import (
+        BatchJobSpec,
+        InputSource,
+        LoadResultsRequest,
+        PartitionValue,
+        WarehouseInferenceRequest,
+    )
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.identifiers import StageLocation
+
+log = logging.getLogger(__name__)
+
+# Snowflake's error number for "object does not exist or not authorized".
+DOES_NOT_EXIST = 2003
+# The named Parquet file format INFER_SCHEMA needs, created once per target schema.
+PARQUET_FORMAT = Identifier("AIRFLOW_SNOWFLAKE_BATCH_PARQUET")
+_FAILED_LOG_LINES = 20
+
+
+class SnowflakeBackend:
+    """Primitive operations on a Snowflake account, over one Snowpark session.
+
+    :param hook: The hook whose connection (and database/schema overrides) this backend uses.
+    """
+
+    def __init__(self, hook: SnowflakeBatchInferenceHook) -> None:
+        self._hook = hook
+        self._session: Session | None = None
+        # ModelVersion objects run SHOW queries when built: keep the ones resolved in this session.
+        self._versions: dict[tuple[str, str], ModelVersion] = {}
+        params = hook._get_conn_params()
+        self.default_database = _optional_identifier(params.get("database"), "database")
+        self.default_schema = _optional_identifier(params.get("schema"), "schema")
+
+    @property
+    def session(self) -> Session:
+        """The backend's Snowpark session (with the hook's ``QUERY_TAG``), created on first use."""
+        if self._session is None:
+            self._session = self._hook.get_snowpark_session()
+        return self._session
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        self._versions.clear()
+        if session is not None:
+            session.close()
+
+    def _run(self, statement: sql.Statement) -> list[Row]:
+        text, params = statement
+        return self.session.sql(text, params=params or None).collect()
+
+    # -- registry ------------------------------------------------------------------------------
+
+    def get_model_version(self, model: ObjectName, version: str | None) -> ModelVersionRef:
+        mv = self._model_version(model, version)
+        resolved = Identifier.parse(mv.version_name, what="version_name")
+        self._versions[(model.sql, resolved.sql)] = mv
+        return ModelVersionRef(
+            model=model,
+            version=resolved,
+            functions=tuple(_function(info) for info in mv.show_functions()),
+        )
+
+    def _model_version(self, model: ObjectName, version: str | None) -> ModelVersion:
+        from snowflake.ml.registry import Registry
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        registry = Registry(
+            self.session,
+            database_name=model.database.sql if model.database else None,
+            schema_name=model.schema.sql if model.schema else None,
+        )
+        try:
+            found = registry.get_model(model.name.sql)
+        except (ValueError, SnowparkSQLException) as exc:
+            if isinstance(exc, SnowparkSQLException) and exc.sql_error_code != DOES_NOT_EXIST:
+                raise
+            raise ModelNotFoundError(
+                f"Model {model.sql} does not exist in the registry (or the role cannot see it): {exc}"
+            ) from exc
+        try:
+            return found.default if version is None else found.version(version)
+        except ValueError as exc:
+            wanted = "default version" if version is None else f"version or alias {version!r}"
+            raise ModelNotFoundError(f"Model {model.sql} has no {wanted}: {exc}") from exc
+
+    def _loaded_version(self, ref: ModelVersionRef) -> ModelVersion:
+        """The ModelVersion of a resolved ref; aliases are never cached, as they can move between calls."""
+        cached = self._versions.get((ref.model.sql, ref.version.sql))
+        return cached if cached is not None else self._model_version(ref.model, ref.version.sql)
+
+    # -- catalog -------------------------------------------------------------------------------
+
+    def _input_frame(self, source: InputSource) -> DataFrame:
+        if source.table is not None:
+            return self.session.table(source.table.sql)
+        if source.query is not None:
+            return self.session.sql(source.query)
+        raise ValueError(f"The {source.description} is read by the job itself, not through a DataFrame.")
+
+    def describe_input(self, source: InputSource) -> list[Column]:
+        # DataFrame.schema asks Snowflake for the result's columns without reading a row.
+        return [
+            Column(name=Identifier.parse(field.name).value, sql_type=snowflake_type_name(field.datatype))
+            for field in self._input_frame(source).schema.fields
+        ]
+
+    def table_exists(self, table: ObjectName) -> bool:
+        return any(_row(r).get("name") == table.name.value for r in self._run(sql.show_tables(table)))
+
+    def describe_stage(self, stage: ObjectName) -> StageInfo | None:
+        for row in map(_row, self._run(sql.show_stages(stage))):
+            if row.get("name") != stage.name.value:
+                continue
+            # SHOW STAGES reports encryption only through "type": INTERNAL NO CSE is server-side only.
+            kind = str(row.get("type") or "").upper()
+            if kind.startswith("EXTERNAL"):
+                return StageInfo(name=stage, is_internal=False, encryption=None)
+            encryption = "SNOWFLAKE_SSE" if "NO CSE" in kind else "SNOWFLAKE_FULL"
+            return StageInfo(name=stage, is_internal=True, encryption=encryption)
+        return None
+
+    def list_files(self, location: StageLocation) -> list[str]:
+        return sorted(
+            rel for r in self._run(sql.list_files(location)) if (rel := _relative(str(_row(r)["name"]), location))
+        )
+
+    def remove_files(self, location: StageLocation) -> None:
+        self._run(sql.remove_files(location))
+
+    # -- warehouse inference -------------------------------------------------------------------
+
+    def run_warehouse_inference(self, request: WarehouseInferenceRequest) -> int:
+        """Score server-side into a temporary table, then publish it to the output table.
+
+        The model runs once (no row reaches the worker), and the row count, the table creation and
+        the publishing all read that table. Without a partition the output table is overwritten or
+        appended to (``save_as_table``); with one, that partition's rows are replaced in one
+        transaction whatever the mode, creating the table if it is missing.
+        """
+        from snowflake.snowpark.functions import lit
+
+        mv = self._loaded_version(request.model)
+        scored = mv.run(
+            self._input_frame(request.source),
+            function_name=Identifier(request.function.name).sql,
+            partition_column=request.partition_column and Identifier(request.partition_column).sql,
+            strict_input_validation=request.strict_input_validation,
+            params=dict(request.params) or None,
+        )
+        for column, value in request.partition.items():
+            scored = scored.with_column(Identifier(column).sql, lit(value))
+
+        target = request.output_table
+        staging = _temp_name(target)
+        scored.write.save_as_table(staging.sql, mode="errorifexists", table_type="temporary")
+        try:
+            rows = int(self._run(sql.count_rows(staging))[0][0])
+            if request.partition:
+                self._run(sql.create_table_like(target, staging))
+                columns = [Identifier.parse(f.name) for f in self.session.table(staging.sql).schema.fields]
+                self._replace_rows(target, request.partition, sql.insert_from(target, staging, columns))
+            else:
+                self.session.table(staging.sql).write.save_as_table(
+                    target.sql, mode=request.mode, column_order="name"
+                )
+        finally:
+            self._run(sql.drop_table(staging))
+        return rows
+
+    def _replace_rows(
+        self, target: ObjectName, partition: Mapping[str, PartitionValue], insert: sql.Statement
+    ) -> None:
+        """Delete the partition's rows (all rows when ``partition`` is empty) and insert, in one transaction."""
+        self._run(sql.BEGIN)
+        try:
+            self._run(sql.delete_rows(target, partition))
+            self._run(insert)
+            self._run(sql.COMMIT)
+        except BaseException:
+            # The original error matters more than a failed rollback (the session ends the transaction anyway).
+            with contextlib.suppress(Exception):
+                self._run(sql.ROLLBACK)
+            raise
+
+    # -- batch jobs ----------------------------------------------------------------------------
+
+    def submit_job(self, spec: BatchJobSpec) -> str:
+        from snowflake.ml.model import batch_inference as bi
+
+        mv = self._loaded_version(spec.model)
+        location = spec.source.stage_location
+        input_options = {
+            "params": dict(spec.params) or None,
+            "column_handling": dict(spec.column_handling) or None,
+            "partition_column": spec.partition_column and Identifier(spec.partition_column).sql,
+        }
+        resources = {"cpu_requests": spec.cpu_requests, "memory_requests": spec.memory_requests,
+                     "gpu_requests": spec.gpu_requests}
+        engine = (
+            bi.EngineOptions(engine=spec.engine, engine_args_override=list(spec.engine_args_override) or None)
+            if spec.engine
+            else None
+        )
+        inference = {"num_workers": spec.num_workers, "max_batch_rows": spec.max_batch_rows, "engine_options": engine}
+        job = mv.run_batch(
+            None if location is not None else self._input_frame(spec.source),
+            input_stage_location=location.sql if location is not None else None,
+            compute_pool=spec.compute_pool.sql,
+            output_spec=bi.OutputSpec(stage_location=spec.output_location.sql, mode=bi.SaveMode(spec.save_mode)),
+            input_spec=_spec(bi.InputSpec, input_options),
+            resources_spec=_spec(bi.ResourcesSpec, resources),
+            inference_spec=_spec(bi.InferenceSpec, inference),
+            image_build_spec=(
+                bi.ImageBuildSpec(image_repo=spec.image_repo, force_rebuild=spec.force_rebuild)
+                if spec.image_repo
+                else None
+            ),
+            function_name=Identifier(spec.function.name).sql,
+            job_name=spec.job_name.sql,
+            replicas=spec.replicas,
+        )
+        return str(job.id)
+
+    def get_job_state(self, job_id: str) -> JobState | None:
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        try:
+            job = self._job(job_id)
+            status = BatchJobStatus.parse(job.status)
+        except SnowparkSQLException as exc:
+            # Neither DESCRIBE SERVICE nor the SPCS job history knows the job.
+            if exc.sql_error_code == DOES_NOT_EXIST:
+                return None
+            raise
+        message = ""
+        if status in (BatchJobStatus.FAILED, BatchJobStatus.INTERNAL_ERROR):
+            message = self._log_tail(job)
+        return JobState(job_id=job_id, status=status, message=message)
+
+    def _job(self, job_id: str) -> Any:
+        from snowflake.ml import jobs
+
+        return jobs.get_job(job_id, session=self.session)
+
+    @staticmethod
+    def _log_tail(job: Any) -> str:
+        """The last log lines of a failed job, or "" when the logs are gone (they are best effort)."""
+        try:
+            return str(job.get_logs(limit=_FAILED_LOG_LINES))
+        except Exception as exc:  # noqa: BLE001 - a missing log must not hide the job's failure
+            log.info("No logs for job %s: %s", job.id, exc)
+            return ""
+
+    def cancel_job(self, job_id: str) -> None:
+        self._job(job_id).cancel()
+
+    def get_job_logs(self, job_id: str) -> str:
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        try:
+            return str(self._job(job_id).get_logs())
+        except (SnowparkSQLException, KeyError, ValueError) as exc:
+            # Logs of a job that never started, or was dropped, do not exist.
+            log.info("No logs for job %s: %s", job_id, exc)
+            return ""
+
+    def drop_job(self, job_id: str) -> None:
+        # Plain DROP SERVICE: jobs.delete_job would also REMOVE the stage path of an ML job spec,
+        # which a batch inference job does not have, and it fails for a job that is already gone.
+        self._run(sql.drop_service(ObjectName.parse(job_id, what="job_id")))
+
+    def job_url(self, job_id: str, output_location: StageLocation) -> str:
+        job = ObjectName.parse(job_id, what="job_id")
+        parts = "/".join(quote(p.value, safe="") for p in (job.database, job.schema, job.name) if p is not None)
+        # The path snowflake-ml itself prints for a job (snowflake/ml/_internal/utils/url.py).
+        return f"{self._hook.account_identifier}.snowflakecomputing.com/#/compute/job/{parts}"
+
+    # -- results -------------------------------------------------------------------------------
+
+    def load_results(self, request: LoadResultsRequest) -> int:
+        target = request.target_table
+        file_format = ObjectName(name=PARQUET_FORMAT, schema=target.schema, database=target.database)
+        self._run(sql.create_parquet_format(file_format))
+        if request.create_table_if_missing:
+            self._run(sql.create_table_from_parquet(target, request.location, file_format))
+        for column, value in request.partition.items():
+            self._run(sql.add_column(target, Identifier(column), sql.partition_type(value)))
+
+        if not request.partition and request.mode == "append":
+            # Load history skips files this table loaded before: loading a job twice adds nothing.
+            return _rows_loaded(self._run(sql.copy_parquet(target, request.location, file_format, force=False)))
+
+        staging = _temp_name(target)
+        self._run(sql.create_table_like(staging, target, temporary=True))
+        try:
+            rows = _rows_loaded(self._run(sql.copy_parquet(staging, request.location, file_format, force=True)))
+            if request.partition:
+                self._run(sql.set_columns(staging, request.partition))
+            self._replace_rows(target, request.partition, sql.insert_from(target, staging))
+        finally:
+            self._run(sql.drop_table(staging))
+        return rows
+
+
+def snowflake_type_name(datatype: Any) -> str:
+    """The Snowflake type name of a Snowpark column type, as ``DESCRIBE TABLE`` would show it.
+
+    >>> from snowflake.snowpark.types import DecimalType, LongType, StringType
+    >>> snowflake_type_name(LongType()), snowflake_type_name(DecimalType(10, 2)), snowflake_type_name(StringType())
+    ('NUMBER(38,0)', 'NUMBER(10,2)', 'VARCHAR')
+    """
+    from snowflake.snowpark import types as t
+
+    if isinstance(datatype, t.DecimalType):
+        return f"NUMBER({datatype.precision},{datatype.scale})"
+    if isinstance(datatype, t.TimestampType):
+        zone = {t.TimestampTimeZone.LTZ: "LTZ", t.TimestampTimeZone.TZ: "TZ"}.get(datatype.tz, "NTZ")
+        return f"TIMESTAMP_{zone}"
+    names: list[tuple[type | tuple[type, ...], str]] = [
+        ((t.ByteType, t.ShortType, t.IntegerType, t.LongType), "NUMBER(38,0)"),
+        (t.DecFloatType, "DECFLOAT"),
+        ((t.FloatType, t.DoubleType), "FLOAT"),
+        (t.StringType, "VARCHAR"),
+        (t.BooleanType, "BOOLEAN"),
+        (t.BinaryType, "BINARY"),
+        (t.DateType, "DATE"),
+        (t.TimeType, "TIME"),
+        (t.ArrayType, "ARRAY"),
+        (t.MapType, "OBJECT"),
+        (t.StructType, "OBJECT"),
+        (t.VariantType, "VARIANT"),
+        (t.VectorType, "VECTOR"),
+        (t.GeographyType, "GEOGRAPHY"),
+        (t.GeometryType, "GEOMETRY"),
+    ]
+    return next((name for cls, name in names if isinstance(datatype, cls)), type(datatype).__name__.upper())
+
+
+def _function(info: Mapping[str, Any]) -> ModelFunction:
+    signature = info["signature"]
+    return ModelFunction(
+        # show_functions() names functions as SQL identifiers ("PREDICT", or quoted when lower-case).
+        name=Identifier.parse(info["name"], what="function name").value,
+        target_method=info["target_method"],
+        function_type=info.get("target_method_function_type") or "FUNCTION",
+        inputs=tuple(_feature(s.to_dict()) for s in signature.inputs),
+        outputs=tuple(_feature(s.to_dict()) for s in signature.outputs),
+        params=tuple(_param(p.to_dict()) for p in getattr(signature, "params", None) or ()),
+        is_partitioned=bool(info.get("is_partitioned", False)),
+    )
+
+
+def _feature(spec: Mapping[str, Any]) -> Feature:
+    """A ``FeatureSpec`` dict, or a ``FeatureGroupSpec`` one kept as a single OBJECT feature.
+
+    A feature group (e.g. the OpenAI chat ``messages``) is fed by one structured column, so it is not
+    flattened into its members: the column is checked to be semi-structured.
+    """
+    shape = spec.get("shape")
+    if "specs" in spec:
+        return Feature(name=spec["name"], dtype="OBJECT", nullable=True, shape=tuple(shape) if shape else None)
+    return Feature(
+        name=spec["name"],
+        dtype=spec["type"],
+        nullable=bool(spec.get("nullable", True)),
+        shape=tuple(shape) if shape else None,
+    )
+
+
+def _param(spec: Mapping[str, Any]) -> Param:
+    dtype = spec.get("dtype") or ("OBJECT" if "specs" in spec else "")
+    return Param(name=spec["name"], dtype=dtype, default=spec.get("default_value"))
+
+
+def _spec(cls: Any, fields: Mapping[str, Any]) -> Any:
+    """A snowflake-ml spec object of the fields that are set, or None when none is."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    return cls(**given) if given else None
+
+
+def _optional_identifier(value: str | None, what: str) -> Identifier | None:
+    return Identifier.parse(value, what=what) if value and value.strip() else None
+
+
+def _temp_name(near: ObjectName) -> ObjectName:
+    return ObjectName(
+        name=Identifier(f"AIRFLOW_SNOWFLAKE_BATCH_TMP_{uuid.uuid4().hex[:12].upper()}"),
+        schema=near.schema,
+        database=near.database,
+    )
+
+
+def _row(row: Row) -> dict[str, Any]:
+    """A result row keyed by lower-case column name (SHOW and LIST name their columns in lower case)."""
+    return {str(k).lower(): v for k, v in row.as_dict().items()}
+
+
+def _relative(name: str, location: StageLocation) -> str:
+    """A ``LIST`` name (``stage/path/to/file``, stage part lower-cased) made relative to ``location``."""
+    if location.path:
+        cut = name.find("/" + location.path)
+        return name[cut + 1 + len(location.path) :] if cut >= 0 else ""
+    return name.split("/", 1)[1] if "/" in name else ""
+
+
+def _rows_loaded(rows: list[Row]) -> int:
+    """The sum of ``rows_loaded`` over COPY's per-file rows (one status row without it when no file loaded)."""
+    return sum(int(_row(r).get("rows_loaded") or 0) for r in rows)

@@ -1,0 +1,187 @@
+"""The Snowflake SQL statements of :class:`SnowflakeBackend`, as pure functions returning ``(sql, params)``.
+
+Names enter only through their ``identifiers`` renderings (``.sql``) and values as ``?`` bind variables.
+The few places Snowflake accepts no bind variable (the ``LIKE`` of a ``SHOW`` command, the ``LOCATION``
+and ``FILE_FORMAT`` arguments of ``INFER_SCHEMA``) get a literal made by ``identifiers.quote_string``
+from an already validated name or location.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, quote_string
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from airflow_snowflake_batch.hooks.backend import PartitionValue
+
+Statement = tuple[str, list[Any]]
+
+BEGIN: Statement = ("BEGIN TRANSACTION", [])
+COMMIT: Statement = ("COMMIT", [])
+ROLLBACK: Statement = ("ROLLBACK", [])
+
+# Job output files are Parquet; _SUCCESS and other markers must not be loaded.
+_PARQUET_PATTERN = quote_string(".*[.]parquet")
+
+
+def like_pattern(name: Identifier) -> str:
+    """A ``SHOW ... LIKE`` literal for ``name``.
+
+    ``_`` and ``%`` stay unescaped: whether ``SHOW`` honours a backslash escape is not documented, and an
+    unescaped pattern matches a superset, which callers narrow by comparing names exactly.
+
+    >>> like_pattern(Identifier("MY_STAGE"))
+    "'MY_STAGE'"
+    """
+    return quote_string(name.value)
+
+
+def _schema(name: ObjectName) -> str:
+    if name.database is None or name.schema is None:
+        raise ValueError(f"{name.sql} must be qualified as DATABASE.SCHEMA.NAME before reaching SQL.")
+    return f"{name.database.sql}.{name.schema.sql}"
+
+
+def show_stages(stage: ObjectName) -> Statement:
+    """``SHOW STAGES``: its ``type`` column tells internal/external and the encryption.
+
+    >>> show_stages(ObjectName.parse("DB.SC.OUT"))
+    ("SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC", [])
+    """
+    return f"SHOW STAGES LIKE {like_pattern(stage.name)} IN SCHEMA {_schema(stage)}", []
+
+
+def show_tables(table: ObjectName) -> Statement:
+    """``SHOW TABLES`` narrowed to one name (the caller still compares names exactly)."""
+    return f"SHOW TABLES LIKE {like_pattern(table.name)} IN SCHEMA {_schema(table)}", []
+
+
+def list_files(location: StageLocation) -> Statement:
+    """
+    >>> list_files(StageLocation.parse("@DB.SC.OUT/preds/JOB"))
+    ('LIST @DB.SC.OUT/preds/JOB/', [])
+    """
+    return f"LIST {location.sql}", []
+
+
+def remove_files(location: StageLocation) -> Statement:
+    return f"REMOVE {location.sql}", []
+
+
+def drop_service(job: ObjectName) -> Statement:
+    """Dropping a job service loses its status and logs; ``IF EXISTS`` makes a repeated drop harmless."""
+    return f"DROP SERVICE IF EXISTS {job.sql}", []
+
+
+def count_rows(table: ObjectName) -> Statement:
+    return f"SELECT COUNT(*) FROM {table.sql}", []
+
+
+def drop_table(table: ObjectName) -> Statement:
+    return f"DROP TABLE IF EXISTS {table.sql}", []
+
+
+def create_table_like(table: ObjectName, template: ObjectName, *, temporary: bool = False) -> Statement:
+    """A table with ``template``'s columns, in the same order (so ``INSERT ... SELECT *`` lines up)."""
+    if temporary:
+        return f"CREATE TEMPORARY TABLE {table.sql} LIKE {template.sql}", []
+    return f"CREATE TABLE IF NOT EXISTS {table.sql} LIKE {template.sql}", []
+
+
+def add_column(table: ObjectName, column: Identifier, sql_type: str) -> Statement:
+    """Add a partition column unless the table has it already."""
+    return f"ALTER TABLE {table.sql} ADD COLUMN IF NOT EXISTS {column.sql} {_checked_type(sql_type)}", []
+
+
+def _checked_type(sql_type: str) -> str:
+    if sql_type not in _PARTITION_TYPES.values():
+        raise ValueError(f"Unexpected column type {sql_type!r}.")
+    return sql_type
+
+
+_PARTITION_TYPES = {bool: "BOOLEAN", int: "NUMBER(38,0)", float: "FLOAT", str: "VARCHAR"}
+
+
+def partition_type(value: PartitionValue) -> str:
+    """The SQL type of a partition column, from its Python value (``bool`` before ``int``: it subclasses it).
+
+    >>> partition_type(True), partition_type(3), partition_type("2024-01-01")
+    ('BOOLEAN', 'NUMBER(38,0)', 'VARCHAR')
+    """
+    for python_type, sql_type in _PARTITION_TYPES.items():
+        if isinstance(value, python_type):
+            return sql_type
+    raise ValueError(f"Partition value {value!r} is not a string, number or boolean.")
+
+
+def _where(partition: Mapping[str, PartitionValue]) -> Statement:
+    if not partition:
+        return "", []
+    conditions = " AND ".join(f"{Identifier(column).sql} = ?" for column in partition)
+    return f" WHERE {conditions}", list(partition.values())
+
+
+def delete_rows(table: ObjectName, partition: Mapping[str, PartitionValue]) -> Statement:
+    """Delete one partition's rows, or every row when ``partition`` is empty.
+
+    >>> delete_rows(ObjectName.parse("DB.SC.T"), {"DS": "2024-01-01"})
+    ('DELETE FROM DB.SC.T WHERE DS = ?', ['2024-01-01'])
+    """
+    where, params = _where(partition)
+    return f"DELETE FROM {table.sql}{where}", params
+
+
+def set_columns(table: ObjectName, values: Mapping[str, PartitionValue]) -> Statement:
+    """Fill the partition columns of every row of a staging table.
+
+    >>> set_columns(ObjectName.parse("DB.SC.TMP"), {"DS": "2024-01-01", "REGION": "EU"})
+    ('UPDATE DB.SC.TMP SET DS = ?, REGION = ?', ['2024-01-01', 'EU'])
+    """
+    assignments = ", ".join(f"{Identifier(column).sql} = ?" for column in values)
+    return f"UPDATE {table.sql} SET {assignments}", list(values.values())
+
+
+def insert_from(target: ObjectName, source: ObjectName, columns: Iterable[Identifier] | None = None) -> Statement:
+    """Copy every row of ``source`` into ``target``, by column name when ``columns`` is given.
+
+    >>> insert_from(ObjectName.parse("DB.SC.T"), ObjectName.parse("DB.SC.TMP"), [Identifier("A")])
+    ('INSERT INTO DB.SC.T (A) SELECT A FROM DB.SC.TMP', [])
+    """
+    if columns is None:
+        return f"INSERT INTO {target.sql} SELECT * FROM {source.sql}", []
+    names = ", ".join(c.sql for c in columns)
+    return f"INSERT INTO {target.sql} ({names}) SELECT {names} FROM {source.sql}", []
+
+
+def create_parquet_format(file_format: ObjectName) -> Statement:
+    """The named file format ``INFER_SCHEMA`` requires (it takes no inline format)."""
+    return f"CREATE FILE FORMAT IF NOT EXISTS {file_format.sql} TYPE = PARQUET", []
+
+
+def create_table_from_parquet(table: ObjectName, location: StageLocation, file_format: ObjectName) -> Statement:
+    """Create ``table`` with the columns of the Parquet files at ``location``, unless it exists."""
+    infer = (
+        f"INFER_SCHEMA(LOCATION => {quote_string(location.sql)}, "
+        f"FILE_FORMAT => {quote_string(file_format.sql)}, IGNORE_CASE => TRUE)"
+    )
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table.sql} USING TEMPLATE "
+        f"(SELECT ARRAY_AGG(OBJECT_CONSTRUCT(*)) WITHIN GROUP (ORDER BY ORDER_ID) FROM TABLE({infer}))",
+        [],
+    )
+
+
+def copy_parquet(table: ObjectName, location: StageLocation, file_format: ObjectName, *, force: bool) -> Statement:
+    """Load the Parquet files at ``location`` by column name.
+
+    ``force=False`` uses the table's load history, so files loaded before are skipped.
+    """
+    return (
+        f"COPY INTO {table.sql} FROM {location.sql} FILE_FORMAT = (FORMAT_NAME = {file_format.sql}) "
+        f"MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE PATTERN = {_PARQUET_PATTERN} "
+        f"FORCE = {'TRUE' if force else 'FALSE'}",
+        [],
+    )

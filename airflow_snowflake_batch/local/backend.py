@@ -1,0 +1,290 @@
+"""LocalBackend: the :class:`~airflow_snowflake_batch.hooks.backend.InferenceBackend` of a local workspace.
+
+The hook does every check (names, signatures, stages, re-attach decisions); this class performs the
+primitives on DuckDB files, stage folders, the local registry and detached job processes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError, StageValidationError
+from airflow_snowflake_batch.hooks.backend import (
+    BatchJobSpec,
+    Column,
+    InputSource,
+    LoadResultsRequest,
+    ModelVersionRef,
+    StageInfo,
+    WarehouseInferenceRequest,
+)
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+from airflow_snowflake_batch.local import database, jobs, stages
+from airflow_snowflake_batch.local.layout import Layout, write_json_atomic
+from airflow_snowflake_batch.local.registry import LocalRegistry, load_function
+from airflow_snowflake_batch.local.scoring import map_features, output_column_names, score_batch, scored_schema
+
+if TYPE_CHECKING:
+    from airflow.models import Connection
+
+# Rows per batch when the job spec gives no max_batch_rows, and for warehouse inference.
+DEFAULT_BATCH_ROWS = 1024
+WAREHOUSE_BATCH_ROWS = 10_000
+# Snowflake copies a table/query input of a job here, under the output location (service_ops.py).
+SCRATCH_INPUT_FOLDER = "_snowflake_temporary"
+
+
+class LocalBackend:
+    """Snowflake primitives on a local workspace folder.
+
+    :param root: The workspace folder (see :class:`airflow_snowflake_batch.local.LocalWorkspace`).
+    :param database: Database for unqualified names.
+    :param schema: Schema for unqualified names.
+    """
+
+    def __init__(self, root: str | Path, *, database: str | None = "ML", schema: str | None = "PUBLIC") -> None:
+        self.layout = Layout.at(root)
+        if not self.layout.root.is_dir():
+            raise FileNotFoundError(
+                f"Local workspace {self.layout.root} does not exist; create it with LocalWorkspace({str(root)!r})."
+            )
+        self.default_database: Identifier | None = Identifier.parse(database, what="database") if database else None
+        self.default_schema: Identifier | None = Identifier.parse(schema, what="schema") if schema else None
+        self.registry = LocalRegistry(self.layout)
+
+    @classmethod
+    def from_connection(
+        cls, conn: Connection, *, database: str | None = None, schema: str | None = None
+    ) -> LocalBackend:
+        """The backend of a ``snowflake_batch_local`` connection; ``database``/``schema`` override its extra."""
+        extra = conn.extra_dejson
+        root = extra.get("workspace")
+        if not root:
+            raise ValueError(
+                f"Connection {conn.conn_id!r} of type snowflake_batch_local has no 'workspace' in its extra; "
+                "use LocalWorkspace(...).connection_uri() as its value."
+            )
+        return cls(root, database=database or extra.get("database"), schema=schema or extra.get("schema"))
+
+    def _connect(self, *, create: tuple[Identifier, ...] = ()) -> Any:
+        return database.connect(self.layout, self.default_database, self.default_schema, create=create)
+
+    # -- registry --------------------------------------------------------------------------------
+
+    def get_model_version(self, model: ObjectName, version: str | None) -> ModelVersionRef:
+        return self.registry.resolve(model, version)
+
+    # -- catalog ---------------------------------------------------------------------------------
+
+    def describe_input(self, source: InputSource) -> list[Column]:
+        with self._connect() as con:
+            if source.table is not None:
+                if source.table.database not in self.layout.databases() or not database.table_exists(con, source.table):
+                    raise InputValidationError(f"Input table {source.table.sql} does not exist.")
+                return database.table_columns(con, source.table)
+            if source.query is None:
+                raise InputValidationError("Only a table or a query can be described, not a stage location.")
+            try:
+                return database.describe_query(con, source.query)
+            except duckdb.Error as exc:
+                raise InputValidationError(f"The input query cannot run: {exc}") from exc
+
+    def table_exists(self, table: ObjectName) -> bool:
+        if table.database not in self.layout.databases():
+            return False
+        with self._connect() as con:
+            return database.table_exists(con, table)
+
+    def describe_stage(self, stage: ObjectName) -> StageInfo | None:
+        return stages.describe_stage(self.layout, stage)
+
+    def list_files(self, location: StageLocation) -> list[str]:
+        return stages.list_files(self.layout, location)
+
+    def remove_files(self, location: StageLocation) -> None:
+        stages.remove_files(self.layout, location)
+
+    # -- warehouse inference ---------------------------------------------------------------------
+
+    def run_warehouse_inference(self, request: WarehouseInferenceRequest) -> int:
+        """Export the input, score it in batches with no connection open, then load it atomically."""
+        import pyarrow.parquet as pq
+
+        _refuse_partitioned(request.function.name, request.function.is_partitioned or bool(request.partition_column))
+        scratch = self.layout.scratch_dir()
+        try:
+            exported = scratch / "input.parquet"
+            with self._connect() as con:
+                database.export_parquet(con, self._input_query(request.source), exported, WAREHOUSE_BATCH_ROWS)
+            function = load_function(
+                self.registry.version_dir(request.model.model, request.model.version), request.function.target_method
+            )
+            params = function.resolve_params(request.params)
+            parquet = pq.ParquetFile(exported)
+            columns, inferred = map_features(
+                function.input_names, parquet.schema_arrow.names, where=request.source.description
+            )
+            names = output_column_names(function, inferred)
+            scored = scratch / "scored.parquet"
+            writer = None
+            try:
+                for batch in parquet.iter_batches(batch_size=WAREHOUSE_BATCH_ROWS):
+                    table = score_batch(batch, function, feature_columns=columns, output_names=names, params=params)
+                    writer = writer or pq.ParquetWriter(scored, table.schema)
+                    writer.write_table(table)
+            finally:
+                if writer is not None:
+                    writer.close()
+                parquet.close()
+            if writer is None:  # an empty input still creates the table, with the outputs' columns
+                pq.write_table(scored_schema(parquet.schema_arrow, function, names).empty_table(), scored)
+            with self._connect(create=(request.output_table.database,)) as con:  # type: ignore[arg-type]
+                return database.insert_files(
+                    con,
+                    request.output_table,
+                    [scored],
+                    mode=request.mode,
+                    partition=request.partition,
+                    replace_table=True,
+                    upper_case_new_columns=False,
+                    skip_loaded=False,
+                    allow_extra_columns=False,
+                )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    @staticmethod
+    def _input_query(source: InputSource) -> str:
+        if source.table is not None:
+            return f"SELECT * FROM {source.table.quoted}"
+        if source.query is None:
+            raise InputValidationError("Warehouse inference reads a table or a query, not a stage location.")
+        return source.query
+
+    # -- batch jobs ------------------------------------------------------------------------------
+
+    def _job_dir(self, job_id: str) -> Path:
+        name = ObjectName.parse(job_id, what="job id")
+        return self.layout.job_dir(name.qualify(self.default_database, self.default_schema))
+
+    def submit_job(self, spec: BatchJobSpec) -> str:
+        """Prepare the input, then start the detached job process; return the job id at once."""
+        _refuse_partitioned(spec.function.name, spec.function.is_partitioned or bool(spec.partition_column))
+        job_id = spec.job_name.sql
+        job_dir = self.layout.job_dir(spec.job_name)
+        if (job_dir / jobs.JOB_FILE).exists():
+            raise BatchJobError(f"Batch inference job {job_id} already exists; drop it before reusing its name.")
+        stage = self.describe_stage(spec.output_location.stage)
+        if stage is None or not stage.is_internal:
+            raise StageValidationError(f"Output stage {spec.output_location.stage.sql} is missing or not internal.")
+        output = spec.job_output_location
+        existing = self.list_files(output)
+        if existing and spec.save_mode == "error":
+            raise StageValidationError(
+                f"Output folder {output.sql} already holds {len(existing)} file(s) and save_mode is 'error'."
+            )
+        if spec.save_mode == "overwrite":
+            self.remove_files(output)
+        batch_rows = spec.max_batch_rows or DEFAULT_BATCH_ROWS
+
+        shutil.rmtree(job_dir, ignore_errors=True)
+        job_dir.mkdir(parents=True)
+        scratch: Path | None = None
+        try:
+            if spec.source.stage_location is not None:
+                stages.require_stage(self.layout, spec.source.stage_location.stage)
+                input_dir = self.layout.location_dir(spec.source.stage_location)
+            else:
+                scratch_location = spec.output_location.child(SCRATCH_INPUT_FOLDER).child(uuid.uuid4().hex)
+                scratch = input_dir = self.layout.location_dir(scratch_location)
+                with self._connect() as con:
+                    database.export_parquet(
+                        con, self._input_query(spec.source), input_dir / "data_0.parquet", batch_rows
+                    )
+            write_json_atomic(
+                job_dir / jobs.JOB_FILE,
+                {
+                    "job_id": job_id,
+                    "workspace": str(self.layout.root),
+                    "database": spec.job_name.database.value,  # type: ignore[union-attr]
+                    "schema": spec.job_name.schema.value,  # type: ignore[union-attr]
+                    "version_dir": str(self.registry.version_dir(spec.model.model, spec.model.version)),
+                    "target_method": spec.function.target_method,
+                    "input_dir": str(input_dir),
+                    "scratch_input": str(scratch) if scratch else None,
+                    "output_dir": str(self.layout.location_dir(output)),
+                    "max_batch_rows": batch_rows,
+                    "processes": (spec.replicas or 1) * (spec.num_workers or 1),
+                    "params": spec.params,
+                    "column_handling": spec.column_handling,
+                },
+            )
+            jobs.write_status(job_dir, BatchJobStatus.PENDING, "Submitted.")
+            jobs.log_line(job_dir, f"Submitted {job_id}; results go to {output.sql}.")
+            jobs.start_process(job_dir)
+        except BaseException:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        return job_id
+
+    def get_job_state(self, job_id: str) -> JobState | None:
+        return jobs.state(job_id, self._job_dir(job_id))
+
+    def cancel_job(self, job_id: str) -> None:
+        job_dir = self._job_dir(job_id)
+        if jobs.state(job_id, job_dir) is None:
+            raise BatchJobError(f"Batch inference job {job_id} does not exist.")
+        jobs.cancel(job_id, job_dir)
+
+    def get_job_logs(self, job_id: str) -> str:
+        return jobs.logs(self._job_dir(job_id))
+
+    def drop_job(self, job_id: str) -> None:
+        """``DROP SERVICE IF EXISTS``: stop the job if it runs, then forget it (its output stays)."""
+        job_dir = self._job_dir(job_id)
+        if jobs.state(job_id, job_dir) is not None:
+            jobs.cancel(job_id, job_dir)
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def job_url(self, job_id: str, output_location: StageLocation) -> str:
+        return self.layout.location_dir(output_location).as_uri()
+
+    def load_results(self, request: LoadResultsRequest) -> int:
+        folder = self.layout.location_dir(request.location)
+        files = [folder / f for f in self.list_files(request.location) if f.endswith(".parquet")]
+        if not files:
+            raise InputValidationError(f"{request.location.sql} holds no Parquet files to load.")
+        with self._connect(create=(request.target_table.database,)) as con:  # type: ignore[arg-type]
+            return database.insert_files(
+                con,
+                request.target_table,
+                files,
+                mode=request.mode,
+                partition=request.partition,
+                replace_table=False,
+                upper_case_new_columns=True,
+                skip_loaded=True,
+                allow_extra_columns=True,
+                create_if_missing=request.create_table_if_missing,
+            )
+
+    def close(self) -> None:
+        """Nothing to release: connections are opened per operation."""
+
+
+def _refuse_partitioned(function: str, partitioned: bool) -> None:
+    if partitioned:
+        raise InputValidationError(
+            f"Function {function} is partitioned (or a partition_column was given): partitioned inference "
+            "is not supported by the local backend. Test it on Snowflake, or log a non-partitioned method."
+        )

@@ -1,0 +1,337 @@
+"""DuckDB access for a local workspace: short-lived connections, exports and atomic loads.
+
+Each Snowflake database is a DuckDB file attached under its own name, so ``ML.PUBLIC.INPUT`` means
+the same thing in DuckDB as in Snowflake and a user's three-part query runs unchanged.
+
+DuckDB lets one process at a time open a file for writing, and several processes (Airflow tasks,
+detached jobs, the test process) share a workspace. Connections are therefore opened for one
+operation and closed at once, never held while a model scores, and opening retries lock conflicts
+(:func:`airflow_snowflake_batch.hooks.retry.is_transient` recognises DuckDB's
+``Could not set lock on file ...: Conflicting lock is held`` message) for up to
+:data:`LOCK_TIMEOUT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import tenacity
+
+from airflow_snowflake_batch.exceptions import InputValidationError
+from airflow_snowflake_batch.hooks.backend import Column, PartitionValue
+from airflow_snowflake_batch.hooks.retry import is_transient
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+
+if TYPE_CHECKING:
+    from airflow_snowflake_batch.local.layout import Layout
+
+LOCK_TIMEOUT_SECONDS = 120.0
+# DuckDB's own catalogs: a Snowflake database of one of these names cannot be attached.
+_DUCKDB_CATALOGS = frozenset({"MEMORY", "SYSTEM", "TEMP", "MAIN"})
+# The schema holding each database's COPY load history (see :func:`insert_files`).
+META_SCHEMA = Identifier("_LOCAL_META")
+_LOAD_HISTORY = Identifier("LOAD_HISTORY")
+
+# DuckDB instances of one process do not see each other's file locks: serialise them here.
+_process_lock = threading.RLock()
+
+
+@contextmanager
+def connect(
+    layout: Layout,
+    database: Identifier | None = None,
+    schema: Identifier | None = None,
+    *,
+    create: Iterable[Identifier] = (),
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with every database of the workspace attached, closed on exit.
+
+    ``database``/``schema`` become the session's current ones (for unqualified names, as in a
+    Snowflake session); databases in ``create`` are created when missing.
+    """
+    for name in {*create, *([database] if database else [])}:
+        if name.value.upper() in _DUCKDB_CATALOGS:
+            raise InputValidationError(
+                f"Database name {name.sql} is reserved by DuckDB, which stores local workspace tables; "
+                "choose another database name."
+            )
+    wanted = set(create)
+    with _process_lock:
+        con = _open(layout, wanted)
+        try:
+            if database is not None and _catalog_exists(con, database):
+                target = database.quoted
+                if schema is not None and _schema_exists(con, database, schema):
+                    target += "." + schema.quoted
+                con.execute(f"USE {target}")
+            yield con
+        finally:
+            con.close()
+
+
+def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient),
+        stop=tenacity.stop_after_delay(LOCK_TIMEOUT_SECONDS),
+        wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
+        reraise=True,
+    ):
+        with attempt:
+            con = duckdb.connect()
+            try:
+                files = layout.databases()
+                for name in create - files.keys():
+                    files[name] = layout.database_file(name)
+                    files[name].parent.mkdir(parents=True, exist_ok=True)
+                for name, path in sorted(files.items()):
+                    con.execute(f"ATTACH ? AS {name.quoted}", [str(path)])
+            except BaseException:
+                con.close()
+                raise
+            return con
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _catalog_exists(con: duckdb.DuckDBPyConnection, database: Identifier) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [database.value]).fetchone()
+    return bool(row and row[0])
+
+
+def _schema_exists(con: duckdb.DuckDBPyConnection, database: Identifier, schema: Identifier) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_schemas() WHERE database_name = ? AND schema_name = ?",
+        [database.value, schema.value],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, database: Identifier, schema: Identifier) -> None:
+    """Create the schema if missing (its database must be attached)."""
+    if not _catalog_exists(con, database):
+        raise InputValidationError(f"Database {database.sql} does not exist in the local workspace.")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {database.quoted}.{schema.quoted}")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: ObjectName) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [table.database.value, table.schema.value, table.name.value],  # type: ignore[union-attr]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def describe_query(con: duckdb.DuckDBPyConnection, query: str) -> list[Column]:
+    return [Column(name=row[0], sql_type=row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()]
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: ObjectName) -> list[Column]:
+    return describe_query(con, f"SELECT * FROM {table.quoted}")
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, row_group_rows: int) -> int:
+    """Write the query's rows to one Parquet file in row groups of exactly ``row_group_rows``.
+
+    Rows stream through in batches, so memory stays bounded by the row group size. DuckDB's own
+    ``COPY ... TO`` sizes row groups by its vectors and threads, which would make work units (and so
+    job output files) differ between runs.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    reader = con.sql(query).to_arrow_reader(min(row_group_rows, 100_000))
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    with pq.ParquetWriter(path, reader.schema) as writer:
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= row_group_rows:
+                table = pa.Table.from_batches(pending, schema=reader.schema)
+                full = (pending_rows // row_group_rows) * row_group_rows
+                writer.write_table(table.slice(0, full), row_group_size=row_group_rows)
+                rest = table.slice(full)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+                rows += full
+        if pending_rows:
+            writer.write_table(pa.Table.from_batches(pending, schema=reader.schema), row_group_size=row_group_rows)
+            rows += pending_rows
+    return rows
+
+
+def insert_files(
+    con: duckdb.DuckDBPyConnection,
+    table: ObjectName,
+    files: Sequence[Path],
+    *,
+    mode: str,
+    partition: dict[str, PartitionValue],
+    replace_table: bool,
+    upper_case_new_columns: bool,
+    skip_loaded: bool,
+    allow_extra_columns: bool,
+    create_if_missing: bool = True,
+) -> int:
+    """Load Parquet ``files`` into ``table`` in one transaction; return the rows inserted.
+
+    - ``mode="overwrite"``: the table's rows are replaced (``replace_table`` also replaces its
+      columns, as Snowpark ``save_as_table(mode="overwrite")`` does);
+    - ``mode="append"`` with a ``partition``: that partition's rows are replaced, so loading the same
+      day twice never duplicates it;
+    - ``mode="append"`` without one and ``skip_loaded``: files already loaded into the table (same
+      path, size and modification time) are skipped, as Snowflake's COPY load history does.
+
+    File columns match table columns case-insensitively (``MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE``);
+    partition columns get the partition's literal values. File columns the table lacks are ignored
+    with ``allow_extra_columns`` (as COPY does) and refused otherwise (as an INSERT would be). Loads
+    with ``skip_loaded`` are recorded in the database's ``_LOCAL_META.LOAD_HISTORY`` table.
+    """
+    ensure_schema(con, table.database, table.schema)  # type: ignore[arg-type]
+    keys = [_file_key(f) for f in files]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _ensure_history(con, table)
+        exists = table_exists(con, table)
+        if not exists and not create_if_missing:
+            raise InputValidationError(f"Table {table.sql} does not exist.")
+        if mode == "overwrite" and exists:
+            if replace_table:
+                con.execute(f"DROP TABLE {table.quoted}")
+                exists = False
+            else:
+                con.execute(f"DELETE FROM {table.quoted}")
+            _forget_history(con, table)
+        if not exists:
+            _create_from_files(con, table, [path for path, _ in keys], partition, upper_case_new_columns)
+        elif partition:
+            missing = [c for c in partition if not _has_column(con, table, c)]
+            if missing:
+                raise InputValidationError(
+                    f"Table {table.sql} has no partition column(s) {missing}; add them or drop output_partition."
+                )
+            where = " AND ".join(f"{Identifier(c).quoted} IS NOT DISTINCT FROM ?" for c in partition)
+            con.execute(f"DELETE FROM {table.quoted} WHERE {where}", list(partition.values()))
+        if skip_loaded and not partition and mode == "append":
+            loaded = _loaded_keys(con, table)
+            keys = [k for k in keys if k not in loaded]
+        rows = _insert(con, table, [path for path, _ in keys], partition, allow_extra_columns) if keys else 0
+        if skip_loaded:
+            for path, (size, mtime) in keys:
+                con.execute(
+                    f"INSERT INTO {_history_name(table)} VALUES (?, ?, ?, ?, now())", [table.sql, path, size, mtime]
+                )
+        con.execute("COMMIT")
+        return rows
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _file_key(path: Path) -> tuple[str, tuple[int, float]]:
+    stat = path.stat()
+    return str(path), (stat.st_size, stat.st_mtime)
+
+
+def _history_name(table: ObjectName) -> str:
+    return ObjectName(name=_LOAD_HISTORY, schema=META_SCHEMA, database=table.database).quoted
+
+
+def _ensure_history(con: duckdb.DuckDBPyConnection, table: ObjectName) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.database.quoted}.{META_SCHEMA.quoted}")  # type: ignore[union-attr]
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {_history_name(table)} "
+        "(table_name VARCHAR, file_path VARCHAR, file_size BIGINT, file_mtime DOUBLE, loaded_at TIMESTAMP)"
+    )
+
+
+def _forget_history(con: duckdb.DuckDBPyConnection, table: ObjectName) -> None:
+    # As after TRUNCATE in Snowflake: once the rows are gone, the same files may be loaded again.
+    con.execute(f"DELETE FROM {_history_name(table)} WHERE table_name = ?", [table.sql])
+
+
+def _loaded_keys(con: duckdb.DuckDBPyConnection, table: ObjectName) -> set[tuple[str, tuple[int, float]]]:
+    rows = con.execute(
+        f"SELECT file_path, file_size, file_mtime FROM {_history_name(table)} WHERE table_name = ?", [table.sql]
+    ).fetchall()
+    return {(path, (size, mtime)) for path, size, mtime in rows}
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: ObjectName, column: str) -> bool:
+    return any(c.name.upper() == column.upper() for c in table_columns(con, table))
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[str]:
+    return [row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]).fetchall()]
+
+
+def _create_from_files(
+    con: duckdb.DuckDBPyConnection,
+    table: ObjectName,
+    files: list[str],
+    partition: dict[str, PartitionValue],
+    upper_case: bool,
+) -> None:
+    selected = []
+    for name in _file_columns(con, files):
+        if name.upper() in {p.upper() for p in partition}:
+            continue
+        stored = name.upper() if upper_case else name
+        selected.append(f"{Identifier(name).quoted} AS {Identifier(stored).quoted}")
+    selected += [f"? AS {Identifier(c).quoted}" for c in partition]
+    con.execute(
+        f"CREATE TABLE {table.quoted} AS SELECT {', '.join(selected)} "
+        "FROM read_parquet(?, union_by_name = true) LIMIT 0",
+        [*partition.values(), files],
+    )
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    table: ObjectName,
+    files: list[str],
+    partition: dict[str, PartitionValue],
+    allow_extra_columns: bool,
+) -> int:
+    table_cols = {c.name.upper(): c.name for c in table_columns(con, table)}
+    file_cols = _file_columns(con, files)
+    extra = [n for n in file_cols if n.upper() not in table_cols]
+    if extra and not allow_extra_columns:
+        raise InputValidationError(
+            f"Table {table.sql} has no column(s) {extra} for the scored rows; use mode='overwrite' to "
+            "recreate it, or another output table."
+        )
+    targets, values, params = [], [], []
+    for name in file_cols:
+        if name.upper() in table_cols and name.upper() not in {p.upper() for p in partition}:
+            targets.append(Identifier(table_cols[name.upper()]).quoted)
+            values.append(Identifier(name).quoted)
+    if not targets:
+        raise InputValidationError(
+            f"No column of the files ({', '.join(file_cols)}) matches a column of table {table.sql} "
+            f"({', '.join(table_cols.values())})."
+        )
+    for column, value in partition.items():
+        targets.append(Identifier(table_cols[column.upper()]).quoted)
+        values.append("?")
+        params.append(value)
+    row = con.execute(
+        f"INSERT INTO {table.quoted} ({', '.join(targets)}) SELECT {', '.join(values)} "
+        "FROM read_parquet(?, union_by_name = true)",
+        [*params, files],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None = None) -> Any:
+    """Run a statement; its rows as a pandas DataFrame (empty for statements returning none)."""
+    import pandas as pd
+
+    result = con.execute(query, params) if params else con.execute(query)
+    if result.description is None:
+        return pd.DataFrame()
+    return result.df()

@@ -1,0 +1,151 @@
+"""Batch job records of a local workspace: what a job runs, its status, its process, its log.
+
+A job lives in ``<root>/jobs/<DB>/<SCHEMA>/<NAME>/``:
+
+- ``job.json``: what to run (written once, before the job process starts);
+- ``status.json``: ``PENDING → RUNNING → DONE | FAILED | CANCELLED``, written atomically;
+- ``process.json``: pid and start time of the job process, so a job whose process died
+  (``kill -9``, a reboot) reads as ``INTERNAL_ERROR`` instead of staying ``RUNNING``, and a recycled
+  pid is never taken for the job;
+- ``job.log``: what the job process and its workers wrote.
+
+The job process is started with ``start_new_session=True``: it outlives the submitting process
+(an Airflow task, a test) and leads its own process group, which :func:`cancel` stops as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+from airflow_snowflake_batch.local.layout import read_json, write_json_atomic
+
+RUNNER_MODULE = "airflow_snowflake_batch.local.job_runner"
+JOB_FILE = "job.json"
+STATUS_FILE = "status.json"
+PROCESS_FILE = "process.json"
+LOG_FILE = "job.log"
+# Seconds a job may stay PENDING with no recorded process (the submitter died right after
+# starting it) before it counts as lost.
+_UNRECORDED_GRACE = 60.0
+_LOG_TAIL_BYTES = 1_000_000
+
+
+def write_status(job_dir: Path, status: BatchJobStatus, message: str = "") -> None:
+    write_json_atomic(job_dir / STATUS_FILE, {"status": status.value, "message": message, "updated_on": time.time()})
+
+
+def read_status(job_dir: Path) -> dict[str, Any]:
+    return read_json(job_dir / STATUS_FILE)
+
+
+def log_line(job_dir: Path, text: str) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    with (job_dir / LOG_FILE).open("a") as handle:
+        handle.write(f"{stamp} [pid {os.getpid()}] {text}\n")
+
+
+def start_process(job_dir: Path) -> None:
+    """Start the detached job process and record its pid and start time."""
+    log = (job_dir / LOG_FILE).open("ab")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", RUNNER_MODULE, str(job_dir)],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    try:
+        created = psutil.Process(process.pid).create_time()
+    except psutil.NoSuchProcess:
+        created = None  # already gone: its status file tells whether it finished
+    write_json_atomic(job_dir / PROCESS_FILE, {"pid": process.pid, "create_time": created})
+    # Reap the child when it ends (no zombie, no ResourceWarning) if this process lives that long.
+    threading.Thread(target=process.wait, name=f"reap-job-{process.pid}", daemon=True).start()
+
+
+def _process(job_dir: Path) -> psutil.Process | None:
+    """The job process if it is still alive (same pid and start time, not a zombie)."""
+    try:
+        record = read_json(job_dir / PROCESS_FILE)
+        process = psutil.Process(record["pid"])
+        if record["create_time"] is None or abs(process.create_time() - record["create_time"]) > 0.01:
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process
+    except (FileNotFoundError, psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def state(job_id: str, job_dir: Path) -> JobState | None:
+    """The job's state; a job whose process vanished without a verdict becomes INTERNAL_ERROR."""
+    if not (job_dir / JOB_FILE).is_file() or not (job_dir / STATUS_FILE).is_file():
+        return None
+    record = read_status(job_dir)
+    status = BatchJobStatus.parse(record["status"])
+    if status.is_active and _process(job_dir) is None:
+        if not (job_dir / PROCESS_FILE).is_file() and time.time() - record["updated_on"] < _UNRECORDED_GRACE:
+            return JobState(job_id, status, record["message"])
+        # The process may have written its verdict and exited since the first read.
+        record = read_status(job_dir)
+        status = BatchJobStatus.parse(record["status"])
+        if status.is_active:
+            record["message"] = (
+                "The job process exited without reporting a result (killed or crashed); "
+                f"see the job log {job_dir / LOG_FILE}."
+            )
+            status = BatchJobStatus.INTERNAL_ERROR
+            write_status(job_dir, status, record["message"])
+            log_line(job_dir, f"Marked {status.value}: {record['message']}")
+    return JobState(job_id, status, record["message"])
+
+
+def cancel(job_id: str, job_dir: Path) -> None:
+    """Stop the job's process group and mark it CANCELLED (a finished job is left as it is)."""
+    current = state(job_id, job_dir)
+    if current is None or current.status.is_terminal:
+        return
+    process = _process(job_dir)
+    if process is not None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        psutil.wait_procs([process], timeout=30)
+    record = read_status(job_dir)
+    if BatchJobStatus.parse(record["status"]).is_active:
+        write_status(job_dir, BatchJobStatus.CANCELLED, "Cancelled by request.")
+        log_line(job_dir, "Cancelled by request.")
+    remove_scratch_input(job_dir)
+
+
+def remove_scratch_input(job_dir: Path) -> None:
+    """Delete the copy of a table/query input made at submit time (never user files)."""
+    import shutil
+
+    job = read_json(job_dir / JOB_FILE)
+    if job.get("scratch_input"):
+        shutil.rmtree(job["scratch_input"], ignore_errors=True)
+
+
+def logs(job_dir: Path) -> str:
+    path = job_dir / LOG_FILE
+    if not path.is_file():
+        return ""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - _LOG_TAIL_BYTES))
+        return handle.read().decode(errors="replace")

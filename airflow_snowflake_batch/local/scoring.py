@@ -1,0 +1,206 @@
+"""Run one model function over Arrow batches, as Snowflake's generated inference code does.
+
+Snowflake's UDF wrapper (``_model_composer/model_method/infer_function.py_template``) renames the
+input columns to the signature's feature names, casts them to the features' types, calls the target
+method with the inference params as keyword arguments (defaults filled from the ``ParamSpec``\\s) and
+names the outputs after the signature. This module does the same, so a local score equals a
+Snowflake score. It imports no snowflake-ml module itself: only unpickling a ``CustomModel`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from airflow_snowflake_batch.exceptions import InputValidationError
+from airflow_snowflake_batch.identifiers import column_matches
+
+# snowflake.ml.model.model_signature.DataType names → numpy dtypes (DataType._numpy_type).
+_NUMPY = {
+    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
+    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+    "FLOAT": np.float32, "DOUBLE": np.float64, "BOOL": np.bool_,
+    "STRING": np.str_, "BYTES": np.bytes_, "TIMESTAMP_NTZ": "datetime64[ns]",
+}  # fmt: skip
+_ARROW = {
+    "INT8": pa.int8(), "INT16": pa.int16(), "INT32": pa.int32(), "INT64": pa.int64(),
+    "UINT8": pa.uint8(), "UINT16": pa.uint16(), "UINT32": pa.uint32(), "UINT64": pa.uint64(),
+    "FLOAT": pa.float32(), "DOUBLE": pa.float64(), "BOOL": pa.bool_(),
+    "STRING": pa.string(), "BYTES": pa.binary(), "TIMESTAMP_NTZ": pa.timestamp("ns"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoadedFunction:
+    """A model method with its signature (dicts as ``FeatureSpec.to_dict()``/``ParamSpec.to_dict()``)."""
+
+    model: Any
+    target_method: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    params: list[dict[str, Any]]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [f["name"] for f in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [f["name"] for f in self.outputs]
+
+    def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Keyword arguments for the method: given values (names case-insensitive), else defaults."""
+        by_upper = {k.upper(): v for k, v in given.items()}
+        resolved = {}
+        for spec in self.params:
+            value = by_upper.get(spec["name"].upper())
+            resolved[spec["name"]] = spec.get("default_value") if value is None else value
+        unknown = sorted(set(by_upper) - {p["name"].upper() for p in self.params})
+        if unknown:
+            declared = ", ".join(p["name"] for p in self.params) or "none"
+            raise InputValidationError(f"Unknown params {unknown} for {self.target_method}; it declares: {declared}.")
+        return resolved
+
+    def run(self, features: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+        """Score a frame whose columns are the signature's inputs, in order; outputs as in the signature."""
+        typed = features.astype({f["name"]: _numpy_dtype(f) for f in self.inputs})
+        method: Callable[..., Any] = getattr(self.model, self.target_method)
+        result = method(typed, **params)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_await(result))
+        return _name_outputs(result, self.output_names, len(typed))
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _numpy_dtype(feature: dict[str, Any]) -> Any:
+    if feature.get("shape") or feature.get("type") not in _NUMPY:
+        return object
+    return _NUMPY[feature["type"]]
+
+
+def _name_outputs(result: Any, names: list[str], rows: int) -> pd.DataFrame:
+    if isinstance(result, list) and result and isinstance(result[0], np.ndarray):
+        raise TypeError("Models returning a list of arrays (multi-output estimators) are not supported locally.")
+    frame = result if isinstance(result, pd.DataFrame) else pd.DataFrame(result)
+    if len(frame) != rows:
+        raise ValueError(f"The model returned {len(frame)} rows for {rows} input rows.")
+    if all(name in frame.columns for name in names):
+        return frame[names].reset_index(drop=True)
+    if frame.shape[1] != len(names):
+        raise ValueError(
+            f"The model returned columns {list(frame.columns)}, but its signature declares outputs {names}."
+        )
+    frame = frame.reset_index(drop=True)
+    frame.columns = names
+    return frame
+
+
+def arrow_type(feature: dict[str, Any]) -> pa.DataType | None:
+    """The Arrow type of an output feature (None: let Arrow infer it)."""
+    base = _ARROW.get(feature.get("type", ""))
+    if base is None:
+        return None
+    for _ in feature.get("shape") or ():
+        base = pa.list_(base)
+    return base
+
+
+def map_features(feature_names: list[str], columns: list[str], *, where: str) -> tuple[list[str], bool]:
+    """The column feeding each feature, and whether every match was exact (Snowflake's INFERRED rule).
+
+    Snowflake first tries exact names for all features (``"a"`` feeds ``a``), then normalized names
+    (``A`` feeds ``a``); see ``model_signature._validate_snowpark_data``.
+    """
+    if all(name in columns for name in feature_names):
+        return list(feature_names), True
+    chosen, missing = [], []
+    for name in feature_names:
+        column = next((c for c in columns if column_matches(name, c)), None)
+        if column is None:
+            column = next((c for c in columns if c.upper() == name.upper()), None)
+        if column is None:
+            missing.append(name)
+        else:
+            chosen.append(column)
+    if missing:
+        raise InputValidationError(
+            f"The {where} has no column for feature(s) {missing}. Columns available: {', '.join(columns) or 'none'}."
+        )
+    return chosen, False
+
+
+def output_column_names(function: LoadedFunction, inferred: bool) -> list[str]:
+    """Output columns named as ``ModelVersion.run()`` names them: exact when the inputs matched
+    exactly, else normalized (``output_feature_0`` → ``OUTPUT_FEATURE_0``)."""
+    from airflow_snowflake_batch.identifiers import Identifier
+
+    if inferred:
+        return function.output_names
+    names = []
+    for name in function.output_names:
+        try:
+            names.append(Identifier.parse(name).value)
+        except ValueError:
+            names.append(name)
+    return names
+
+
+def score_batch(
+    batch: pa.RecordBatch,
+    function: LoadedFunction,
+    *,
+    feature_columns: list[str],
+    output_names: list[str],
+    params: dict[str, Any],
+    converters: dict[str, Callable[[Any], Any]] | None = None,
+) -> pa.Table:
+    """The batch's columns followed by the model's outputs (an input column named like an output is
+    replaced by it, as ``ModelVersion.run()`` does)."""
+    frame = batch.select(list(dict.fromkeys(feature_columns))).to_pandas()
+    for column, convert in (converters or {}).items():
+        if column in frame.columns:
+            frame[column] = frame[column].map(convert)
+    features = pd.DataFrame({name: frame[col].to_numpy() for name, col in zip(function.input_names, feature_columns)})
+    outputs = function.run(features, params)
+    table = pa.Table.from_batches([batch])
+    taken = {n.upper() for n in output_names}
+    keep = [name for name in table.column_names if name.upper() not in taken]
+    arrays = [table.column(name) for name in keep]
+    for spec, name, source in zip(function.outputs, output_names, outputs.columns):
+        arrays.append(_to_arrow(outputs[source], arrow_type(spec)))
+    return pa.Table.from_arrays(arrays, names=[*keep, *output_names])
+
+
+def scored_schema(input_schema: pa.Schema, function: LoadedFunction, output_names: list[str]) -> pa.Schema:
+    """The schema :func:`score_batch` produces, without running the model (for empty inputs)."""
+    taken = {n.upper() for n in output_names}
+    fields = [f for f in input_schema if f.name.upper() not in taken]
+    fields += [pa.field(n, arrow_type(s) or pa.string()) for s, n in zip(function.outputs, output_names)]
+    return pa.schema(fields)
+
+
+def _to_arrow(values: pd.Series, wanted: pa.DataType | None) -> pa.Array:
+    if wanted is not None:
+        try:
+            return pa.array(values, type=wanted, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    return pa.array(values, from_pandas=True)
+
+
+def iter_batches(path: Path, row_group: int, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        yield from parquet.iter_batches(batch_size=batch_rows, row_groups=[row_group])

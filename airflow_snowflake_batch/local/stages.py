@@ -1,0 +1,78 @@
+"""Stages of a local workspace: a folder per stage plus a small properties file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from airflow_snowflake_batch.hooks.backend import StageInfo
+from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
+from airflow_snowflake_batch.local.layout import Layout, read_json, write_json_atomic
+
+ENCRYPTIONS = ("SNOWFLAKE_SSE", "SNOWFLAKE_FULL")
+
+
+def create_stage(layout: Layout, stage: ObjectName, *, encryption: str, external: bool, replace: bool) -> None:
+    if encryption not in ENCRYPTIONS:
+        raise ValueError(f"Unknown stage encryption {encryption!r}: expected one of {', '.join(ENCRYPTIONS)}.")
+    properties = layout.stage_properties(stage)
+    if properties.exists() and not replace:
+        raise ValueError(f"Stage {stage.sql} already exists; pass replace=True to recreate it.")
+    if replace:
+        shutil.rmtree(layout.stage_dir(stage), ignore_errors=True)
+    layout.stage_dir(stage).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(properties, {"encryption": None if external else encryption, "external": external})
+
+
+def describe_stage(layout: Layout, stage: ObjectName) -> StageInfo | None:
+    properties = layout.stage_properties(stage)
+    if not properties.is_file():
+        return None
+    data = read_json(properties)
+    return StageInfo(name=stage, is_internal=not data["external"], encryption=data["encryption"])
+
+
+def require_stage(layout: Layout, stage: ObjectName) -> None:
+    if describe_stage(layout, stage) is None:
+        raise FileNotFoundError(f"Stage {stage.sql} does not exist in the local workspace {layout.root}.")
+
+
+def list_files(layout: Layout, location: StageLocation) -> list[str]:
+    """Files under the location, relative to it, sorted (``LIST @stage/path/``)."""
+    require_stage(layout, location.stage)
+    folder = layout.location_dir(location)
+    if not folder.is_dir():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def remove_files(layout: Layout, location: StageLocation) -> None:
+    """``REMOVE @stage/path/``: the files under the location (the stage itself stays)."""
+    require_stage(layout, location.stage)
+    folder = layout.location_dir(location)
+    if location.path:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for child in folder.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def put(layout: Layout, local_file: str | Path, location: StageLocation) -> str:
+    """``PUT file://... @stage/path/``: copy a file into the location; return its full stage path."""
+    require_stage(layout, location.stage)
+    source = Path(local_file)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} is not a file.")
+    target = layout.location_dir(location) / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return f"{location.sql}{source.name}"
+
+
+def file_of(layout: Layout, stage_path: str, database: str | None, schema: str | None) -> Path:
+    """The local file of a full stage path such as ``@DB.SC.IMAGES/cats/1.jpeg``."""
+    location = StageLocation.parse(stage_path, what="stage file path").qualify(database, schema)
+    path = layout.location_dir(location)
+    if not path.is_file():
+        raise FileNotFoundError(f"Stage file {stage_path} does not exist (looked for {path}).")
+    return path

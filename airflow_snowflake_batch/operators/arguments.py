@@ -1,0 +1,64 @@
+"""Turning operator arguments and the task context into what the hook takes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.definitions.param import ParamsDict
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def seconds(value: float | timedelta | None, *, what: str) -> float | None:
+    """A duration in seconds from a number or timedelta (rendered templates included); None stays None."""
+    if value is None:
+        return None
+    try:
+        result = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of seconds or a timedelta, got {value!r}.") from None
+    if result <= 0:
+        raise ValueError(f"{what} must be positive, got {value!r}.")
+    return result
+
+
+def as_int(value: Any, *, what: str) -> int | None:
+    """Cast a (possibly rendered) whole number; None stays None."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value) if isinstance(value, str) else value
+        if isinstance(number, bool) or int(number) != number:
+            raise ValueError
+        result = int(number)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a whole number, got {value!r}.") from None
+    if result < 1:
+        raise ValueError(f"{what} must be at least 1, got {value!r}.")
+    return result
+
+
+def task_query_tag(context: Context) -> dict[str, str]:
+    """The ``QUERY_TAG`` of a task's Snowflake session, so its cost can be traced back to the run."""
+    ti = context.get("ti")
+    return {
+        "dag_id": str(getattr(ti, "dag_id", "")),
+        "task_id": str(getattr(ti, "task_id", "")),
+        "run_id": str(getattr(ti, "run_id", "")),
+    }
+
+
+def model_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The model's inference parameters from an operator's ``params`` argument.
+
+    Airflow hands operators their ``params`` merged with the DAG's (a ``ParamsDict``); only the
+    entries given to the task itself are the model's.
+    """
+    if params is None:
+        return {}
+    if isinstance(params, ParamsDict):
+        return ParamsDict.filter_params_by_source(params, "task").dump()
+    return dict(params)

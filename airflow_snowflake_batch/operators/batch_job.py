@@ -1,0 +1,428 @@
+"""Operator that runs a Snowflake batch inference job (``ModelVersion.run_batch()`` on SPCS)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
+
+from airflow_snowflake_batch.exceptions import BatchJobError
+from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
+from airflow_snowflake_batch.job_status import BatchJobStatus
+from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
+from airflow_snowflake_batch.operators.arguments import as_int, model_params, seconds, task_query_tag
+from airflow_snowflake_batch.operators.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
+from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+from airflow_snowflake_batch.triggers.events import BatchJobEvent
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_snowflake_batch.hooks.batch_inference import JobStart
+
+# Statuses reported to ResumableJobMixin for a stored job id that cannot be re-attached to.
+_MISSING = "MISSING"
+_DONE_WITHOUT_SUCCESS = "DONE_WITHOUT_SUCCESS"
+_RESOURCE_KEYS = {"cpu": "cpu_requests", "memory": "memory_requests", "gpu": "gpu_requests"}
+
+
+class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
+    """
+    Score a table, query or stage of files with a Model Registry model as an SPCS batch inference job.
+
+    Results land as Parquet files and a ``_SUCCESS`` marker in the job's own folder,
+    ``<output_stage_location>/<JOB_NAME>/``; load them with
+    :class:`~airflow_snowflake_batch.operators.load_results.SnowflakeLoadBatchResultsOperator`.
+
+    The job name is deterministic per task instance, so a retry re-attaches to the job of an earlier
+    try (or finishes at once if it already succeeded) instead of paying for a duplicate; a failed or
+    cancelled job is never reported as success, a retry submits ``<JOB_NAME>_T<try>``. Killing the
+    task, or reaching ``timeout``/``execution_timeout``, cancels the job, also while deferred.
+
+    Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location"}``.
+
+    :param model_name: Registry model, ``NAME``, ``SCHEMA.NAME`` or ``DB.SCHEMA.NAME``. (templated)
+    :param version_name: Version or alias; None uses the model's default version. (templated)
+    :param function_name: Model function, e.g. ``predict``; needed when the model has several. (templated)
+    :param input_table: Table to score. Exactly one input must be given. (templated)
+    :param input_query: SELECT to score, or a path to a ``.sql`` file. (templated)
+    :param input_stage_location: Stage folder of input files, ``@DB.SC.STAGE/path/``. (templated)
+    :param compute_pool: SPCS compute pool running the job. (templated)
+    :param output_stage_location: Internal stage folder under which the job's folder is created. (templated)
+    :param save_mode: ``"error"`` (the job's folder must be empty) or ``"overwrite"``.
+    :param replicas: Number of job replicas. (templated)
+    :param num_workers: Inference workers per replica. (templated)
+    :param max_batch_rows: Rows per inference batch. (templated)
+    :param resources: Requests per replica, any of ``{"cpu": "4", "memory": "8Gi", "gpu": "1"}``. (templated)
+    :param params: Inference parameters of the model function, e.g. ``{"temperature": 0.2}``. These are the
+        model's parameters; Airflow's DAG-level ``params`` stay available to templates as usual.
+    :param column_handling: Per-column input handling, e.g.
+        ``{"IMG": {"input_format": "full_stage_path", "convert_to": "base64"}}``. (templated)
+    :param partition_column: Column partitioning the input of a partitioned model function. (templated)
+    :param engine: Inference engine, e.g. ``"VLLM"``, for models that support one.
+    :param engine_args_override: Extra engine arguments, e.g. ``["--max-model-len=4096"]``.
+    :param image_repo: Image repository for the inference image. (templated)
+    :param force_rebuild: Rebuild the inference image even if one exists.
+    :param job_name: Job name; default ``AIRFLOW_BATCH_<hash of dag, task, run, map index>``. (templated)
+    :param wait_for_completion: Wait for the job to end; False returns right after submitting or re-attaching.
+    :param deferrable: Wait on the triggerer instead of a worker slot.
+        Default: ``[operators] default_deferrable``.
+    :param poll_interval: Seconds between status checks.
+    :param timeout: Longest wait for the job (seconds or timedelta); then it is cancelled and the task
+        fails. None waits without limit (``execution_timeout`` still applies, also while deferred).
+    :param cancel_on_kill: Cancel the job when the task is killed, marked or cleared.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param database: Database for unqualified names, overriding the connection's. (templated)
+    :param schema: Schema for unqualified names, overriding the connection's. (templated)
+    :param warehouse: Warehouse overriding the connection's. (templated)
+    :param role: Role overriding the connection's. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "model_name",
+        "version_name",
+        "function_name",
+        "input_table",
+        "input_query",
+        "input_stage_location",
+        "compute_pool",
+        "output_stage_location",
+        "replicas",
+        "num_workers",
+        "max_batch_rows",
+        "job_resources",
+        "column_handling",
+        "partition_column",
+        "image_repo",
+        "job_name",
+        "database",
+        "schema",
+        "warehouse",
+        "role",
+    )
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"input_query": "sql", "job_resources": "json", "column_handling": "json"}
+    operator_extra_links = (SnowflakeBatchJobLink(),)
+    # Never rename: a retry reads the id an earlier try stored under this key.
+    external_id_key = "snowflake_batch_inference_job_id"
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        version_name: str | None = None,
+        function_name: str | None = None,
+        input_table: str | None = None,
+        input_query: str | None = None,
+        input_stage_location: str | None = None,
+        compute_pool: str,
+        output_stage_location: str,
+        save_mode: str = "error",
+        replicas: int | str | None = None,
+        num_workers: int | str | None = None,
+        max_batch_rows: int | str | None = None,
+        resources: dict[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        column_handling: dict[str, dict[str, str]] | None = None,
+        partition_column: str | None = None,
+        engine: str | None = None,
+        engine_args_override: Sequence[str] | None = None,
+        image_repo: str | None = None,
+        force_rebuild: bool = False,
+        job_name: str | None = None,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        timeout: float | timedelta | None = timedelta(hours=24),
+        cancel_on_kill: bool = True,
+        snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,
+        database: str | None = None,
+        schema: str | None = None,
+        warehouse: str | None = None,
+        role: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
+        # ``params`` is also BaseOperator's argument: Airflow merges the DAG's params into it. Hand it on
+        # so templates keep them, and keep only the task's own entries as the model's parameters.
+        super().__init__(params=params, **kwargs)
+        if save_mode not in ("error", "overwrite"):
+            raise ValueError(f"save_mode must be 'error' or 'overwrite', got {save_mode!r}.")
+        self.model_name = model_name
+        self.version_name = version_name
+        self.function_name = function_name
+        self.input_table = input_table
+        self.input_query = input_query
+        self.input_stage_location = input_stage_location
+        self.compute_pool = compute_pool
+        self.output_stage_location = output_stage_location
+        self.save_mode = save_mode
+        self.replicas = replicas
+        self.num_workers = num_workers
+        self.max_batch_rows = max_batch_rows
+        # BaseOperator.resources means executor resources; these are the job's.
+        self.job_resources = resources
+        self.inference_params = model_params(params)
+        self.column_handling = column_handling
+        self.partition_column = partition_column
+        self.engine = engine
+        self.engine_args_override = tuple(engine_args_override or ())
+        self.image_repo = image_repo
+        self.force_rebuild = force_rebuild
+        self.job_name = job_name
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = seconds(poll_interval, what="poll_interval")
+        self.timeout = seconds(timeout, what="timeout")
+        self.cancel_on_kill = cancel_on_kill
+        self.snowflake_conn_id = snowflake_conn_id
+        self.database = database
+        self.schema = schema
+        self.warehouse = warehouse
+        self.role = role
+        self._hook: SnowflakeBatchInferenceHook | None = None
+        self._job: dict[str, str] | None = None
+        self._result: dict[str, str] | None = None
+
+    # -- execution -----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, str]:
+        try:
+            if self.wait_for_completion and not self.deferrable:
+                # ResumableJobMixin (Airflow 3.3+) re-attaches through the job id it stored; the hook's
+                # look-up by job name covers the rest (older Airflow, a crash before the id was stored).
+                return self.execute_resumable(context)
+            start = self._start(context)
+            self._store_job_id(context, start.job_id)
+            if start.state.status.is_terminal:
+                return self._finish(BatchJobEvent.from_state(start.state))
+            if not self.wait_for_completion:
+                return self._outcome(start.state.status)
+            self._defer(context)
+        finally:
+            self._close()
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, job: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Resume after the trigger fired: runs on a new instance, so only ``event`` and ``job`` count.
+
+        ``job`` is the description pushed before deferring; ``dag.test()`` drops defer kwargs, so
+        without it the description is rebuilt from the event's job id.
+        """
+        parsed = BatchJobEvent.from_dict(event, task=f"Task {self.task_id}")
+        try:
+            self._get_hook(context)  # tagged with the task, like the hook that deferred
+            if job is None:
+                job = self._job_of(parsed.job_id)
+            complete = isinstance(job, dict) and {"job_name", "output_location"} <= job.keys()
+            if not complete or job.get("job_id") != parsed.job_id:
+                raise BatchJobError(
+                    f"Task {self.task_id} resumed with an event for job {parsed.job_id} "
+                    f"but deferred on {job!r}."
+                )
+            self._job = job
+            return self._finish(parsed)
+        finally:
+            self._close()
+
+    def on_kill(self) -> None:
+        if not self.cancel_on_kill or self._job is None:
+            return
+        job_id = self._job["job_id"]
+        self.log.info("Task killed: cancelling batch inference job %s.", job_id)
+        with self._new_hook(None) as hook:
+            hook.cancel_job(job_id)
+
+    def _defer(self, context: Context) -> None:
+        assert self._job is not None
+        deadline = job_deadline(context, self.timeout, self.execution_timeout)
+        self.defer(
+            trigger=SnowflakeBatchInferenceJobTrigger(
+                job_id=self._job["job_id"],
+                snowflake_conn_id=self.snowflake_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                cancel_on_timeout=True,
+                cancel_on_kill=self.cancel_on_kill,
+                hook_params=self._hook_params(context),
+            ),
+            method_name="execute_complete",
+            kwargs={"job": self._job},
+            timeout=defer_timeout(deadline, self.poll_interval),
+        )
+
+    # -- ResumableJobMixin -----------------------------------------------------------------------
+
+    def submit_job(self, context: Context) -> str:
+        return self._start(context).job_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        hook = self._get_hook(context)
+        state = hook.find_job(str(external_id))
+        if state is None:
+            return _MISSING
+        if state.status.is_success and not hook.has_success_marker(
+            self._job_of(str(external_id))["output_location"]
+        ):
+            return _DONE_WITHOUT_SUCCESS
+        return state.status.value
+
+    def is_job_active(self, status: str) -> bool:
+        return status in BatchJobStatus._value2member_map_ and BatchJobStatus(status).is_active
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == BatchJobStatus.DONE.value
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:
+        # Returns the result: on re-attach the mixin returns this method's value, not get_job_result's.
+        hook = self._get_hook(context)
+        if self._job is None:  # re-attached through the stored id: publish it for this try
+            self._publish(context, self._job_of(str(external_id)))
+        job_id = str(external_id)
+        deadline = job_deadline(context, self.timeout, self.execution_timeout)
+        try:
+            state = hook.wait_for_job(job_id, poll_interval=self.poll_interval, deadline=deadline)
+        except BatchJobError:
+            copy_job_logs(hook, job_id, failed=True, log=self.log)
+            raise
+        self._result = self._finish(BatchJobEvent.from_state(state))
+        return self._result
+
+    def get_job_result(self, external_id: Any, context: Context) -> dict[str, str]:
+        if self._result is None:  # the stored job had already succeeded: nothing was polled
+            self._publish(context, self._job_of(str(external_id)))
+            self._result = self._finish(
+                BatchJobEvent.from_state(self._get_hook(context).get_job_state(str(external_id)))
+            )
+        return self._result
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _start(self, context: Context) -> JobStart:
+        """Submit this try's job, or re-attach to an earlier try's (the hook decides)."""
+        hook = self._get_hook(context)
+        source = hook.input_source(
+            input_table=self.input_table,
+            input_query=self.input_query,
+            input_stage_location=self.input_stage_location,
+        )
+        spec = hook.build_batch_job_spec(
+            model_name=self.model_name,
+            version_name=self.version_name,
+            function_name=self.function_name,
+            source=source,
+            compute_pool=self.compute_pool,
+            output_stage_location=self.output_stage_location,
+            job_name=self._job_name(context),
+            **self._spec_options(),
+        )
+        start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
+        self._publish(
+            context,
+            {
+                "job_id": start.job_id,
+                "job_name": start.job_name,
+                "output_location": start.output_location.sql,
+            },
+        )
+        return start
+
+    def _spec_options(self) -> dict[str, Any]:
+        resources = dict(self.job_resources or {})
+        unknown = sorted(set(resources) - _RESOURCE_KEYS.keys())
+        if unknown:
+            raise ValueError(
+                f"resources accepts only cpu, memory and gpu; got {', '.join(map(str, unknown))}."
+            )
+        return {
+            "save_mode": self.save_mode,
+            "replicas": as_int(self.replicas, what="replicas"),
+            "num_workers": as_int(self.num_workers, what="num_workers"),
+            "max_batch_rows": as_int(self.max_batch_rows, what="max_batch_rows"),
+            **{_RESOURCE_KEYS[k]: str(v) for k, v in resources.items() if v is not None},
+            "params": dict(self.inference_params),
+            "column_handling": dict(self.column_handling or {}),
+            "partition_column": self.partition_column or None,
+            "engine": self.engine,
+            "engine_args_override": tuple(self.engine_args_override),
+            "image_repo": self.image_repo or None,
+            "force_rebuild": self.force_rebuild,
+        }
+
+    def _job_name(self, context: Context) -> str:
+        if self.job_name:
+            return self.job_name
+        ti = context["ti"]
+        return default_job_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index).value
+
+    def _job_of(self, job_id: str) -> dict[str, str]:
+        """The description of a job known only by its id (re-attached through the task state store)."""
+        hook = self._get_hook(None)
+        name = ObjectName.parse(job_id, what="job_id").name.value
+        location = hook.parse_location(self.output_stage_location, what="output_stage_location").child(name)
+        return {"job_id": job_id, "job_name": name, "output_location": location.sql}
+
+    def _publish(self, context: Context, job: dict[str, str]) -> None:
+        """Push the job (with its link) before any wait or deferral, so a failed task still shows it."""
+        try:
+            url = self._get_hook(context).job_url(job["job_id"], job["output_location"])
+        except Exception as exc:
+            self.log.warning("Could not build the link of job %s: %s", job["job_id"], exc)
+            url = ""
+        self._job = {**job, "url": url}
+        context["ti"].xcom_push(key=JOB_XCOM_KEY, value=self._job)
+
+    def _store_job_id(self, context: Context, job_id: str) -> None:
+        """On the deferrable path ResumableJobMixin does not run, so store the id as it would."""
+        store = context.get("task_state_store")
+        if store is not None and getattr(self, "durable", False):
+            store.set(self.external_id_key, job_id)
+
+    def _finish(self, event: BatchJobEvent) -> dict[str, str]:
+        """The single completion path: copy logs, raise unless the job succeeded, return the XCom."""
+        assert self._job is not None
+        hook = self._get_hook(None)
+        end_wait(hook, event, log=self.log, output_location=self._job["output_location"])
+        if not hook.has_success_marker(self._job["output_location"]):
+            raise BatchJobError(
+                f"Batch inference job {event.job_id} ended DONE but {self._job['output_location']} has no "
+                "_SUCCESS file, so its results are incomplete. Rerun the task to submit a new job."
+            )
+        return self._outcome(event.job_status)
+
+    def _outcome(self, status: BatchJobStatus) -> dict[str, str]:
+        assert self._job is not None
+        return {
+            "job_id": self._job["job_id"],
+            "job_name": self._job["job_name"],
+            "status": status.value,
+            "output_location": self._job["output_location"],
+        }
+
+    def _hook_params(self, context: Context | None) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "schema": self.schema,
+            "warehouse": self.warehouse,
+            "role": self.role,
+            "query_tag": task_query_tag(context) if context else None,
+        }
+
+    def _new_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
+        return SnowflakeBatchInferenceHook(
+            snowflake_conn_id=self.snowflake_conn_id, **self._hook_params(context)
+        )
+
+    def _get_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
+        if self._hook is None:
+            self._hook = self._new_hook(context)
+        return self._hook
+
+    def _close(self) -> None:
+        if self._hook is not None:
+            self._hook.close()
+            self._hook = None

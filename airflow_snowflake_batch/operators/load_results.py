@@ -1,0 +1,104 @@
+"""Operator that loads a batch inference job's Parquet results into a table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.operators.arguments import task_query_tag
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_snowflake_batch.hooks.backend import PartitionValue
+
+
+class SnowflakeLoadBatchResultsOperator(BaseOperator):
+    """
+    Load the Parquet files of one batch inference job folder into a table.
+
+    Give it the batch operator's output, ``batch_op.output["output_location"]``. Loading is safe to
+    repeat: ``append`` loads each file once, ``output_partition`` and ``overwrite`` replace rows
+    atomically.
+
+    Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``.
+
+    :param output_location: The job's folder, ``@DB.SC.STAGE/path/<JOB_NAME>/``. (templated)
+    :param target_table: Table to load into. (templated)
+    :param mode: ``"append"`` adds rows, ``"overwrite"`` replaces the table's rows.
+    :param output_partition: Columns and values added to every loaded row, e.g. ``{"DS": "{{ ds }}"}``;
+        the table's rows of that partition are replaced atomically. (templated)
+    :param create_table_if_missing: Create the table from the files' schema when it does not exist.
+    :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param database: Database for unqualified names, overriding the connection's. (templated)
+    :param schema: Schema for unqualified names, overriding the connection's. (templated)
+    :param warehouse: Warehouse running the load, overriding the connection's. (templated)
+    :param role: Role overriding the connection's. (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        "output_location",
+        "target_table",
+        "output_partition",
+        "database",
+        "schema",
+        "warehouse",
+        "role",
+    )
+    template_fields_renderers = {"output_partition": "json"}
+
+    def __init__(
+        self,
+        *,
+        output_location: str,
+        target_table: str,
+        mode: str = "append",
+        output_partition: dict[str, PartitionValue] | None = None,
+        create_table_if_missing: bool = True,
+        require_success: bool = True,
+        snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,
+        database: str | None = None,
+        schema: str | None = None,
+        warehouse: str | None = None,
+        role: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("multiple_outputs", True)
+        super().__init__(**kwargs)
+        if mode not in ("append", "overwrite"):
+            raise ValueError(f"mode must be 'append' or 'overwrite', got {mode!r}.")
+        self.output_location = output_location
+        self.target_table = target_table
+        self.mode = mode
+        self.output_partition = output_partition
+        self.create_table_if_missing = create_table_if_missing
+        self.require_success = require_success
+        self.snowflake_conn_id = snowflake_conn_id
+        self.database = database
+        self.schema = schema
+        self.warehouse = warehouse
+        self.role = role
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with SnowflakeBatchInferenceHook(
+            snowflake_conn_id=self.snowflake_conn_id,
+            database=self.database,
+            schema=self.schema,
+            warehouse=self.warehouse,
+            role=self.role,
+            query_tag=task_query_tag(context),
+        ) as hook:
+            table, rows = hook.load_results(
+                output_location=self.output_location,
+                target_table=self.target_table,
+                mode=self.mode,  # type: ignore[arg-type]
+                output_partition=self.output_partition,
+                create_table_if_missing=self.create_table_if_missing,
+                require_success=self.require_success,
+            )
+        self.log.info("Loaded %s rows from %s into %s.", rows, self.output_location, table.sql)
+        return {"target_table": table.sql, "rows_loaded": rows}

@@ -1,0 +1,468 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.sdk import DAG
+
+from airflow_snowflake_batch.exceptions import BatchJobError
+from airflow_snowflake_batch.hooks.backend import InputSource
+from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.identifiers import ObjectName, StageLocation, default_job_name
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+from airflow_snowflake_batch.links import JOB_XCOM_KEY
+from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+from tests.unit.operators.conftest import FakeTaskStateStore, make_context, pushed
+
+MOD = "airflow_snowflake_batch.operators.batch_job"
+NAME = default_job_name("scoring", "score", "manual__2026-01-01", -1).value
+JOB = f"ML.PUBLIC.{NAME}"
+BASE = StageLocation.parse("@ML.PUBLIC.OUT/preds/")
+FOLDER = BASE.child(NAME)
+NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, the test task's start
+
+
+def state(status: str, job_id: str = JOB) -> JobState:
+    return JobState(job_id, BatchJobStatus(status), "worker 0 exited 1" if status == "FAILED" else "")
+
+
+def job_start(status: str = "PENDING", *, reattached: bool = False) -> JobStart:
+    return JobStart(JOB, NAME, FOLDER, state(status), reattached)
+
+
+@pytest.fixture
+def hook_cls():
+    with mock.patch(f"{MOD}.SnowflakeBatchInferenceHook", autospec=True) as cls:
+        hook = cls.return_value
+        hook.__enter__.return_value = hook
+        hook.job_url.side_effect = lambda job_id, location: f"https://snowsight.example/#/compute/job/{job_id}"
+        hook.input_source.return_value = InputSource(table=ObjectName.parse("ML.PUBLIC.FEATURES"))
+        hook.parse_location.side_effect = lambda loc, what: StageLocation.parse(loc).qualify("ML", "PUBLIC")
+        hook.start_batch_job.return_value = job_start()
+        hook.has_success_marker.return_value = True
+        hook.get_job_logs.return_value = "scored 3 rows"
+        yield cls
+
+
+@pytest.fixture
+def hook(hook_cls):
+    return hook_cls.return_value
+
+
+@pytest.fixture
+def clock():
+    with mock.patch("airflow_snowflake_batch.operators.job_wait.time") as fake:
+        fake.time.return_value = NOW
+        yield fake
+
+
+def make_op(**kwargs) -> SnowflakeBatchInferenceOperator:
+    args = {
+        "task_id": "score",
+        "model_name": "churn",
+        "version_name": "v3",
+        "input_table": "features",
+        "compute_pool": "gpu_pool",
+        "output_stage_location": "@out/preds/",
+        "snowflake_conn_id": "sf",
+        "poll_interval": 15,
+        "timeout": 3600,
+        **kwargs,
+    }
+    return SnowflakeBatchInferenceOperator(**args)
+
+
+# -- submitting --------------------------------------------------------------------------------
+
+
+def test_builds_the_hook_and_the_job_from_the_arguments(hook_cls, hook, context):
+    op = make_op(
+        deferrable=False,
+        wait_for_completion=False,
+        function_name="predict_proba",
+        replicas="2",  # as rendered from a template
+        num_workers=4,
+        max_batch_rows="1024",
+        resources={"cpu": 4, "memory": "8Gi"},
+        params={"temperature": 0.2},
+        engine="VLLM",
+        engine_args_override=["--max-model-len=4096"],
+        save_mode="overwrite",
+        database="ml",
+        warehouse="ml_wh",
+        role="scorer",
+    )
+
+    op.execute(context)
+
+    hook_cls.assert_called_once_with(
+        snowflake_conn_id="sf",
+        database="ml",
+        schema=None,
+        warehouse="ml_wh",
+        role="scorer",
+        query_tag={"dag_id": "scoring", "task_id": "score", "run_id": "manual__2026-01-01"},
+    )
+    hook.input_source.assert_called_once_with(
+        input_table="features", input_query=None, input_stage_location=None
+    )
+    hook.build_batch_job_spec.assert_called_once_with(
+        model_name="churn",
+        version_name="v3",
+        function_name="predict_proba",
+        source=hook.input_source.return_value,
+        compute_pool="gpu_pool",
+        output_stage_location="@out/preds/",
+        job_name=NAME,
+        save_mode="overwrite",
+        replicas=2,
+        num_workers=4,
+        max_batch_rows=1024,
+        cpu_requests="4",
+        memory_requests="8Gi",
+        params={"temperature": 0.2},
+        column_handling={},
+        partition_column=None,
+        engine="VLLM",
+        engine_args_override=("--max-model-len=4096",),
+        image_repo=None,
+        force_rebuild=False,
+    )
+    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=1)
+    hook.close.assert_called_once_with()
+
+
+def test_dag_params_are_not_sent_to_the_model(hook, context):
+    with DAG("scoring", params={"region": "emea"}):
+        op = make_op(wait_for_completion=False, params={"temperature": 0.2})
+        plain = make_op(task_id="plain", wait_for_completion=False)
+
+    assert op.params["region"] == "emea"  # templates still see the DAG's params
+    op.execute(context)
+    assert hook.build_batch_job_spec.call_args.kwargs["params"] == {"temperature": 0.2}
+    plain.execute(context)
+    assert hook.build_batch_job_spec.call_args.kwargs["params"] == {}
+
+
+def test_explicit_job_name_is_used(hook, context):
+    make_op(job_name="nightly_{{ ds_nodash }}_rendered", wait_for_completion=False).execute(context)
+    assert hook.build_batch_job_spec.call_args.kwargs["job_name"] == "nightly_{{ ds_nodash }}_rendered"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"replicas": "two"}, "replicas must be a whole number"),
+        ({"max_batch_rows": 0}, "max_batch_rows must be at least 1"),
+        ({"resources": {"cpus": 4}}, "resources accepts only cpu, memory and gpu"),
+    ],
+    ids=["text-replicas", "zero-rows", "unknown-resource"],
+)
+def test_bad_rendered_values_fail_before_submitting(hook, context, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_op(wait_for_completion=False, **kwargs).execute(context)
+    hook.start_batch_job.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"save_mode": "replace"}, "save_mode must be"), ({"timeout": -5}, "timeout must be positive")],
+    ids=["save-mode", "timeout"],
+)
+def test_bad_static_arguments_fail_at_parse_time(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_op(**kwargs)
+
+
+def test_wait_for_completion_false_returns_after_submit(hook, context):
+    result = make_op(wait_for_completion=False, deferrable=True).execute(context)
+
+    assert result == {
+        "job_id": JOB,
+        "job_name": NAME,
+        "status": "PENDING",
+        "output_location": FOLDER.sql,
+    }
+    hook.wait_for_job.assert_not_called()
+    assert pushed(context)[JOB_XCOM_KEY]["job_id"] == JOB
+    assert context["task_state_store"].values == {op_key(): JOB}
+
+
+def op_key() -> str:
+    return SnowflakeBatchInferenceOperator.external_id_key
+
+
+def test_template_fields_render_input_query_from_a_sql_file(tmp_path):
+    (tmp_path / "features.sql").write_text("SELECT * FROM features WHERE ds = '{{ ds }}'")
+    with DAG("scoring", template_searchpath=[str(tmp_path)]):
+        op = make_op(input_table=None, input_query="features.sql", replicas="{{ params.n }}", params={"n": 3})
+
+    op.render_template_fields({"ds": "2026-01-01", "params": {"n": 3}})
+
+    assert op.input_query == "SELECT * FROM features WHERE ds = '2026-01-01'"
+    assert op.replicas == "3"
+
+
+# -- deferrable ----------------------------------------------------------------------------------
+
+
+def test_defers_with_a_deadline_after_publishing_the_job(hook, context, clock):
+    op = make_op(deferrable=True, cancel_on_kill=False)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SnowflakeBatchInferenceJobTrigger)
+    assert trigger.serialize()[1] == {
+        "job_id": JOB,
+        "snowflake_conn_id": "sf",
+        "poll_interval": 15.0,
+        "deadline": NOW + 3600,
+        "cancel_on_timeout": True,
+        "cancel_on_kill": False,
+        "hook_params": {
+            "database": None,
+            "schema": None,
+            "warehouse": None,
+            "role": None,
+            "query_tag": {"dag_id": "scoring", "task_id": "score", "run_id": "manual__2026-01-01"},
+        },
+    }
+    assert deferred.value.method_name == "execute_complete"
+    # The defer timeout is a backstop, padded so the trigger's own deadline (which cancels) comes first.
+    assert deferred.value.timeout == timedelta(seconds=3600 + 15 + 60)
+    job = pushed(context)[JOB_XCOM_KEY]
+    assert deferred.value.kwargs == {"job": job}
+    assert job == {
+        "job_id": JOB,
+        "job_name": NAME,
+        "output_location": FOLDER.sql,
+        "url": f"https://snowsight.example/#/compute/job/{JOB}",
+    }
+    assert context["task_state_store"].values == {op_key(): JOB}
+    hook.close.assert_called_once_with()
+
+
+def test_execution_timeout_bounds_the_deadline_while_deferred(hook, context, clock):
+    clock.time.return_value = NOW + 600  # the task started 10 minutes ago
+    op = make_op(deferrable=True, timeout=None, execution_timeout=timedelta(minutes=30))
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+
+    assert deferred.value.trigger.deadline == NOW + 1800
+    assert deferred.value.timeout == timedelta(seconds=1200 + 15 + 60)
+
+
+@pytest.mark.parametrize("status", ["DONE", "FAILED"])
+def test_an_already_finished_job_does_not_defer(hook, context, status):
+    hook.start_batch_job.return_value = job_start(status, reattached=True)
+    op = make_op(deferrable=True)
+
+    if status == "DONE":
+        assert op.execute(context)["status"] == "DONE"
+    else:
+        with pytest.raises(BatchJobError, match=f"{JOB} ended FAILED. worker 0 exited 1"):
+            op.execute(context)
+    hook.get_job_logs.assert_called_once_with(JOB)
+
+
+def test_retried_task_reattaches_instead_of_submitting(hook, clock):
+    hook.start_batch_job.return_value = job_start("RUNNING", reattached=True)
+    context = make_context(try_number=2)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        make_op(deferrable=True).execute(context)
+
+    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=2)
+    assert deferred.value.trigger.job_id == JOB
+
+
+# -- resuming ------------------------------------------------------------------------------------
+
+JOB_XCOM = {"job_id": JOB, "job_name": NAME, "output_location": FOLDER.sql, "url": ""}
+
+
+def event(outcome: str, status: str, message: str = "") -> dict[str, str]:
+    return {"outcome": outcome, "job_id": JOB, "job_status": status, "message": message}
+
+
+def test_execute_complete_success_returns_the_job(hook, context):
+    result = make_op(deferrable=True).execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
+
+    assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
+    hook.has_success_marker.assert_called_once_with(FOLDER.sql)
+    hook.get_job_logs.assert_called_once_with(JOB)
+    hook.close.assert_called_once_with()
+
+
+def test_execute_complete_refuses_done_without_success_marker(hook, context):
+    hook.has_success_marker.return_value = False
+    with pytest.raises(BatchJobError, match="no _SUCCESS file"):
+        make_op().execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
+
+
+@pytest.mark.parametrize(
+    ("payload", "match"),
+    [
+        (event("failed", "FAILED", "OOM in replica 1"), f"{JOB} ended FAILED. OOM in replica 1"),
+        (event("cancelled", "CANCELLED"), f"{JOB} ended CANCELLED"),
+        (event("timeout", "CANCELLING", "deadline passed, cancelled."), f"{JOB} timed out"),
+        (event("error", "UNKNOWN", "PermissionError"), f"Lost track of batch inference job {JOB}"),
+    ],
+    ids=["failed", "cancelled", "timeout", "error"],
+)
+def test_execute_complete_raises_unless_success(hook, context, payload, match):
+    with pytest.raises(BatchJobError, match=match):
+        make_op().execute_complete(context, event=payload, job=JOB_XCOM)
+    hook.has_success_marker.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "success",
+        {"outcome": "success", "job_status": "DONE"},
+        {"outcome": "succeeded", "job_id": JOB, "job_status": "DONE"},
+        {"outcome": "success", "job_id": JOB, "job_status": "FINISHED"},
+        {"outcome": "success", "job_id": 42, "job_status": "DONE"},
+    ],
+    ids=["none", "string", "no-job-id", "bad-outcome", "bad-status", "bad-job-id"],
+)
+def test_execute_complete_fails_on_a_malformed_event(hook, context, payload):
+    with pytest.raises(BatchJobError, match="resumed with"):
+        make_op().execute_complete(context, event=payload, job=JOB_XCOM)
+    hook.has_success_marker.assert_not_called()
+
+
+def test_execute_complete_rebuilds_the_job_when_kwargs_were_dropped(hook, context):
+    """dag.test() resumes with the event only."""
+    result = make_op().execute_complete(context, event=event("success", "DONE"))
+
+    assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
+    hook.has_success_marker.assert_called_once_with(FOLDER.sql)
+
+
+@pytest.mark.parametrize(
+    "job",
+    [{**JOB_XCOM, "job_id": "ML.PUBLIC.X"}, {"job_id": JOB}, "ML.PUBLIC.X"],
+    ids=["other-job", "incomplete", "not-a-dict"],
+)
+def test_execute_complete_rejects_a_job_that_does_not_match_the_event(hook, context, job):
+    with pytest.raises(BatchJobError, match="deferred on"):
+        make_op().execute_complete(context, event=event("success", "DONE"), job=job)
+
+
+# -- synchronous ---------------------------------------------------------------------------------
+
+
+def test_sync_waits_with_the_deadline_and_stores_the_job_id(hook, context, clock):
+    hook.wait_for_job.return_value = state("DONE")
+
+    result = make_op(deferrable=False).execute(context)
+
+    assert result["status"] == "DONE" and result["output_location"] == FOLDER.sql
+    hook.wait_for_job.assert_called_once_with(JOB, poll_interval=15.0, deadline=NOW + 3600)
+    assert context["task_state_store"].values == {op_key(): JOB}
+    assert pushed(context)[JOB_XCOM_KEY]["job_id"] == JOB
+
+
+def test_sync_failed_job_raises_with_its_logs(hook, context):
+    hook.wait_for_job.return_value = state("FAILED")
+
+    with pytest.raises(BatchJobError, match=f"{JOB} ended FAILED"):
+        make_op(deferrable=False).execute(context)
+    hook.get_job_logs.assert_called_once_with(JOB)
+
+
+def test_sync_timeout_propagates_after_copying_logs(hook, context):
+    hook.wait_for_job.side_effect = BatchJobError(f"Batch inference job {JOB} timed out; it was cancelled.")
+
+    with pytest.raises(BatchJobError, match="timed out"):
+        make_op(deferrable=False).execute(context)
+    hook.get_job_logs.assert_called_once_with(JOB)
+
+
+def test_sync_retry_reconnects_to_the_stored_running_job(hook):
+    hook.find_job.return_value = state("RUNNING")
+    hook.wait_for_job.return_value = state("DONE")
+    context = make_context(try_number=2, store=FakeTaskStateStore({op_key(): JOB}))
+
+    result = make_op(deferrable=False).execute(context)
+
+    hook.start_batch_job.assert_not_called()
+    hook.wait_for_job.assert_called_once_with(JOB, poll_interval=15.0, deadline=mock.ANY)
+    assert result["job_id"] == JOB and result["output_location"] == FOLDER.sql
+    assert pushed(context)[JOB_XCOM_KEY]["job_name"] == NAME
+
+
+def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
+    hook.find_job.return_value = state("DONE")
+    hook.get_job_state.return_value = state("DONE")
+    context = make_context(try_number=2, store=FakeTaskStateStore({op_key(): JOB}))
+
+    result = make_op(deferrable=False).execute(context)
+
+    assert result["status"] == "DONE"
+    hook.start_batch_job.assert_not_called()
+    hook.wait_for_job.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("found", "marker"),
+    [(state("FAILED"), True), (state("DONE"), False), (None, True)],
+    ids=["failed", "done-without-success", "missing"],
+)
+def test_sync_retry_submits_again_when_the_stored_job_is_unusable(hook, found, marker):
+    hook.find_job.return_value = found
+    hook.has_success_marker.side_effect = [marker, True]
+    retried = JobStart(
+        f"{JOB}_T2", f"{NAME}_T2", BASE.child(f"{NAME}_T2"), state("PENDING", f"{JOB}_T2"), False
+    )
+    hook.start_batch_job.return_value = retried
+    hook.wait_for_job.return_value = state("DONE", f"{JOB}_T2")
+    context = make_context(try_number=2, store=FakeTaskStateStore({op_key(): JOB}))
+
+    result = make_op(deferrable=False).execute(context)
+
+    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=2)
+    assert result["job_id"] == f"{JOB}_T2"
+    assert context["task_state_store"].values == {op_key(): f"{JOB}_T2"}
+
+
+# -- killing -------------------------------------------------------------------------------------
+
+
+def test_on_kill_cancels_the_submitted_job(hook, context):
+    op = make_op(wait_for_completion=False)
+    op.execute(context)
+
+    op.on_kill()
+
+    hook.cancel_job.assert_called_once_with(JOB)
+
+
+def test_on_kill_respects_cancel_on_kill(hook, context):
+    op = make_op(wait_for_completion=False, cancel_on_kill=False)
+    op.execute(context)
+
+    op.on_kill()
+
+    hook.cancel_job.assert_not_called()
+
+
+def test_on_kill_before_submit_does_nothing(hook):
+    make_op().on_kill()
+    hook.cancel_job.assert_not_called()
+
+
+def test_hook_class_is_the_real_one():
+    """The patched name is the hook the operator really uses."""
+    import airflow_snowflake_batch.operators.batch_job as module
+
+    assert module.SnowflakeBatchInferenceHook is SnowflakeBatchInferenceHook

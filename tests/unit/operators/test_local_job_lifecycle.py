@@ -1,0 +1,142 @@
+"""Retries, kills and deadlines against real local batch jobs (detached processes), no mocks of the hook."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from airflow_snowflake_batch.exceptions import BatchJobError
+from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
+from tests.unit.operators.conftest import FakeTaskStateStore, make_context
+
+CONN_ID = "local_lifecycle"
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    from airflow_snowflake_batch.local.workspace import LocalWorkspace
+
+    ws = LocalWorkspace(tmp_path / "ws")
+    features = pd.DataFrame({"F1": np.arange(30, dtype=float), "F2": np.arange(30, dtype=float) ** 0.5})
+    ws.write_table("FEATURES", features)
+    ws.create_stage("OUT")
+    ws.log_model(
+        LinearRegression().fit(features, features.F1 - features.F2),
+        model_name="REG",
+        version_name="V1",
+        sample_input_data=features,
+    )
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", ws.connection_uri())
+    return ws
+
+
+def make_op(**kwargs) -> SnowflakeBatchInferenceOperator:
+    return SnowflakeBatchInferenceOperator(
+        task_id="score",
+        model_name="REG",
+        input_table="FEATURES",
+        compute_pool="LOCAL_POOL",
+        output_stage_location="@OUT/preds/",
+        snowflake_conn_id=CONN_ID,
+        poll_interval=0.5,
+        **kwargs,
+    )
+
+
+def wait_until_ended(job_id: str, limit: float = 120.0) -> JobState:
+    """Poll the real job until it ends (a generous limit; nothing here asserts on timing)."""
+    end = time.monotonic() + limit
+    with SnowflakeBatchInferenceHook(CONN_ID) as hook:
+        while (state := hook.get_job_state(job_id)).status.is_active and time.monotonic() < end:
+            time.sleep(0.2)
+    return state
+
+
+def job_count(ws) -> int:
+    return sum(1 for _ in (ws.root / "jobs").glob("*/*/*/job.json"))
+
+
+def test_retry_reattaches_to_the_job_of_the_first_try(workspace):
+    first = make_op(wait_for_completion=False).execute(make_context(try_number=1))
+
+    # A fresh task state store: the hook's look-up by job name alone must find the first job.
+    second = make_op(deferrable=False).execute(make_context(try_number=2))
+
+    assert second["job_id"] == first["job_id"] and second["status"] == "DONE"
+    assert job_count(workspace) == 1
+    assert "_SUCCESS" in workspace.list_files(second["output_location"])
+
+
+def test_retry_after_a_cancelled_job_submits_a_new_one(workspace):
+    store = FakeTaskStateStore()
+    first = make_op(deferrable=True, wait_for_completion=False).execute(make_context(1, store))
+    with SnowflakeBatchInferenceHook(CONN_ID) as hook:
+        hook.cancel_job(first["job_id"])
+    assert wait_until_ended(first["job_id"]).status is BatchJobStatus.CANCELLED
+
+    second = make_op(deferrable=False).execute(make_context(2, store))
+
+    assert second["job_id"] == f"{first['job_id']}_T2" and second["status"] == "DONE"
+    assert store.values == {SnowflakeBatchInferenceOperator.external_id_key: second["job_id"]}
+    assert job_count(workspace) == 2
+
+
+def test_sync_timeout_cancels_the_job(workspace):
+    with pytest.raises(BatchJobError, match="timed out"):
+        make_op(deferrable=False, timeout=0.01).execute(make_context())
+
+    job_id = f"ML.PUBLIC.{make_op()._job_name(make_context())}"
+    assert wait_until_ended(job_id).status is BatchJobStatus.CANCELLED
+
+
+def test_trigger_on_kill_cancels_a_running_job(workspace):
+    job = make_op(wait_for_completion=False).execute(make_context())
+    trigger = SnowflakeBatchInferenceJobTrigger(job_id=job["job_id"], snowflake_conn_id=CONN_ID)
+
+    asyncio.run(trigger.on_kill())
+
+    assert wait_until_ended(job["job_id"]).status is BatchJobStatus.CANCELLED
+
+
+def test_trigger_past_its_deadline_cancels_the_job_and_times_out(workspace):
+    job = make_op(wait_for_completion=False).execute(make_context())
+    trigger = SnowflakeBatchInferenceJobTrigger(
+        job_id=job["job_id"], snowflake_conn_id=CONN_ID, poll_interval=0.5, deadline=time.time()
+    )
+
+    async def first_event():
+        async for event in trigger.run():
+            return BatchJobEvent.from_dict(event.payload)
+
+    event = asyncio.run(first_event())
+
+    assert event.outcome is BatchJobOutcome.TIMEOUT
+    assert wait_until_ended(job["job_id"]).status is BatchJobStatus.CANCELLED
+
+
+def test_trigger_reports_success_of_a_real_job(workspace):
+    job = make_op(wait_for_completion=False).execute(make_context())
+    trigger = SnowflakeBatchInferenceJobTrigger(
+        job_id=job["job_id"], snowflake_conn_id=CONN_ID, poll_interval=0.5
+    )
+
+    async def first_event():
+        async for event in trigger.run():
+            return BatchJobEvent.from_dict(event.payload)
+
+    event = asyncio.run(first_event())
+
+    assert (event.outcome, event.job_id, event.job_status) == (
+        BatchJobOutcome.SUCCESS,
+        job["job_id"],
+        BatchJobStatus.DONE,
+    )

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+from airflow.sdk import DAG
+
+from airflow_snowflake_batch.exceptions import InputValidationError
+from airflow_snowflake_batch.hooks.backend import InputSource, ModelVersionRef
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
+from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
+
+QUERY_TAG = {"dag_id": "scoring", "task_id": "score", "run_id": "manual__2026-01-01"}
+SCORES = ObjectName.parse("ML.PUBLIC.SCORES")
+
+
+def patched_hook(module: str):
+    patcher = mock.patch(
+        f"airflow_snowflake_batch.operators.{module}.SnowflakeBatchInferenceHook", autospec=True
+    )
+    cls = patcher.start()
+    cls.return_value.__enter__.return_value = cls.return_value
+    return patcher, cls
+
+
+@pytest.fixture
+def warehouse_hook_cls():
+    patcher, cls = patched_hook("warehouse")
+    hook = cls.return_value
+    hook.input_source.return_value = InputSource(query="SELECT * FROM FEATURES")
+    model = ModelVersionRef(ObjectName.parse("ML.PUBLIC.CHURN"), Identifier("V3"), ())
+    hook.run_warehouse_inference.return_value = (SCORES, 120, model)
+    yield cls
+    patcher.stop()
+
+
+@pytest.fixture
+def load_hook_cls():
+    patcher, cls = patched_hook("load_results")
+    cls.return_value.load_results.return_value = (SCORES, 42)
+    yield cls
+    patcher.stop()
+
+
+def test_warehouse_operator_scores_through_the_hook(warehouse_hook_cls, context):
+    with DAG("scoring", params={"region": "emea"}):
+        op = SnowflakeWarehouseInferenceOperator(
+            task_id="score",
+            model_name="churn",
+            input_query="SELECT * FROM features",
+            output_table="scores",
+            output_mode="append",
+            output_partition={"DS": "2026-01-01"},
+            params={"threshold": 0.4},
+            strict_input_validation=True,
+            snowflake_conn_id="sf",
+            warehouse="ml_wh",
+        )
+
+    result = op.execute(context)
+
+    assert result == {"output_table": "ML.PUBLIC.SCORES", "rows_written": 120, "model_version": "V3"}
+    warehouse_hook_cls.assert_called_once_with(
+        snowflake_conn_id="sf", database=None, schema=None, warehouse="ml_wh", role=None, query_tag=QUERY_TAG
+    )
+    hook = warehouse_hook_cls.return_value
+    hook.input_source.assert_called_once_with(input_table=None, input_query="SELECT * FROM features")
+    hook.run_warehouse_inference.assert_called_once_with(
+        model_name="churn",
+        version_name=None,
+        function_name=None,
+        source=hook.input_source.return_value,
+        output_table="scores",
+        output_mode="append",
+        output_partition={"DS": "2026-01-01"},
+        params={"threshold": 0.4},  # the DAG's "region" param is not the model's
+        partition_column=None,
+        strict_input_validation=True,
+    )
+    hook.__exit__.assert_called_once()
+
+
+def test_warehouse_operator_surfaces_the_hooks_validation_error(warehouse_hook_cls, context):
+    warehouse_hook_cls.return_value.input_source.side_effect = InputValidationError(
+        "Exactly one of input_table, input_query or input_stage_location must be set; "
+        "got input_table, input_query."
+    )
+    op = SnowflakeWarehouseInferenceOperator(
+        task_id="score", model_name="m", input_table="t", input_query="SELECT 1", output_table="o"
+    )
+    with pytest.raises(InputValidationError, match="got input_table, input_query"):
+        op.execute(context)
+    warehouse_hook_cls.return_value.run_warehouse_inference.assert_not_called()
+
+
+def test_warehouse_operator_rejects_unknown_output_mode():
+    with pytest.raises(ValueError, match="output_mode must be 'overwrite' or 'append', got 'merge'"):
+        SnowflakeWarehouseInferenceOperator(
+            task_id="score", model_name="m", input_table="t", output_table="o", output_mode="merge"
+        )
+
+
+def test_load_operator_loads_through_the_hook(load_hook_cls, context):
+    op = SnowflakeLoadBatchResultsOperator(
+        task_id="score",
+        output_location="@ML.PUBLIC.OUT/preds/JOB_1/",
+        target_table="scores",
+        mode="overwrite",
+        output_partition={"DS": "2026-01-01"},
+        create_table_if_missing=False,
+        require_success=False,
+        snowflake_conn_id="sf",
+        role="loader",
+    )
+
+    assert op.execute(context) == {"target_table": "ML.PUBLIC.SCORES", "rows_loaded": 42}
+    load_hook_cls.assert_called_once_with(
+        snowflake_conn_id="sf", database=None, schema=None, warehouse=None, role="loader", query_tag=QUERY_TAG
+    )
+    load_hook_cls.return_value.load_results.assert_called_once_with(
+        output_location="@ML.PUBLIC.OUT/preds/JOB_1/",
+        target_table="scores",
+        mode="overwrite",
+        output_partition={"DS": "2026-01-01"},
+        create_table_if_missing=False,
+        require_success=False,
+    )
+
+
+def test_load_operator_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="mode must be 'append' or 'overwrite', got 'upsert'"):
+        SnowflakeLoadBatchResultsOperator(
+            task_id="load", output_location="@S/x/", target_table="t", mode="upsert"
+        )
+
+
+def test_load_operator_renders_output_location_from_the_batch_operator():
+    class PushedByTheBatchTask:
+        def xcom_pull(self, task_ids: str, key: str) -> str:
+            return {("score", "output_location"): "@ML.PUBLIC.OUT/preds/JOB_1/"}[(task_ids, key)]
+
+    op = SnowflakeLoadBatchResultsOperator(
+        task_id="load",
+        output_location="{{ ti.xcom_pull(task_ids='score', key='output_location') }}",
+        target_table="scores_{{ ds_nodash }}",
+    )
+
+    op.render_template_fields({"ti": PushedByTheBatchTask(), "ds_nodash": "20260101"})
+
+    assert (op.output_location, op.target_table) == ("@ML.PUBLIC.OUT/preds/JOB_1/", "scores_20260101")

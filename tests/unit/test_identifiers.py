@@ -1,0 +1,163 @@
+"""Parsing and quoting of names and stage locations: the only gate between user text and SQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from airflow_snowflake_batch.exceptions import InvalidIdentifierError
+from airflow_snowflake_batch.identifiers import (
+    Identifier,
+    ObjectName,
+    StageLocation,
+    column_matches,
+    default_job_name,
+    quote_string,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "stored", "sql"),
+    [
+        ("scores", "SCORES", "SCORES"),
+        ("  _tmp$1 ", "_TMP$1", "_TMP$1"),
+        ('"Mixed Case"', "Mixed Case", '"Mixed Case"'),
+        ('"SCORES"', "SCORES", "SCORES"),
+        ('"lower"', "lower", '"lower"'),
+        ('"say ""hi"""', 'say "hi"', '"say ""hi"""'),
+        ('"a.b"', "a.b", '"a.b"'),
+        ("select", "SELECT", '"SELECT"'),  # reserved words stay usable, quoted
+        ('"TABLE"', "TABLE", '"TABLE"'),
+    ],
+)
+def test_identifier_parse_and_render(text, stored, sql):
+    ident = Identifier.parse(text)
+    assert ident.value == stored
+    assert ident.sql == sql
+    # The rendering reads back as the same identifier.
+    assert Identifier.parse(ident.sql) == ident
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "1abc", "a b", "a;b", "T; DROP TABLE X", "a-b", '"unterminated', 'x"y', '""', "a" * 256, "a.b"],
+)
+def test_invalid_identifiers_are_rejected_with_the_expectation(text):
+    with pytest.raises(InvalidIdentifierError, match="expected"):
+        Identifier.parse(text, what="table")
+
+
+def test_identifier_rejects_non_strings():
+    with pytest.raises(InvalidIdentifierError, match="a string"):
+        Identifier.parse(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "parts", "sql"),
+    [
+        ("t", (None, None, "T"), "T"),
+        ("sc.t", (None, "SC", "T"), "SC.T"),
+        ('db."My Schema".t', ("DB", "My Schema", "T"), 'DB."My Schema".T'),
+        ('"a.b".sc."c.d"', ("a.b", "SC", "c.d"), '"a.b".SC."c.d"'),
+        ("db.sc.order", ("DB", "SC", "ORDER"), 'DB.SC."ORDER"'),
+    ],
+)
+def test_object_names(text, parts, sql):
+    name = ObjectName.parse(text)
+    got = tuple(p.value if p else None for p in (name.database, name.schema, name.name))
+    assert got == parts
+    assert name.sql == sql
+    table = sqlglot.parse_one(f"SELECT * FROM {name.sql}", read="snowflake").find(exp.Table)
+    assert table.name == parts[2]
+
+
+@pytest.mark.parametrize("text", ["a..b", "a.b.c.d", ".a", "a.", "a. b", "db.sc.t;", "db.sc.t -- x"])
+def test_bad_object_names(text):
+    with pytest.raises(InvalidIdentifierError):
+        ObjectName.parse(text)
+
+
+def test_qualify_fills_defaults_and_explains_what_is_missing():
+    assert ObjectName.parse("t").qualify("db", Identifier("SC")).sql == "DB.SC.T"
+    assert ObjectName.parse("x.sc.t").qualify("db", "other").sql == "X.SC.T"
+    with pytest.raises(InvalidIdentifierError, match="no schema was given"):
+        ObjectName.parse("t").qualify("db", None)
+    with pytest.raises(InvalidIdentifierError, match="no database was given"):
+        ObjectName.parse("t").qualify("  ", "sc")
+
+
+@pytest.mark.parametrize(
+    ("text", "stage", "path", "sql"),
+    [
+        ("@out", "OUT", "", "@OUT/"),
+        ("@db.sc.out/preds", "DB.SC.OUT", "preds/", "@DB.SC.OUT/preds/"),
+        ("@db.sc.out/preds/2024-01-01/", "DB.SC.OUT", "preds/2024-01-01/", "@DB.SC.OUT/preds/2024-01-01/"),
+        ('@db."My/Stage"/a=1/b', 'DB."My/Stage"', "a=1/b/", '@DB."My/Stage"/a=1/b/'),
+        ("@sc.out//x//", "SC.OUT", "x/", "@SC.OUT/x/"),
+    ],
+)
+def test_stage_locations(text, stage, path, sql):
+    location = StageLocation.parse(text)
+    assert (location.stage.sql, location.path, location.sql) == (stage, path, sql)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["out/preds", "@~/x", "@%table/x", "@out/../secret", "@out/a/./b", "@out/a b", "@out/a;b", "@out/a'b",
+     "@T; DROP TABLE X/x", '@out/"q"'],
+)
+def test_bad_stage_locations(text):
+    with pytest.raises(InvalidIdentifierError):
+        StageLocation.parse(text)
+
+
+def test_child_and_contains():
+    base = StageLocation.parse("@db.sc.out/preds")
+    job = base.child("JOB_1")
+    assert job.sql == "@DB.SC.OUT/preds/JOB_1/"
+    assert base.contains(job) and base.contains(base) and not job.contains(base)
+    assert not base.contains(StageLocation.parse("@db.sc.out/predictions/x"))
+    assert not base.contains(StageLocation.parse("@db.sc.other/preds/x"))
+    with pytest.raises(InvalidIdentifierError):
+        base.child("..")
+    with pytest.raises(InvalidIdentifierError):
+        base.child("a b")
+
+
+def test_qualified_location():
+    assert StageLocation.parse("@out/x").qualify("db", "sc").sql == "@DB.SC.OUT/x/"
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", "back\\slash", "\\'; DROP TABLE X; --"])
+def test_quote_string_round_trips_through_a_snowflake_parser(value):
+    literal = sqlglot.parse_one(f"SELECT {quote_string(value)}", read="snowflake").find(exp.Literal)
+    assert literal.is_string and literal.this == value
+
+
+def test_default_job_name_is_deterministic_valid_and_distinct():
+    name = default_job_name("dag", "task", "manual__2024-01-01T00:00:00+00:00", -1)
+    assert name == default_job_name("dag", "task", "manual__2024-01-01T00:00:00+00:00", -1)
+    assert Identifier.parse(name.sql) == name and name.sql == name.value  # needs no quoting
+    assert name.value.startswith("AIRFLOW_BATCH_") and len(name.value) == len("AIRFLOW_BATCH_") + 16
+    others = {
+        default_job_name("dag", "task", "manual__2024-01-01T00:00:00+00:00", 0),
+        default_job_name("dag", "task2", "manual__2024-01-01T00:00:00+00:00", -1),
+        default_job_name("dag2", "task", "manual__2024-01-01T00:00:00+00:00", -1),
+        default_job_name("da", "gtask", "manual__2024-01-01T00:00:00+00:00", -1),
+    }
+    assert name not in others and len(others) == 4
+
+
+@pytest.mark.parametrize(
+    ("feature", "column", "matches"),
+    [
+        ("sepal_length", "SEPAL_LENGTH", True),
+        ("sepal_length", "sepal_length", True),
+        ("SEPAL_LENGTH", "sepal_length", False),
+        ("Sepal Length", "Sepal Length", True),
+        ("Sepal Length", "SEPAL LENGTH", False),
+    ],
+)
+def test_column_matches_follows_snowflake_case_rules(feature, column, matches):
+    assert column_matches(feature, column) is matches

@@ -1,0 +1,63 @@
+"""Importing the package (what Airflow does at every DAG parse) must not import snowflake-ml or Snowpark.
+
+They take seconds to import; the package imports them inside the methods that need them. The check runs
+in a fresh interpreter so modules imported by other tests do not hide a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+HEAVY = ("snowflake.ml", "snowflake.snowpark")
+
+_PROBE = textwrap.dedent(
+    """
+    import importlib, json, pkgutil, sys
+    import airflow_snowflake_batch as package
+
+    imported, failed = [], {}
+
+    def walk(path, prefix):
+        # pkgutil.walk_packages would import every package to recurse, the exempt local one included.
+        for info in pkgutil.iter_modules(path, prefix):
+            if info.name.startswith("airflow_snowflake_batch.local"):
+                continue  # the embedded backend is exempt (imported only for local connections)
+            try:
+                module = importlib.import_module(info.name)
+                imported.append(info.name)
+            except Exception as exc:  # reported, so a broken module does not pass by importing nothing
+                failed[info.name] = repr(exc)
+                continue
+            if info.ispkg:
+                walk(module.__path__, info.name + ".")
+
+    walk(package.__path__, package.__name__ + ".")
+    heavy = sorted(m for m in sys.modules if m.split(".")[:2] in (["snowflake", "ml"], ["snowflake", "snowpark"]))
+    local = sorted(m for m in sys.modules if m.startswith("airflow_snowflake_batch.local"))
+    print(json.dumps({"imported": imported, "failed": failed, "heavy": heavy, "local": local}))
+    """
+)
+
+
+def _probe() -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=300, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_package_modules_import_without_snowflake_ml_or_snowpark():
+    report = _probe()
+    assert not report["failed"], f"modules failed to import: {report['failed']}"
+    # The walk really covered the package (hooks at least), so an empty result means something.
+    assert {
+        "airflow_snowflake_batch.hooks.batch_inference",
+        "airflow_snowflake_batch.hooks.snowflake_backend",
+        "airflow_snowflake_batch.hooks.snowflake_sql",
+        "airflow_snowflake_batch.get_provider_info",
+    } <= set(report["imported"])
+    assert report["heavy"] == [], f"importing the package pulled in {report['heavy'][:10]}"
+    assert report["local"] == [], f"non-local modules imported the local backend: {report['local']}"

@@ -1,0 +1,75 @@
+"""The provider metadata Airflow discovers through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_snowflake_batch.get_provider_info import get_provider_info
+
+PACKAGE = "airflow-snowflake-batch"
+HOOK_CLASS = "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook"
+TRIGGER_MODULE = "airflow_snowflake_batch.triggers.batch_job"
+
+
+def test_provider_info_validates_against_airflows_schema():
+    import airflow
+    import jsonschema
+
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(schema_path.read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_schema_check_can_fail():
+    """The validation above is not vacuous: a malformed entry is refused."""
+    import airflow
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    broken = {**get_provider_info(), "hooks": [{"integration-name": "x", "python-modules": "not-a-list"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_listed_modules_and_hook_class_exist():
+    import importlib
+
+    info = get_provider_info()
+    hook_module, _, hook_class = info["connection-types"][0]["hook-class-name"].rpartition(".")
+    assert getattr(importlib.import_module(hook_module), hook_class).conn_type == "snowflake_batch_local"
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+def _airflow(tmp_path: Path, *args: str) -> Any:
+    """Run the ``airflow`` CLI of this interpreter in a fresh AIRFLOW_HOME and parse its JSON output."""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *args, "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )
+    # Airflow may log to stdout before the table; the JSON document is the line that starts with "[".
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert lines, f"no JSON in the output of airflow {' '.join(args)}: {result.stdout}\n{result.stderr}"
+    return json.loads(lines[-1])
+
+
+def test_airflow_cli_discovers_the_provider_hook_and_trigger(tmp_path):
+    providers = _airflow(tmp_path, "providers", "list")
+    assert PACKAGE in {p["package_name"] for p in providers}
+
+    hooks = _airflow(tmp_path, "providers", "hooks")
+    ours = [h for h in hooks if h.get("package_name") == PACKAGE]
+    assert [(h["connection_type"], h["class"]) for h in ours] == [("snowflake_batch_local", HOOK_CLASS)]
+
+    triggers = _airflow(tmp_path, "providers", "triggers")
+    assert TRIGGER_MODULE in {t["class"] for t in triggers if t.get("package_name") == PACKAGE}

@@ -1,0 +1,265 @@
+from __future__ import annotations
+
+import threading
+from unittest import mock
+
+import pytest
+from airflow.triggers.base import TriggerEvent
+
+from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
+
+MOD = "airflow_snowflake_batch.triggers.batch_job"
+JOB = "ML.PUBLIC.AIRFLOW_BATCH_0123"
+
+
+class ConnectionResetByPeer(ConnectionError):
+    """A transient network error as the connector raises it."""
+
+
+def state(status: str, message: str = "") -> JobState:
+    return JobState(JOB, BatchJobStatus(status), message)
+
+
+def make_trigger(**kwargs) -> SnowflakeBatchInferenceJobTrigger:
+    return SnowflakeBatchInferenceJobTrigger(
+        **{"job_id": JOB, "snowflake_conn_id": "sf", "poll_interval": 10.0, **kwargs}
+    )
+
+
+@pytest.fixture
+def hook_cls():
+    with mock.patch(f"{MOD}.SnowflakeBatchInferenceHook", autospec=True) as cls:
+        yield cls
+
+
+@pytest.fixture
+def hook(hook_cls):
+    return hook_cls.return_value
+
+
+@pytest.fixture
+def sleep():
+    with mock.patch(f"{MOD}.asyncio.sleep", new_callable=mock.AsyncMock) as sleep:
+        yield sleep
+
+
+class FakeClock:
+    """Stands in for the trigger module's ``time``; ``asyncio.sleep`` (patched) advances it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+async def first_event(trigger: SnowflakeBatchInferenceJobTrigger) -> BatchJobEvent:
+    events = [e async for e in trigger.run()]
+    assert len(events) == 1 and isinstance(events[0], TriggerEvent)
+    return BatchJobEvent.from_dict(events[0].payload)
+
+
+def test_serialize_round_trips():
+    trigger = make_trigger(
+        deadline=1_800_000_000.5,
+        cancel_on_kill=False,
+        hook_params={"database": "ML", "query_tag": {"dag_id": "d"}},
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == f"{MOD}.SnowflakeBatchInferenceJobTrigger"
+    assert kwargs["deadline"] == 1_800_000_000.5 and kwargs["cancel_on_kill"] is False
+    assert SnowflakeBatchInferenceJobTrigger(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_rejects_kwargs_the_triggerer_could_not_rebuild():
+    with pytest.raises(ValueError, match="not JSON-serializable"):
+        make_trigger(hook_params={"session_parameters": object()})
+
+
+def test_rejects_non_positive_poll_interval():
+    with pytest.raises(ValueError, match="poll_interval"):
+        make_trigger(poll_interval=0)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("DONE", BatchJobOutcome.SUCCESS),
+        ("FAILED", BatchJobOutcome.FAILED),
+        ("INTERNAL_ERROR", BatchJobOutcome.FAILED),
+        ("CANCELLED", BatchJobOutcome.CANCELLED),
+        ("DELETED", BatchJobOutcome.CANCELLED),
+    ],
+    ids=["done", "failed", "internal-error", "cancelled", "deleted"],
+)
+async def test_terminal_status_gives_its_event(hook_cls, hook, sleep, status, outcome):
+    hook.a_get_job_state.side_effect = [state("PENDING"), state("RUNNING"), state(status, "boom")]
+
+    event = await first_event(make_trigger(hook_params={"database": "ML"}))
+
+    assert event == BatchJobEvent(outcome, JOB, BatchJobStatus(status), "boom")
+    # One hook, built from the serialized kwargs, for the whole wait; closed at the end.
+    hook_cls.assert_called_once_with(snowflake_conn_id="sf", database="ML")
+    assert hook.a_get_job_state.await_args_list == [mock.call(JOB)] * 3
+    hook.close.assert_called_once_with()
+    hook.a_cancel_job.assert_not_awaited()
+
+
+@pytest.mark.asyncio
+async def test_first_check_waits_one_poll_interval(hook, sleep):
+    calls: list[str] = []
+    sleep.side_effect = lambda seconds: calls.append(f"sleep {seconds}")
+
+    def poll(job_id):
+        calls.append(f"poll {job_id}")
+        return state("DONE")
+
+    hook.a_get_job_state.side_effect = poll
+
+    await first_event(make_trigger())
+
+    assert calls == ["sleep 10.0", f"poll {JOB}"]
+
+
+@pytest.mark.asyncio
+async def test_transient_errors_are_retried_with_backoff(hook, sleep):
+    hook.a_get_job_state.side_effect = [
+        ConnectionResetByPeer("reset"),
+        TimeoutError("read timed out"),
+        state("RUNNING"),
+        state("DONE"),
+    ]
+
+    event = await first_event(make_trigger())
+
+    assert event.outcome is BatchJobOutcome.SUCCESS
+    # poll interval, then backoff doubling per failure in a row, then back to the poll interval.
+    assert [c.args[0] for c in sleep.await_args_list] == [10.0, 20.0, 40.0, 10.0]
+
+
+@pytest.mark.asyncio
+async def test_other_errors_end_with_an_error_event(hook, sleep):
+    hook.a_get_job_state.side_effect = PermissionError("role ANALYST cannot see the job")
+
+    event = await first_event(make_trigger())
+
+    assert event.outcome is BatchJobOutcome.ERROR
+    assert event.job_id == JOB and "role ANALYST cannot see the job" in event.message
+    hook.close.assert_called_once_with()
+    hook.a_cancel_job.assert_not_awaited()
+
+
+@pytest.mark.asyncio
+async def test_deadline_cancels_the_job_and_times_out(hook, sleep):
+    clock = FakeClock(1000.0)
+
+    async def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    sleep.side_effect = advance
+    hook.a_get_job_state.return_value = state("RUNNING")
+
+    with mock.patch(f"{MOD}.time", clock):
+        event = await first_event(make_trigger(deadline=1025.0))
+
+    assert event.outcome is BatchJobOutcome.TIMEOUT and "cancelled" in event.message
+    hook.a_cancel_job.assert_awaited_once_with(JOB)
+    # Polled at 1010, 1020 and, the last sleep cut to the 5 s left, at the deadline itself.
+    assert [c.args[0] for c in sleep.await_args_list] == [10.0, 10.0, 5.0]
+    assert hook.a_get_job_state.await_count == 3
+
+
+@pytest.mark.asyncio
+async def test_a_job_that_ends_at_the_deadline_is_not_cancelled(hook, sleep):
+    hook.a_get_job_state.return_value = state("DONE")
+
+    with mock.patch(f"{MOD}.time", FakeClock(5000.0)):
+        event = await first_event(make_trigger(deadline=1000.0))
+
+    assert event.outcome is BatchJobOutcome.SUCCESS
+    hook.a_cancel_job.assert_not_awaited()
+
+
+@pytest.mark.asyncio
+async def test_deadline_is_wall_clock_so_a_restarted_trigger_times_out_at_once(hook, sleep):
+    hook.a_get_job_state.return_value = state("RUNNING")
+    _, kwargs = make_trigger(deadline=1000.0).serialize()
+
+    with mock.patch(f"{MOD}.time", FakeClock(5000.0)):
+        event = await first_event(SnowflakeBatchInferenceJobTrigger(**kwargs))
+
+    assert event.outcome is BatchJobOutcome.TIMEOUT
+    # No wait for a deadline long past: one last look at the job, then cancel it.
+    assert sleep.await_args_list == [mock.call(0.0)]
+    hook.a_get_job_state.assert_awaited_once_with(JOB)
+    hook.a_cancel_job.assert_awaited_once_with(JOB)
+
+
+@pytest.mark.asyncio
+async def test_deadline_without_cancel_leaves_the_job_running(hook, sleep):
+    hook.a_get_job_state.return_value = state("RUNNING")
+    with mock.patch(f"{MOD}.time", FakeClock(5000.0)):
+        event = await first_event(make_trigger(deadline=1000.0, cancel_on_timeout=False))
+
+    assert event.outcome is BatchJobOutcome.TIMEOUT and "left running" in event.message
+    hook.a_cancel_job.assert_not_awaited()
+
+
+@pytest.mark.asyncio
+async def test_on_kill_cancels_the_job_and_cleanup_does_not(hook):
+    trigger = make_trigger()
+
+    await trigger.cleanup()
+    hook.a_cancel_job.assert_not_awaited()
+
+    await trigger.on_kill()
+    hook.a_cancel_job.assert_awaited_once_with(JOB)
+    hook.close.assert_called_once_with()
+
+
+@pytest.mark.asyncio
+async def test_on_kill_respects_cancel_on_kill(hook):
+    await make_trigger(cancel_on_kill=False).on_kill()
+    hook.a_cancel_job.assert_not_awaited()
+
+
+@pytest.mark.asyncio
+async def test_polls_never_block_the_event_loop(sleep):
+    """The real hook's async method runs the blocking status call in a thread."""
+    loop_thread_ids: set[int] = set()
+
+    def blocking_state(self, job_id):
+        loop_thread_ids.add(threading.get_ident())
+        return state("DONE")
+
+    with (
+        mock.patch.object(SnowflakeBatchInferenceHook, "get_job_state", blocking_state),
+        mock.patch.object(SnowflakeBatchInferenceHook, "close"),
+    ):
+        event = await first_event(make_trigger())
+
+    assert event.outcome is BatchJobOutcome.SUCCESS
+    assert loop_thread_ids and threading.get_ident() not in loop_thread_ids
+
+
+@pytest.mark.asyncio
+async def test_transient_errors_until_the_deadline_end_in_timeout_not_error(hook, sleep):
+    clock = FakeClock(1000.0)
+
+    async def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    sleep.side_effect = advance
+    hook.a_get_job_state.side_effect = ConnectionResetByPeer("reset")
+
+    with mock.patch(f"{MOD}.time", clock):
+        event = await first_event(make_trigger(deadline=1100.0))
+
+    assert event.outcome is BatchJobOutcome.TIMEOUT
+    hook.a_cancel_job.assert_awaited_once_with(JOB)
+    # Backoff 10, 20, 40, then cut to the 30 s left before the deadline.
+    assert [c.args[0] for c in sleep.await_args_list] == [10.0, 20.0, 40.0, 30.0]
