@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.definitions.param import ParamsDict
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import DAG, Context
 
 
 def seconds(value: float | timedelta | None, *, what: str) -> float | None:
@@ -51,14 +51,20 @@ def task_query_tag(context: Context) -> dict[str, str]:
     }
 
 
-def model_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def model_params(params: Mapping[str, Any] | None, dag: DAG | None) -> dict[str, Any]:
     """The model's inference parameters from an operator's ``params`` argument.
 
     Airflow hands operators their ``params`` merged with the DAG's (a ``ParamsDict``); only the
-    entries given to the task itself are the model's.
+    entries given to the task itself are the model's. Airflow 3.2+ records where each entry came
+    from; on 3.1 the entries named by the DAG's params (or its ``default_args`` params) are left out.
     """
     if params is None:
         return {}
-    if isinstance(params, ParamsDict):
+    if not isinstance(params, ParamsDict):
+        return dict(params)
+    if hasattr(ParamsDict, "filter_params_by_source"):
         return ParamsDict.filter_params_by_source(params, "task").dump()
-    return dict(params)
+    inherited: set[str] = set()
+    if dag is not None:
+        inherited |= set(dag.params or {}) | set((dag.default_args or {}).get("params") or {})
+    return {key: value for key, value in params.dump().items() if key not in inherited}

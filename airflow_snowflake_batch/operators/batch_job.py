@@ -165,7 +165,7 @@ class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
         self.max_batch_rows = max_batch_rows
         # BaseOperator.resources means executor resources; these are the job's.
         self.job_resources = resources
-        self.inference_params = model_params(params)
+        self.inference_params = model_params(params, self.get_dag())
         self.column_handling = column_handling
         self.partition_column = partition_column
         self.engine = engine

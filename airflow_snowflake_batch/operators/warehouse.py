@@ -95,7 +95,7 @@ class SnowflakeWarehouseInferenceOperator(BaseOperator):
         self.output_table = output_table
         self.output_mode = output_mode
         self.output_partition = output_partition
-        self.inference_params = model_params(params)
+        self.inference_params = model_params(params, self.get_dag())
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
         self.snowflake_conn_id = snowflake_conn_id

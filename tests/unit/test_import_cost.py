@@ -61,3 +61,20 @@ def test_package_modules_import_without_snowflake_ml_or_snowpark():
     } <= set(report["imported"])
     assert report["heavy"] == [], f"importing the package pulled in {report['heavy'][:10]}"
     assert report["local"] == [], f"non-local modules imported the local backend: {report['local']}"
+
+
+# What a DAG file imports at parse time: the operators, sensor, trigger and link. These must also
+# leave out the connector and the data libraries, which only a running task needs.
+DAG_PARSE_HEAVY = ("snowflake.ml", "snowflake.snowpark", "snowflake.connector", "pandas", "pyarrow", "duckdb")
+
+
+def test_dag_files_importing_the_operators_stay_light():
+    code = (
+        "import sys\n"
+        "import airflow_snowflake_batch.operators.warehouse, airflow_snowflake_batch.operators.batch_job\n"
+        "import airflow_snowflake_batch.operators.load_results, airflow_snowflake_batch.sensors.batch_job\n"
+        "import airflow_snowflake_batch.triggers.batch_job, airflow_snowflake_batch.links\n"
+        f"print(sorted(m for m in {DAG_PARSE_HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The demo (README command 1): install everything, then score demo data with the example DAGs on a
+# local workspace in ./demo-workspace. No Snowflake account needed. Arguments go to scripts/demo.py.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/uv.sh
+source scripts/uv.sh
+uv sync --locked --extra test
+exec .venv/bin/python scripts/demo.py "$@"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The project's test command (README command 2; CI runs it through .ci/run).
+#
+#   1. the locked environment (.venv, `uv sync --locked --extra test`, newest supported Airflow):
+#      the whole suite: unit, local backend, and end-to-end against a real Airflow;
+#      system tests skip themselves unless SNOWFLAKE_* credentials are set;
+#   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests.
+#
+# Both environments always run, so one failure does not hide another; the script fails if either
+# fails or collects no tests. Extra arguments go to both pytest runs (e.g. `-k warehouse`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The oldest Airflow this provider supports (pyproject: apache-airflow>=3.1). 3.1.0 and 3.1.1
+# need structlog<25.5 (see scripts/floor-constraints.txt); Airflow is meant to be installed
+# with its constraint files, which pin the structlog of the release.
+FLOOR_AIRFLOW_VERSION="3.1.0"
+# Unit-level tests only: tests/e2e also holds fast checks (example DAGs, the result checker); its
+# Airflow-starting tests are marked e2e and deselected.
+FLOOR_TESTS="${FLOOR_TESTS:-tests/unit tests/e2e}"
+REPORTS="$(mktemp -d "${TMPDIR:-/tmp}/airflow-snowflake-batch-tests.XXXXXX")"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# shellcheck source=scripts/uv.sh
+source scripts/uv.sh
+
+step "Locked environment (.venv): uv sync --locked --extra test"
+uv sync --locked --extra test
+
+step "Floor environment (.venv-floor): apache-airflow==${FLOOR_AIRFLOW_VERSION}"
+uv venv --quiet --allow-existing --python "$(.venv/bin/python -c "import sys; print(sys._base_executable)")" .venv-floor
+uv pip install --quiet --python .venv-floor/bin/python \
+    --constraints scripts/floor-constraints.txt -e ".[test]" "apache-airflow==${FLOOR_AIRFLOW_VERSION}"
+
+declare -a SUMMARY=()
+FAILED=0
+
+# run_pytest LABEL PYTHON PYTEST-ARGS...: runs pytest, records the outcome; exit 5 (no tests) is a failure.
+run_pytest() {
+    local label="$1" python="$2"
+    shift 2
+    local junit="${REPORTS}/${label}.xml"
+    step "pytest (${label}, $("${python}" -c 'import airflow; print("Airflow", airflow.__version__)'))"
+    local rc=0
+    "${python}" -m pytest --junitxml="${junit}" "$@" || rc=$?
+    local counts
+    counts="$(python3 scripts/junit_counts.py "${junit}" 2>/dev/null || echo "no report")"
+    case "${rc}" in
+        0) SUMMARY+=("PASS  ${label}: ${counts}") ;;
+        5) SUMMARY+=("FAIL  ${label}: pytest collected no tests"); FAILED=1 ;;
+        *) SUMMARY+=("FAIL  ${label}: pytest exit ${rc}; ${counts}"); FAILED=1 ;;
+    esac
+}
+
+run_pytest locked .venv/bin/python tests "$@"
+# shellcheck disable=SC2086 # FLOOR_TESTS is a space-separated list of paths.
+run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" "$@"
+
+step "Summary"
+printf '  %s\n' "${SUMMARY[@]}"
+if [[ "${FAILED}" -ne 0 ]]; then
+    echo "Tests FAILED."
+else
+    echo "All tests passed in both environments."
+fi
+# Last line: the counts of both runs together ("total: N passed, N failed, N skipped").
+python3 scripts/junit_counts.py --total "${REPORTS}"/*.xml || true
+rm -rf "${REPORTS}"
+exit "${FAILED}"

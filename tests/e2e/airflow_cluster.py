@@ -1,0 +1,229 @@
+"""A real Airflow (scheduler, triggerer, dag-processor, API server) on loopback, for end-to-end tests.
+
+Each component runs in its own session with its output in ``<home>/logs/<component>.log``, so a test
+can read them and :meth:`AirflowCluster.stop` can end each component with everything it started
+(LocalExecutor workers, task processes), also when the test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
+HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+USER, PASSWORD = "admin", "admin"
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AirflowCluster:
+    """Airflow with LocalExecutor and SQLite in ``home``; DAG files go in :attr:`dags_folder` before start.
+
+    :param home: an empty folder used as ``AIRFLOW_HOME``.
+    :param extra_env: variables added to every component's environment (connections, backend settings).
+    """
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.dags_folder = home / "dags"
+        self.logs_folder = home / "logs"
+        self.dags_folder.mkdir(parents=True, exist_ok=True)
+        self.logs_folder.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "6",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__BASE_URL": self.base_url,
+            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
+            # Only the runs a test creates (backfills): unpausing must not add a scheduled run.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            **(extra_env or {}),
+        }
+        self.env.pop("AIRFLOW_CONFIG", None)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 240) -> None:
+        """Migrate the database, start the four components, wait until all report healthy."""
+        self._run_cli(["db", "migrate"], timeout=timeout)
+        for name in COMPONENTS:
+            log = open(self.logs_folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+            self.procs[name] = subprocess.Popen(
+                ["airflow", name],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends it with its children
+            )
+            log.close()
+        self.until(self._healthy, timeout, what="all components healthy")
+
+    def stop(self, *, grace: float = 30) -> None:
+        """SIGTERM every component's process group, then SIGKILL whatever is left, descendants included."""
+        tracked: dict[int, psutil.Process] = {}
+        for proc in self.procs.values():
+            try:
+                root = psutil.Process(proc.pid)
+                tracked[root.pid] = root
+                tracked.update({p.pid: p for p in root.children(recursive=True)})
+            except psutil.NoSuchProcess:
+                pass
+        for proc in self.procs.values():
+            _signal_group(proc.pid, signal.SIGTERM)
+        _, alive = psutil.wait_procs(list(tracked.values()), timeout=grace)
+        for proc in self.procs.values():
+            _signal_group(proc.pid, signal.SIGKILL)
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        psutil.wait_procs(alive, timeout=10)
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL was sent: only a zombie could stay
+                proc.wait(timeout=10)
+        self.procs.clear()
+
+    def __enter__(self) -> AirflowCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def component_processes(self) -> list[psutil.Process]:
+        """The components and every process they started, as of now."""
+        found: list[psutil.Process] = []
+        for proc in self.procs.values():
+            try:
+                root = psutil.Process(proc.pid)
+                found += [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    def log_text(self, component: str) -> str:
+        return (self.logs_folder / f"{component}.log").read_text(errors="replace")
+
+    def task_log_text(self, dag_id: str) -> str:
+        """All task logs of a DAG, concatenated."""
+        return "\n".join(
+            p.read_text(errors="replace")
+            for p in sorted((self.logs_folder / f"dag_id={dag_id}").rglob("*.log"))
+        )
+
+    # -- REST API ------------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int | None, Any]:
+        """Call the REST API; (HTTP status, JSON body), or (None, None) when nothing answers."""
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            try:
+                return err.code, json.loads(payload or b"null")
+            except ValueError:
+                return err.code, payload.decode(errors="replace")
+        except OSError:
+            return None, None
+
+    def login(self) -> None:
+        status, body = self.api("POST", "/auth/token", {"username": USER, "password": PASSWORD})
+        if status not in (200, 201):
+            raise RuntimeError(f"Login to {self.base_url} failed: HTTP {status} {body}")
+        self._token = body["access_token"]
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        self.until(
+            lambda: self.api("GET", f"/api/v2/dags/{dag_id}")[0] == 200, timeout, what=f"DAG {dag_id} parsed"
+        )
+
+    def until(self, check: Callable[[], T], timeout: float, *, what: str) -> T:
+        """Poll ``check`` until it returns something truthy; fail early if a component died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if dead := [n for n, p in self.procs.items() if p.poll() is not None]:
+                raise RuntimeError(
+                    f"Airflow component(s) {dead} exited while waiting for {what}; see {self.logs_folder}"
+                )
+            if result := check():
+                return result
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Timed out after {timeout:.0f}s waiting for {what}; logs in {self.logs_folder}"
+                )
+            time.sleep(0.5)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _healthy(self) -> bool:
+        status, health = self.api("GET", "/api/v2/monitor/health")
+        return status == 200 and all((health.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS)
+
+    def _run_cli(self, args: list[str], *, timeout: float) -> None:
+        result = subprocess.run(
+            ["airflow", *args], env=self.env, cwd=self.home, capture_output=True, text=True, timeout=timeout
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`airflow {' '.join(args)}` failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
