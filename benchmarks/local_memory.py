@@ -36,8 +36,13 @@ def build(root: Path, rows: int) -> tuple[LocalWorkspace, object]:
     rng = np.random.default_rng(0)
     train = pd.DataFrame(rng.normal(size=(2_000, len(FEATURES))), columns=FEATURES)
     model = LogisticRegression().fit(train, (train["F0"] + train["F1"] > 0).astype(int))
-    ws.log_model(model, model_name="BENCH", version_name="V1", sample_input_data=train.head(100),
-                 target_methods=["predict_proba"])
+    ws.log_model(
+        model,
+        model_name="BENCH",
+        version_name="V1",
+        sample_input_data=train.head(100),
+        target_methods=["predict_proba"],
+    )
     ws.sql(
         "CREATE TABLE ML.PUBLIC.BIG AS SELECT range AS ID, "
         + ", ".join(f"random() AS {name}" for name in FEATURES)
@@ -85,10 +90,14 @@ def main() -> None:
             results[label] = run_job(ws, f"BENCH_{batch_rows}", batch_rows)
     baseline = results["whole input"][0]
     print(f"Scoring {args.rows:,} rows ({len(FEATURES)} DOUBLE features, LogisticRegression.predict_proba)")
-    print(f"{'max_batch_rows':>16} {'peak RSS (MiB)':>15} {'vs whole input':>15} {'rows out':>10} {'seconds':>8}")
+    print(
+        f"{'max_batch_rows':>16} {'peak RSS (MiB)':>15} {'vs whole input':>15} {'rows out':>10} {'seconds':>8}"
+    )
     for label, batch_rows in sizes:
         peak, rows, seconds = results[label]
-        print(f"{label + ' (' + format(batch_rows, ',') + ')':>16} {peak:>15.1f} {peak / baseline:>15.2f} {rows:>10,} {seconds:>8.1f}")
+        print(
+            f"{label + ' (' + format(batch_rows, ',') + ')':>16} {peak:>15.1f} {peak / baseline:>15.2f} {rows:>10,} {seconds:>8.1f}"
+        )
 
 
 if __name__ == "__main__":

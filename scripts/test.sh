@@ -4,7 +4,8 @@
 #   1. the locked environment (.venv, `uv sync --locked --extra test`, newest supported Airflow):
 #      the whole suite: unit, local backend, and end-to-end against a real Airflow;
 #      system tests skip themselves unless SNOWFLAKE_* credentials are set;
-#   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests.
+#   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
+#   3. lint: ruff check and ruff format --check (versions pinned in the test extra).
 #
 # Both environments always run, so one failure does not hide another; the script fails if either
 # fails or collects no tests. Extra arguments go to both pytest runs (e.g. `-k warehouse`).
@@ -52,6 +53,14 @@ run_pytest() {
         *) SUMMARY+=("FAIL  ${label}: pytest exit ${rc}; ${counts}"); FAILED=1 ;;
     esac
 }
+
+step "Lint: ruff check and ruff format --check"
+LINTED=(airflow_snowflake_batch tests dags_examples scripts benchmarks)
+if .venv/bin/ruff check "${LINTED[@]}" && .venv/bin/ruff format --check "${LINTED[@]}"; then
+    SUMMARY+=("PASS  lint")
+else
+    SUMMARY+=("FAIL  lint: run .venv/bin/ruff check --fix and .venv/bin/ruff format"); FAILED=1
+fi
 
 run_pytest locked .venv/bin/python tests "$@"
 # shellcheck disable=SC2086 # FLOOR_TESTS is a space-separated list of paths.

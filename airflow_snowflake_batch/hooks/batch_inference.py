@@ -26,7 +26,7 @@ from airflow_snowflake_batch.hooks.backend import (
 )
 from airflow_snowflake_batch.hooks.retry import is_session_expired, retry_policy
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
-from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+from airflow_snowflake_batch.job_status import JobState
 
 if TYPE_CHECKING:
     from airflow.models import Connection
@@ -171,7 +171,9 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     def _before_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        log.warning("Transient error from Snowflake (attempt %s), retrying: %s", retry_state.attempt_number, exc)
+        log.warning(
+            "Transient error from Snowflake (attempt %s), retrying: %s", retry_state.attempt_number, exc
+        )
         if exc is not None and is_session_expired(exc):
             self.close()
 
@@ -194,8 +196,15 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         input_stage_location: str | None = None,
     ) -> InputSource:
         """Exactly one input, parsed and qualified."""
-        given = [n for n, v in (("input_table", input_table), ("input_query", input_query),
-                                ("input_stage_location", input_stage_location)) if v]
+        given = [
+            n
+            for n, v in (
+                ("input_table", input_table),
+                ("input_query", input_query),
+                ("input_stage_location", input_stage_location),
+            )
+            if v
+        ]
         if len(given) != 1:
             raise InputValidationError(
                 f"Exactly one of input_table, input_query or input_stage_location must be set; got "
@@ -204,7 +213,9 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         if input_table:
             return InputSource(table=self.qualify(input_table, what="input_table"))
         if input_stage_location:
-            return InputSource(stage_location=self.parse_location(input_stage_location, what="input_stage_location"))
+            return InputSource(
+                stage_location=self.parse_location(input_stage_location, what="input_stage_location")
+            )
         return InputSource(query=str(input_query).strip().rstrip(";"))
 
     # -- registry ------------------------------------------------------------------------------
@@ -255,7 +266,9 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 "jobs over files (images, audio, video) support only SNOWFLAKE_SSE."
             )
             if file_inputs and require_sse_for_files:
-                raise StageValidationError(message + f" Recreate it with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE').")
+                raise StageValidationError(
+                    message + " Recreate it with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')."
+                )
             log.warning(message)
         if source.stage_location is not None and base.contains(source.stage_location):
             raise StageValidationError(
@@ -356,7 +369,11 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 continue
             found = replace(spec, job_name=candidate)
             if state.status.is_active:
-                log.info("Re-attaching to job %s (%s) instead of submitting a new one.", state.job_id, state.status.value)
+                log.info(
+                    "Re-attaching to job %s (%s) instead of submitting a new one.",
+                    state.job_id,
+                    state.status.value,
+                )
                 return self._job_start(found, state, reattached=True)
             if state.status.is_success and self.has_success_marker(found.job_output_location):
                 log.info("Job %s already finished with _SUCCESS; not submitting again.", state.job_id)
@@ -418,9 +435,13 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 return state
             if deadline is not None and time.time() >= deadline:
                 self.cancel_job(job_id)
-                raise BatchJobError(f"Batch inference job {job_id} timed out while {state.status.value}; it was cancelled.")
+                raise BatchJobError(
+                    f"Batch inference job {job_id} timed out while {state.status.value}; it was cancelled."
+                )
             log.info("Job %s is %s; next check in %ss.", job_id, state.status.value, poll_interval)
-            time.sleep(poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.time())))
+            time.sleep(
+                poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.time()))
+            )
 
     def cancel_job(self, job_id: str) -> None:
         self._call("cancel_job", self.qualify(job_id, what="job_id").sql)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.hooks import snowflake_sql as sql
@@ -159,7 +159,9 @@ class SnowflakeBackend:
 
     def list_files(self, location: StageLocation) -> list[str]:
         return sorted(
-            rel for r in self._run(sql.list_files(location)) if (rel := _relative(str(_row(r)["name"]), location))
+            rel
+            for r in self._run(sql.list_files(location))
+            if (rel := _relative(str(_row(r)["name"]), location))
         )
 
     def remove_files(self, location: StageLocation) -> None:
@@ -232,19 +234,28 @@ class SnowflakeBackend:
             "column_handling": dict(spec.column_handling) or None,
             "partition_column": spec.partition_column and Identifier(spec.partition_column).sql,
         }
-        resources = {"cpu_requests": spec.cpu_requests, "memory_requests": spec.memory_requests,
-                     "gpu_requests": spec.gpu_requests}
+        resources = {
+            "cpu_requests": spec.cpu_requests,
+            "memory_requests": spec.memory_requests,
+            "gpu_requests": spec.gpu_requests,
+        }
         engine = (
             bi.EngineOptions(engine=spec.engine, engine_args_override=list(spec.engine_args_override) or None)
             if spec.engine
             else None
         )
-        inference = {"num_workers": spec.num_workers, "max_batch_rows": spec.max_batch_rows, "engine_options": engine}
+        inference = {
+            "num_workers": spec.num_workers,
+            "max_batch_rows": spec.max_batch_rows,
+            "engine_options": engine,
+        }
         job = mv.run_batch(
             None if location is not None else self._input_frame(spec.source),
             input_stage_location=location.sql if location is not None else None,
             compute_pool=spec.compute_pool.sql,
-            output_spec=bi.OutputSpec(stage_location=spec.output_location.sql, mode=bi.SaveMode(spec.save_mode)),
+            output_spec=bi.OutputSpec(
+                stage_location=spec.output_location.sql, mode=bi.SaveMode(spec.save_mode)
+            ),
             input_spec=_spec(bi.InputSpec, input_options),
             resources_spec=_spec(bi.ResourcesSpec, resources),
             inference_spec=_spec(bi.InferenceSpec, inference),
@@ -309,7 +320,9 @@ class SnowflakeBackend:
 
     def job_url(self, job_id: str, output_location: StageLocation) -> str:
         job = ObjectName.parse(job_id, what="job_id")
-        parts = "/".join(quote(p.value, safe="") for p in (job.database, job.schema, job.name) if p is not None)
+        parts = "/".join(
+            quote(p.value, safe="") for p in (job.database, job.schema, job.name) if p is not None
+        )
         # The path snowflake-ml itself prints for a job (snowflake/ml/_internal/utils/url.py).
         return f"{self._hook.account_identifier}.snowflakecomputing.com/#/compute/job/{parts}"
 
@@ -326,12 +339,16 @@ class SnowflakeBackend:
 
         if not request.partition and request.mode == "append":
             # Load history skips files this table loaded before: loading a job twice adds nothing.
-            return _rows_loaded(self._run(sql.copy_parquet(target, request.location, file_format, force=False)))
+            return _rows_loaded(
+                self._run(sql.copy_parquet(target, request.location, file_format, force=False))
+            )
 
         staging = _temp_name(target)
         self._run(sql.create_table_like(staging, target, temporary=True))
         try:
-            rows = _rows_loaded(self._run(sql.copy_parquet(staging, request.location, file_format, force=True)))
+            rows = _rows_loaded(
+                self._run(sql.copy_parquet(staging, request.location, file_format, force=True))
+            )
             if request.partition:
                 self._run(sql.set_columns(staging, request.partition))
             self._replace_rows(target, request.partition, sql.insert_from(target, staging))
@@ -396,7 +413,9 @@ def _feature(spec: Mapping[str, Any]) -> Feature:
     """
     shape = spec.get("shape")
     if "specs" in spec:
-        return Feature(name=spec["name"], dtype="OBJECT", nullable=True, shape=tuple(shape) if shape else None)
+        return Feature(
+            name=spec["name"], dtype="OBJECT", nullable=True, shape=tuple(shape) if shape else None
+        )
     return Feature(
         name=spec["name"],
         dtype=spec["type"],

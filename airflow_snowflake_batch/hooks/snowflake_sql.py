@@ -144,7 +144,9 @@ def set_columns(table: ObjectName, values: Mapping[str, PartitionValue]) -> Stat
     return f"UPDATE {table.sql} SET {assignments}", list(values.values())
 
 
-def insert_from(target: ObjectName, source: ObjectName, columns: Iterable[Identifier] | None = None) -> Statement:
+def insert_from(
+    target: ObjectName, source: ObjectName, columns: Iterable[Identifier] | None = None
+) -> Statement:
     """Copy every row of ``source`` into ``target``, by column name when ``columns`` is given.
 
     >>> insert_from(ObjectName.parse("DB.SC.T"), ObjectName.parse("DB.SC.TMP"), [Identifier("A")])
@@ -161,7 +163,9 @@ def create_parquet_format(file_format: ObjectName) -> Statement:
     return f"CREATE FILE FORMAT IF NOT EXISTS {file_format.sql} TYPE = PARQUET", []
 
 
-def create_table_from_parquet(table: ObjectName, location: StageLocation, file_format: ObjectName) -> Statement:
+def create_table_from_parquet(
+    table: ObjectName, location: StageLocation, file_format: ObjectName
+) -> Statement:
     """Create ``table`` with the columns of the Parquet files at ``location``, unless it exists."""
     infer = (
         f"INFER_SCHEMA(LOCATION => {quote_string(location.sql)}, "
@@ -174,7 +178,9 @@ def create_table_from_parquet(table: ObjectName, location: StageLocation, file_f
     )
 
 
-def copy_parquet(table: ObjectName, location: StageLocation, file_format: ObjectName, *, force: bool) -> Statement:
+def copy_parquet(
+    table: ObjectName, location: StageLocation, file_format: ObjectName, *, force: bool
+) -> Statement:
     """Load the Parquet files at ``location`` by column name.
 
     ``force=False`` uses the table's load history, so files loaded before are skipped.

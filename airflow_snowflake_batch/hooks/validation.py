@@ -30,7 +30,10 @@ _FEATURE_FAMILY = {
 _SQL_FAMILY = [
     # DuckDB lists and arrays (INTEGER[], DOUBLE[3]) first: their element type must not decide.
     (r".*\[\d*\]", "semi-structured"),
-    (r"(NUMBER|DECIMAL|NUMERIC)\(\s*\d+\s*,\s*0\s*\)|(TINY|SMALL|BIG|HUGE|U?)INT(EGER)?\d*|U?(TINY|SMALL|BIG|HUGE)INT|LONG|SHORT|BYTEINT", "integer"),
+    (
+        r"(NUMBER|DECIMAL|NUMERIC)\(\s*\d+\s*,\s*0\s*\)|(TINY|SMALL|BIG|HUGE|U?)INT(EGER)?\d*|U?(TINY|SMALL|BIG|HUGE)INT|LONG|SHORT|BYTEINT",
+        "integer",
+    ),
     (r"NUMBER|DECIMAL|NUMERIC|FLOAT\d*|DOUBLE( PRECISION)?|REAL", "float"),
     (r"BOOL(EAN)?", "boolean"),
     (r"VARCHAR|CHAR(ACTER)?|STRING|TEXT|NVARCHAR\d*|NCHAR", "string"),
@@ -81,9 +84,7 @@ def resolve_function(model: ModelVersionRef, function_name: str | None) -> Model
     )
 
 
-def check_input_columns(
-    function: ModelFunction, columns: list[Column], *, strict: bool, where: str
-) -> None:
+def check_input_columns(function: ModelFunction, columns: list[Column], *, strict: bool, where: str) -> None:
     """Every signature input has a column of a compatible type; the error lists every problem."""
     problems: list[str] = []
     for feature in function.inputs:

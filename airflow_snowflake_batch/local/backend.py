@@ -28,7 +28,12 @@ from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.local import database, jobs, stages
 from airflow_snowflake_batch.local.layout import Layout, write_json_atomic
 from airflow_snowflake_batch.local.registry import LocalRegistry, load_function
-from airflow_snowflake_batch.local.scoring import map_features, output_column_names, score_batch, scored_schema
+from airflow_snowflake_batch.local.scoring import (
+    map_features,
+    output_column_names,
+    score_batch,
+    scored_schema,
+)
 
 if TYPE_CHECKING:
     from airflow.models import Connection
@@ -48,13 +53,17 @@ class LocalBackend:
     :param schema: Schema for unqualified names.
     """
 
-    def __init__(self, root: str | Path, *, database: str | None = "ML", schema: str | None = "PUBLIC") -> None:
+    def __init__(
+        self, root: str | Path, *, database: str | None = "ML", schema: str | None = "PUBLIC"
+    ) -> None:
         self.layout = Layout.at(root)
         if not self.layout.root.is_dir():
             raise FileNotFoundError(
                 f"Local workspace {self.layout.root} does not exist; create it with LocalWorkspace({str(root)!r})."
             )
-        self.default_database: Identifier | None = Identifier.parse(database, what="database") if database else None
+        self.default_database: Identifier | None = (
+            Identifier.parse(database, what="database") if database else None
+        )
         self.default_schema: Identifier | None = Identifier.parse(schema, what="schema") if schema else None
         self.registry = LocalRegistry(self.layout)
 
@@ -85,7 +94,9 @@ class LocalBackend:
     def describe_input(self, source: InputSource) -> list[Column]:
         with self._connect() as con:
             if source.table is not None:
-                if source.table.database not in self.layout.databases() or not database.table_exists(con, source.table):
+                if source.table.database not in self.layout.databases() or not database.table_exists(
+                    con, source.table
+                ):
                     raise InputValidationError(f"Input table {source.table.sql} does not exist.")
                 return database.table_columns(con, source.table)
             if source.query is None:
@@ -116,14 +127,19 @@ class LocalBackend:
         """Export the input, score it in batches with no connection open, then load it atomically."""
         import pyarrow.parquet as pq
 
-        _refuse_partitioned(request.function.name, request.function.is_partitioned or bool(request.partition_column))
+        _refuse_partitioned(
+            request.function.name, request.function.is_partitioned or bool(request.partition_column)
+        )
         scratch = self.layout.scratch_dir()
         try:
             exported = scratch / "input.parquet"
             with self._connect() as con:
-                database.export_parquet(con, self._input_query(request.source), exported, WAREHOUSE_BATCH_ROWS)
+                database.export_parquet(
+                    con, self._input_query(request.source), exported, WAREHOUSE_BATCH_ROWS
+                )
             function = load_function(
-                self.registry.version_dir(request.model.model, request.model.version), request.function.target_method
+                self.registry.version_dir(request.model.model, request.model.version),
+                request.function.target_method,
             )
             params = function.resolve_params(request.params)
             parquet = pq.ParquetFile(exported)
@@ -135,7 +151,9 @@ class LocalBackend:
             writer = None
             try:
                 for batch in parquet.iter_batches(batch_size=WAREHOUSE_BATCH_ROWS):
-                    table = score_batch(batch, function, feature_columns=columns, output_names=names, params=params)
+                    table = score_batch(
+                        batch, function, feature_columns=columns, output_names=names, params=params
+                    )
                     writer = writer or pq.ParquetWriter(scored, table.schema)
                     writer.write_table(table)
             finally:
@@ -179,10 +197,14 @@ class LocalBackend:
         job_id = spec.job_name.sql
         job_dir = self.layout.job_dir(spec.job_name)
         if (job_dir / jobs.JOB_FILE).exists():
-            raise BatchJobError(f"Batch inference job {job_id} already exists; drop it before reusing its name.")
+            raise BatchJobError(
+                f"Batch inference job {job_id} already exists; drop it before reusing its name."
+            )
         stage = self.describe_stage(spec.output_location.stage)
         if stage is None or not stage.is_internal:
-            raise StageValidationError(f"Output stage {spec.output_location.stage.sql} is missing or not internal.")
+            raise StageValidationError(
+                f"Output stage {spec.output_location.stage.sql} is missing or not internal."
+            )
         output = spec.job_output_location
         existing = self.list_files(output)
         if existing and spec.save_mode == "error":

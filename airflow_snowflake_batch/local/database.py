@@ -100,7 +100,9 @@ def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
 
 
 def _catalog_exists(con: duckdb.DuckDBPyConnection, database: Identifier) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [database.value]).fetchone()
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [database.value]
+    ).fetchone()
     return bool(row and row[0])
 
 
@@ -159,7 +161,9 @@ def export_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, row_g
                 pending, pending_rows = rest.to_batches(), rest.num_rows
                 rows += full
         if pending_rows:
-            writer.write_table(pa.Table.from_batches(pending, schema=reader.schema), row_group_size=row_group_rows)
+            writer.write_table(
+                pa.Table.from_batches(pending, schema=reader.schema), row_group_size=row_group_rows
+            )
             rows += pending_rows
     return rows
 
@@ -223,7 +227,8 @@ def insert_files(
         if skip_loaded:
             for path, (size, mtime) in keys:
                 con.execute(
-                    f"INSERT INTO {_history_name(table)} VALUES (?, ?, ?, ?, now())", [table.sql, path, size, mtime]
+                    f"INSERT INTO {_history_name(table)} VALUES (?, ?, ?, ?, now())",
+                    [table.sql, path, size, mtime],
                 )
         con.execute("COMMIT")
         return rows
@@ -256,7 +261,8 @@ def _forget_history(con: duckdb.DuckDBPyConnection, table: ObjectName) -> None:
 
 def _loaded_keys(con: duckdb.DuckDBPyConnection, table: ObjectName) -> set[tuple[str, tuple[int, float]]]:
     rows = con.execute(
-        f"SELECT file_path, file_size, file_mtime FROM {_history_name(table)} WHERE table_name = ?", [table.sql]
+        f"SELECT file_path, file_size, file_mtime FROM {_history_name(table)} WHERE table_name = ?",
+        [table.sql],
     ).fetchall()
     return {(path, (size, mtime)) for path, size, mtime in rows}
 
@@ -266,7 +272,12 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: ObjectName, column: str) 
 
 
 def _file_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[str]:
-    return [row[0] for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]).fetchall()]
+    return [
+        row[0]
+        for row in con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]
+        ).fetchall()
+    ]
 
 
 def _create_from_files(

@@ -58,7 +58,9 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
     for key, handling in job["column_handling"].items():
         column = next((c for c in columns if c == key or c.upper() == key.upper()), None)
         if column is None:
-            raise ValueError(f"column_handling names column {key!r}, which the input does not have ({columns}).")
+            raise ValueError(
+                f"column_handling names column {key!r}, which the input does not have ({columns})."
+            )
         if handling.get("input_format", "full_stage_path").lower() != "full_stage_path":
             raise ValueError(f"Unsupported input_format {handling['input_format']!r} for column {key!r}.")
         convert_to = handling.get("convert_to", "raw_bytes").lower()
@@ -81,7 +83,9 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
     return converters
 
 
-def run_units(job_dir: Path, job: dict[str, Any], units: list[Unit], *, parent_pid: int | None = None) -> None:
+def run_units(
+    job_dir: Path, job: dict[str, Any], units: list[Unit], *, parent_pid: int | None = None
+) -> None:
     """Score the given work units into their output files."""
     function = load_function(Path(job["version_dir"]), job["target_method"])
     output_dir = Path(job["output_dir"])
@@ -121,7 +125,16 @@ def _run_workers(job_dir: Path, job: dict[str, Any], units: list[Unit], count: i
     """Score with ``count`` processes: unit i goes to worker i mod count; this process is worker 0."""
     others = [
         subprocess.Popen(
-            [sys.executable, "-m", jobs.RUNNER_MODULE, str(job_dir), "--worker", str(k), str(count), str(os.getpid())]
+            [
+                sys.executable,
+                "-m",
+                jobs.RUNNER_MODULE,
+                str(job_dir),
+                "--worker",
+                str(k),
+                str(count),
+                str(os.getpid()),
+            ]
         )
         for k in range(1, count)
     ]
@@ -130,7 +143,9 @@ def _run_workers(job_dir: Path, job: dict[str, Any], units: list[Unit], count: i
         for worker in others:
             if worker.wait() != 0:
                 errors = sorted(job_dir.glob("worker-*.error"))
-                raise RuntimeError(errors[0].read_text() if errors else f"a worker exited with code {worker.returncode}")
+                raise RuntimeError(
+                    errors[0].read_text() if errors else f"a worker exited with code {worker.returncode}"
+                )
     finally:
         for worker in others:
             if worker.poll() is None:

@@ -15,6 +15,7 @@ The job process is started with ``start_new_session=True``: it outlives the subm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,7 +42,9 @@ _LOG_TAIL_BYTES = 1_000_000
 
 
 def write_status(job_dir: Path, status: BatchJobStatus, message: str = "") -> None:
-    write_json_atomic(job_dir / STATUS_FILE, {"status": status.value, "message": message, "updated_on": time.time()})
+    write_json_atomic(
+        job_dir / STATUS_FILE, {"status": status.value, "message": message, "updated_on": time.time()}
+    )
 
 
 def read_status(job_dir: Path) -> dict[str, Any]:
@@ -121,10 +124,8 @@ def cancel(job_id: str, job_dir: Path) -> None:
         return
     process = _process(job_dir)
     if process is not None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         psutil.wait_procs([process], timeout=30)
     record = read_status(job_dir)
     if BatchJobStatus.parse(record["status"]).is_active:

@@ -28,7 +28,14 @@ SYSTEM_ALIASES = ("DEFAULT", "FIRST", "LAST")
 
 # snowflake-ml's handlers' DEFAULT_TARGET_METHODS (model_handlers/sklearn.py, xgboost.py, lightgbm.py).
 _DEFAULT_TARGET_METHODS = {
-    "sklearn": ("predict", "transform", "predict_proba", "predict_log_proba", "decision_function", "score_samples"),
+    "sklearn": (
+        "predict",
+        "transform",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "score_samples",
+    ),
     "xgboost": ("predict", "predict_proba"),
     "lightgbm": ("predict", "predict_proba"),
 }
@@ -117,7 +124,9 @@ class LocalRegistry:
     def _index(self, model: ObjectName) -> dict[str, Any]:
         path = self._index_path(model)
         if not path.is_file():
-            raise ModelNotFoundError(f"Model {model.sql} does not exist in the local workspace {self.layout.root}.")
+            raise ModelNotFoundError(
+                f"Model {model.sql} does not exist in the local workspace {self.layout.root}."
+            )
         return read_json(path)
 
     # -- logging ---------------------------------------------------------------------------------
@@ -140,9 +149,15 @@ class LocalRegistry:
         kind = model_type_of(model_object)
         version = version or Identifier(f"V_{secrets.token_hex(4).upper()}")
         index_path = self._index_path(model)
-        index = read_json(index_path) if index_path.is_file() else {"versions": [], "aliases": {}, "default": None}
+        index = (
+            read_json(index_path)
+            if index_path.is_file()
+            else {"versions": [], "aliases": {}, "default": None}
+        )
         if any(v["name"] == version.value for v in index["versions"]):
-            raise ValueError(f"Model {model.sql} already has a version {version.sql}; choose another version_name.")
+            raise ValueError(
+                f"Model {model.sql} already has a version {version.sql}; choose another version_name."
+            )
 
         functions = _functions(model_object, kind, signatures, sample_input_data, target_methods)
         target = self.version_dir(model, version)
@@ -199,12 +214,16 @@ class LocalRegistry:
         target = self.resolve(model, version).version.value
         name = Identifier.parse(alias, what="alias").value
         if name in SYSTEM_ALIASES:
-            raise ValueError(f"{name} is a system alias and cannot be set; use set_default_version for DEFAULT.")
+            raise ValueError(
+                f"{name} is a system alias and cannot be set; use set_default_version for DEFAULT."
+            )
         if name in {v["name"] for v in index["versions"]}:
             raise ValueError(f"Alias {alias!r} would hide the version of the same name in model {model.sql}.")
         current = index["aliases"].get(name)
         if current is not None and current != target:
-            raise ValueError(f"Alias {name} already names version {current} of model {model.sql}; unset it first.")
+            raise ValueError(
+                f"Alias {name} already names version {current} of model {model.sql}; unset it first."
+            )
         index["aliases"][name] = target
         write_json_atomic(self._index_path(model), index)
 
@@ -238,7 +257,9 @@ def _functions(
     elif target_methods:
         methods = list(target_methods)
     elif kind == "custom":
-        methods = sorted(n for n in dir(model) if getattr(getattr(model, n, None), "_is_inference_api", False))
+        methods = sorted(
+            n for n in dir(model) if getattr(getattr(model, n, None), "_is_inference_api", False)
+        )
     else:
         methods = [m for m in _DEFAULT_TARGET_METHODS[kind] if callable(getattr(model, m, None))]
     for method in methods:
@@ -250,7 +271,9 @@ def _functions(
         signature = (signatures or {}).get(method) or _infer(model, kind, method, sample_input_data)
         if kind == "custom" and not signature.params:
             signature = model_signature.ModelSignature(
-                inputs=signature.inputs, outputs=signature.outputs, params=_method_params(getattr(model, method))
+                inputs=signature.inputs,
+                outputs=signature.outputs,
+                params=_method_params(getattr(model, method)),
             )
         partitioned = bool(getattr(getattr(model, method), "_is_partitioned_api", False))
         entries.append(

@@ -66,7 +66,9 @@ class LoadedFunction:
         unknown = sorted(set(by_upper) - {p["name"].upper() for p in self.params})
         if unknown:
             declared = ", ".join(p["name"] for p in self.params) or "none"
-            raise InputValidationError(f"Unknown params {unknown} for {self.target_method}; it declares: {declared}.")
+            raise InputValidationError(
+                f"Unknown params {unknown} for {self.target_method}; it declares: {declared}."
+            )
         return resolved
 
     def run(self, features: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -91,7 +93,9 @@ def _numpy_dtype(feature: dict[str, Any]) -> Any:
 
 def _name_outputs(result: Any, names: list[str], rows: int) -> pd.DataFrame:
     if isinstance(result, list) and result and isinstance(result[0], np.ndarray):
-        raise TypeError("Models returning a list of arrays (multi-output estimators) are not supported locally.")
+        raise TypeError(
+            "Models returning a list of arrays (multi-output estimators) are not supported locally."
+        )
     frame = result if isinstance(result, pd.DataFrame) else pd.DataFrame(result)
     if len(frame) != rows:
         raise ValueError(f"The model returned {len(frame)} rows for {rows} input rows.")
@@ -171,13 +175,15 @@ def score_batch(
     for column, convert in (converters or {}).items():
         if column in frame.columns:
             frame[column] = frame[column].map(convert)
-    features = pd.DataFrame({name: frame[col].to_numpy() for name, col in zip(function.input_names, feature_columns)})
+    features = pd.DataFrame(
+        {name: frame[col].to_numpy() for name, col in zip(function.input_names, feature_columns, strict=True)}
+    )
     outputs = function.run(features, params)
     table = pa.Table.from_batches([batch])
     taken = {n.upper() for n in output_names}
     keep = [name for name in table.column_names if name.upper() not in taken]
     arrays = [table.column(name) for name in keep]
-    for spec, name, source in zip(function.outputs, output_names, outputs.columns):
+    for spec, source in zip(function.outputs, outputs.columns, strict=True):
         arrays.append(_to_arrow(outputs[source], arrow_type(spec)))
     return pa.Table.from_arrays(arrays, names=[*keep, *output_names])
 
@@ -186,7 +192,9 @@ def scored_schema(input_schema: pa.Schema, function: LoadedFunction, output_name
     """The schema :func:`score_batch` produces, without running the model (for empty inputs)."""
     taken = {n.upper() for n in output_names}
     fields = [f for f in input_schema if f.name.upper() not in taken]
-    fields += [pa.field(n, arrow_type(s) or pa.string()) for s, n in zip(function.outputs, output_names)]
+    fields += [
+        pa.field(n, arrow_type(s) or pa.string()) for s, n in zip(function.outputs, output_names, strict=True)
+    ]
     return pa.schema(fields)
 
 

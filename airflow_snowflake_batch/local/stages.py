@@ -12,9 +12,13 @@ from airflow_snowflake_batch.local.layout import Layout, read_json, write_json_a
 ENCRYPTIONS = ("SNOWFLAKE_SSE", "SNOWFLAKE_FULL")
 
 
-def create_stage(layout: Layout, stage: ObjectName, *, encryption: str, external: bool, replace: bool) -> None:
+def create_stage(
+    layout: Layout, stage: ObjectName, *, encryption: str, external: bool, replace: bool
+) -> None:
     if encryption not in ENCRYPTIONS:
-        raise ValueError(f"Unknown stage encryption {encryption!r}: expected one of {', '.join(ENCRYPTIONS)}.")
+        raise ValueError(
+            f"Unknown stage encryption {encryption!r}: expected one of {', '.join(ENCRYPTIONS)}."
+        )
     properties = layout.stage_properties(stage)
     if properties.exists() and not replace:
         raise ValueError(f"Stage {stage.sql} already exists; pass replace=True to recreate it.")

@@ -13,7 +13,8 @@ from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenc
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
-from airflow_snowflake_batch.operators.arguments import as_int, model_params, seconds, task_query_tag
+from airflow_snowflake_batch.operators.arguments import as_int, model_params, seconds
+from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 from airflow_snowflake_batch.operators.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent
@@ -29,7 +30,7 @@ _DONE_WITHOUT_SUCCESS = "DONE_WITHOUT_SUCCESS"
 _RESOURCE_KEYS = {"cpu": "cpu_requests", "memory": "memory_requests", "gpu": "gpu_requests"}
 
 
-class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
+class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixin, BaseOperator):
     """
     Score a table, query or stage of files with a Model Registry model as an SPCS batch inference job.
 
@@ -98,10 +99,7 @@ class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
         "partition_column",
         "image_repo",
         "job_name",
-        "database",
-        "schema",
-        "warehouse",
-        "role",
+        *CONNECTION_TEMPLATE_FIELDS,
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"input_query": "sql", "job_resources": "json", "column_handling": "json"}
@@ -178,11 +176,7 @@ class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
         self.poll_interval = seconds(poll_interval, what="poll_interval")
         self.timeout = seconds(timeout, what="timeout")
         self.cancel_on_kill = cancel_on_kill
-        self.snowflake_conn_id = snowflake_conn_id
-        self.database = database
-        self.schema = schema
-        self.warehouse = warehouse
-        self.role = role
+        self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._job: dict[str, str] | None = None
         self._result: dict[str, str] | None = None
@@ -234,7 +228,7 @@ class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
             return
         job_id = self._job["job_id"]
         self.log.info("Task killed: cancelling batch inference job %s.", job_id)
-        with self._new_hook(None) as hook:
+        with self.make_hook(None) as hook:
             hook.cancel_job(job_id)
 
     def _defer(self, context: Context) -> None:
@@ -248,7 +242,7 @@ class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
                 deadline=deadline,
                 cancel_on_timeout=True,
                 cancel_on_kill=self.cancel_on_kill,
-                hook_params=self._hook_params(context),
+                hook_params=self.hook_params(context),
             ),
             method_name="execute_complete",
             kwargs={"job": self._job},
@@ -403,23 +397,9 @@ class SnowflakeBatchInferenceOperator(ResumableJobMixin, BaseOperator):
             "output_location": self._job["output_location"],
         }
 
-    def _hook_params(self, context: Context | None) -> dict[str, Any]:
-        return {
-            "database": self.database,
-            "schema": self.schema,
-            "warehouse": self.warehouse,
-            "role": self.role,
-            "query_tag": task_query_tag(context) if context else None,
-        }
-
-    def _new_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
-        return SnowflakeBatchInferenceHook(
-            snowflake_conn_id=self.snowflake_conn_id, **self._hook_params(context)
-        )
-
     def _get_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
         if self._hook is None:
-            self._hook = self._new_hook(context)
+            self._hook = self.make_hook(context)
         return self._hook
 
     def _close(self) -> None:

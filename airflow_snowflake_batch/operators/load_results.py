@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.operators.arguments import task_query_tag
+from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from airflow_snowflake_batch.hooks.backend import PartitionValue
 
 
-class SnowflakeLoadBatchResultsOperator(BaseOperator):
+class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
     """
     Load the Parquet files of one batch inference job folder into a table.
 
@@ -44,10 +44,7 @@ class SnowflakeLoadBatchResultsOperator(BaseOperator):
         "output_location",
         "target_table",
         "output_partition",
-        "database",
-        "schema",
-        "warehouse",
-        "role",
+        *CONNECTION_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {"output_partition": "json"}
 
@@ -77,21 +74,10 @@ class SnowflakeLoadBatchResultsOperator(BaseOperator):
         self.output_partition = output_partition
         self.create_table_if_missing = create_table_if_missing
         self.require_success = require_success
-        self.snowflake_conn_id = snowflake_conn_id
-        self.database = database
-        self.schema = schema
-        self.warehouse = warehouse
-        self.role = role
+        self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with SnowflakeBatchInferenceHook(
-            snowflake_conn_id=self.snowflake_conn_id,
-            database=self.database,
-            schema=self.schema,
-            warehouse=self.warehouse,
-            role=self.role,
-            query_tag=task_query_tag(context),
-        ) as hook:
+        with self.make_hook(context) as hook:
             table, rows = hook.load_results(
                 output_location=self.output_location,
                 target_table=self.target_table,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.operators.arguments import model_params, task_query_tag
+from airflow_snowflake_batch.operators.arguments import model_params
+from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from airflow_snowflake_batch.hooks.backend import PartitionValue
 
 
-class SnowflakeWarehouseInferenceOperator(BaseOperator):
+class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator):
     """
     Score a table or query with a Model Registry model on a warehouse and save the result in a table.
 
@@ -54,10 +55,7 @@ class SnowflakeWarehouseInferenceOperator(BaseOperator):
         "output_table",
         "output_partition",
         "partition_column",
-        "database",
-        "schema",
-        "warehouse",
-        "role",
+        *CONNECTION_TEMPLATE_FIELDS,
     )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"input_query": "sql", "output_partition": "json"}
@@ -98,21 +96,10 @@ class SnowflakeWarehouseInferenceOperator(BaseOperator):
         self.inference_params = model_params(params, self.get_dag())
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
-        self.snowflake_conn_id = snowflake_conn_id
-        self.database = database
-        self.schema = schema
-        self.warehouse = warehouse
-        self.role = role
+        self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with SnowflakeBatchInferenceHook(
-            snowflake_conn_id=self.snowflake_conn_id,
-            database=self.database,
-            schema=self.schema,
-            warehouse=self.warehouse,
-            role=self.role,
-            query_tag=task_query_tag(context),
-        ) as hook:
+        with self.make_hook(context) as hook:
             table, rows, model = hook.run_warehouse_inference(
                 model_name=self.model_name,
                 version_name=self.version_name,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.operators.arguments import task_query_tag
+from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 from airflow_snowflake_batch.operators.job_wait import defer_timeout, end_wait, job_deadline
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SnowflakeBatchInferenceJobSensor(BaseSensorOperator):
+class SnowflakeBatchInferenceJobSensor(SnowflakeConnectionMixin, BaseSensorOperator):
     """
     Wait until a batch inference job ends; fail when it ends FAILED, CANCELLED or INTERNAL_ERROR.
 
@@ -34,7 +34,7 @@ class SnowflakeBatchInferenceJobSensor(BaseSensorOperator):
     :param role: Role overriding the connection's. (templated)
     """
 
-    template_fields: Sequence[str] = ("job_id", "database", "schema", "warehouse", "role")
+    template_fields: Sequence[str] = ("job_id", *CONNECTION_TEMPLATE_FIELDS)
 
     def __init__(
         self,
@@ -51,25 +51,7 @@ class SnowflakeBatchInferenceJobSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.job_id = job_id
         self.deferrable = deferrable
-        self.snowflake_conn_id = snowflake_conn_id
-        self.database = database
-        self.schema = schema
-        self.warehouse = warehouse
-        self.role = role
-
-    def _hook_params(self, context: Context) -> dict[str, Any]:
-        return {
-            "database": self.database,
-            "schema": self.schema,
-            "warehouse": self.warehouse,
-            "role": self.role,
-            "query_tag": task_query_tag(context),
-        }
-
-    def _hook(self, context: Context) -> SnowflakeBatchInferenceHook:
-        return SnowflakeBatchInferenceHook(
-            snowflake_conn_id=self.snowflake_conn_id, **self._hook_params(context)
-        )
+        self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -85,14 +67,14 @@ class SnowflakeBatchInferenceJobSensor(BaseSensorOperator):
                 deadline=deadline,
                 cancel_on_timeout=False,
                 cancel_on_kill=False,
-                hook_params=self._hook_params(context),
+                hook_params=self.hook_params(context),
             ),
             method_name="execute_complete",
             timeout=defer_timeout(deadline, self.poke_interval),
         )
 
     def poke(self, context: Context) -> bool:
-        with self._hook(context) as hook:
+        with self.make_hook(context) as hook:
             state = hook.get_job_state(self.job_id)
             self.log.info("Batch inference job %s is %s.", state.job_id, state.status.value)
             if not state.status.is_terminal:
@@ -104,5 +86,5 @@ class SnowflakeBatchInferenceJobSensor(BaseSensorOperator):
         parsed = BatchJobEvent.from_dict(event, task=f"Sensor {self.task_id}")
         if parsed.outcome is BatchJobOutcome.TIMEOUT:
             raise AirflowSensorTimeout(f"Sensor {self.task_id} timed out waiting for job {parsed.job_id}.")
-        with self._hook(context) as hook:
+        with self.make_hook(context) as hook:
             end_wait(hook, parsed, log=self.log)

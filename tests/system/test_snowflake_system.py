@@ -60,7 +60,9 @@ def hook() -> Iterator[Any]:
     }
     with pytest.MonkeyPatch.context() as env:
         env.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-        with SnowflakeBatchInferenceHook(CONN_ID, query_tag={"dag_id": "system_test", "task_id": "hook"}) as h:
+        with SnowflakeBatchInferenceHook(
+            CONN_ID, query_tag={"dag_id": "system_test", "task_id": "hook"}
+        ) as h:
             yield h
 
 
@@ -75,8 +77,12 @@ def test_resolve_validate_and_score_in_the_warehouse(hook: Any) -> None:
 
     output = os.environ.get("SNOWFLAKE_BATCH_OUTPUT_TABLE") or "AIRFLOW_BATCH_SYSTEM_TEST"
     table, rows, _ = hook.run_warehouse_inference(
-        model_name=model.model.sql, version_name=model.version.sql, function_name=function.name,
-        source=source, output_table=output, output_mode="overwrite",
+        model_name=model.model.sql,
+        version_name=model.version.sql,
+        function_name=function.name,
+        source=source,
+        output_table=output,
+        output_mode="overwrite",
     )
     session = hook.backend.session
     assert rows == session.table(table.sql).count()

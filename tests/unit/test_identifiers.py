@@ -104,8 +104,18 @@ def test_stage_locations(text, stage, path, sql):
 
 @pytest.mark.parametrize(
     "text",
-    ["out/preds", "@~/x", "@%table/x", "@out/../secret", "@out/a/./b", "@out/a b", "@out/a;b", "@out/a'b",
-     "@T; DROP TABLE X/x", '@out/"q"'],
+    [
+        "out/preds",
+        "@~/x",
+        "@%table/x",
+        "@out/../secret",
+        "@out/a/./b",
+        "@out/a b",
+        "@out/a;b",
+        "@out/a'b",
+        "@T; DROP TABLE X/x",
+        '@out/"q"',
+    ],
 )
 def test_bad_stage_locations(text):
     with pytest.raises(InvalidIdentifierError):

@@ -76,5 +76,7 @@ def test_dag_files_importing_the_operators_stay_light():
         "import airflow_snowflake_batch.triggers.batch_job, airflow_snowflake_batch.links\n"
         f"print(sorted(m for m in {DAG_PARSE_HEAVY!r} if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -55,7 +55,11 @@ def _airflow(tmp_path: Path, *args: str) -> Any:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     result = subprocess.run(
         [sys.executable, "-m", "airflow", *args, "--output", "json"],
-        capture_output=True, text=True, env=env, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
     )
     # Airflow may log to stdout before the table; the JSON document is the line that starts with "[".
     lines = [line for line in result.stdout.splitlines() if line.startswith("[")]

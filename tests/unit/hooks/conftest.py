@@ -15,8 +15,8 @@ from unittest import mock
 
 import pytest
 import sqlglot
-from sqlglot import exp
 from snowflake_doubles import predict_function
+from sqlglot import exp
 
 CONN_ID = "sf_test"
 CONN = {
@@ -96,8 +96,13 @@ def sf_classes() -> Any:
     from snowflake.snowpark import DataFrame, DataFrameWriter, Session
 
     return mock.Mock(
-        Session=Session, DataFrame=DataFrame, DataFrameWriter=DataFrameWriter,
-        Registry=Registry, Model=Model, ModelVersion=ModelVersion, MLJob=MLJob,
+        Session=Session,
+        DataFrame=DataFrame,
+        DataFrameWriter=DataFrameWriter,
+        Registry=Registry,
+        Model=Model,
+        ModelVersion=ModelVersion,
+        MLJob=MLJob,
     )
 
 
@@ -148,9 +153,7 @@ def snowpark_session_factory(session: Any) -> Any:
 def hook(conn_env: dict[str, Any], snowpark_session_factory: Any) -> Any:
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 
-    h = SnowflakeBatchInferenceHook(
-        CONN_ID, query_tag={"dag_id": "d", "task_id": "t", "run_id": "r"}
-    )
+    h = SnowflakeBatchInferenceHook(CONN_ID, query_tag={"dag_id": "d", "task_id": "t", "run_id": "r"})
     yield h
     h.close()
 

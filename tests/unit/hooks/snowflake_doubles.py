@@ -17,7 +17,9 @@ def predict_function(
     from snowflake.ml.model import model_signature as ms
 
     signature = ms.ModelSignature(
-        inputs=inputs if inputs is not None else [
+        inputs=inputs
+        if inputs is not None
+        else [
             ms.FeatureSpec("sepal_length", ms.DataType.DOUBLE),
             ms.FeatureSpec("SPECIES_CODE", ms.DataType.INT64),
         ],

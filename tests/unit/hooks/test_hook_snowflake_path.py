@@ -46,7 +46,9 @@ def _schema(**types: Any) -> Any:
     ("model_name", "version", "expected"),
     [("iris", None, "V1"), ("SC.IRIS", "v2", "V2"), ("db.sc.iris", "PROD", "V1"), ("IRIS", "LAST", "V2")],
 )
-def test_model_names_resolve_against_the_connection_defaults(hook, model_registry, model_name, version, expected):
+def test_model_names_resolve_against_the_connection_defaults(
+    hook, model_registry, model_name, version, expected
+):
     ref = hook.get_model_version(model_name, version)
     assert ref.model == ObjectName.parse("DB.SC.IRIS")
     assert ref.version == Identifier(expected)
@@ -101,7 +103,9 @@ def test_matching_columns_pass_by_snowflake_case_rules(hook, predict, session, n
     from snowflake.snowpark import types as t
 
     # sepal_length (valid unquoted) matches SEPAL_LENGTH; SPECIES_CODE as stored.
-    _table_with(session, new_dataframe, SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType(), EXTRA=t.StringType())
+    _table_with(
+        session, new_dataframe, SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType(), EXTRA=t.StringType()
+    )
     hook.validate_input(hook.input_source(input_table="scores"), predict)
     session.table.assert_called_once_with("DB.SC.SCORES")
 
@@ -121,8 +125,11 @@ def test_type_mismatch_is_reported_with_both_types(hook, predict, session, new_d
     from snowflake.snowpark import types as t
 
     _table_with(session, new_dataframe, SEPAL_LENGTH=t.StringType(), SPECIES_CODE=t.LongType())
-    with pytest.raises(InputValidationError, match=r"'SEPAL_LENGTH' has type VARCHAR, but feature 'sepal_length' "
-                                                   r"expects DOUBLE"):
+    with pytest.raises(
+        InputValidationError,
+        match=r"'SEPAL_LENGTH' has type VARCHAR, but feature 'sepal_length' "
+        r"expects DOUBLE",
+    ):
         hook.validate_input(hook.input_source(input_table="scores"), predict)
 
 
@@ -140,7 +147,9 @@ def test_query_input_is_described_through_sql(hook, predict, sql_log, new_datafr
     from snowflake.snowpark import types as t
 
     sql_log.answer(r"^SELECT", new_dataframe(_schema(SEPAL_LENGTH=t.DoubleType())))
-    with pytest.raises(InputValidationError, match="input query does not match.*missing column 'SPECIES_CODE'"):
+    with pytest.raises(
+        InputValidationError, match="input query does not match.*missing column 'SPECIES_CODE'"
+    ):
         hook.validate_input(hook.input_source(input_query="SELECT sepal_length FROM t;"), predict)
     assert sql_log.texts == ["SELECT sepal_length FROM t"]
 
@@ -152,7 +161,9 @@ FOLDER = BASE.child("JOB_1")
 TABLE_SOURCE = InputSource(table=ObjectName.parse("DB.SC.SCORES"))
 
 
-def _validate(hook: Any, *, source: InputSource = TABLE_SOURCE, save_mode: str = "error", files: bool = False):
+def _validate(
+    hook: Any, *, source: InputSource = TABLE_SOURCE, save_mode: str = "error", files: bool = False
+):
     hook.validate_output_location(BASE, FOLDER, source=source, save_mode=save_mode, file_inputs=files)
 
 
@@ -243,9 +254,13 @@ def ready(hook, model_registry, session, new_dataframe, sql_log, jobs, sf_classe
 
 def _spec(hook: Any) -> Any:
     return hook.build_batch_job_spec(
-        model_name="iris", version_name=None, function_name=None,
-        source=hook.input_source(input_table="scores"), compute_pool="pool",
-        output_stage_location="@out/preds", job_name="job_1",
+        model_name="iris",
+        version_name=None,
+        function_name=None,
+        source=hook.input_source(input_table="scores"),
+        compute_pool="pool",
+        output_stage_location="@out/preds",
+        job_name="job_1",
     )
 
 
@@ -259,7 +274,11 @@ def test_absent_job_is_submitted_under_the_base_name(hook, ready, jobs):
 def test_running_job_of_an_earlier_try_is_reattached(hook, ready, jobs):
     jobs.status["DB.SC.JOB_1"] = "RUNNING"
     start = hook.start_batch_job(_spec(hook), try_number=2)
-    assert (start.job_id, start.reattached, start.state.status) == ("DB.SC.JOB_1", True, BatchJobStatus.RUNNING)
+    assert (start.job_id, start.reattached, start.state.status) == (
+        "DB.SC.JOB_1",
+        True,
+        BatchJobStatus.RUNNING,
+    )
     ready.run_batch.assert_not_called()
 
 
@@ -418,12 +437,26 @@ EVIL = "T; DROP TABLE X"
         lambda h: h.get_job_state(EVIL),
         lambda h: h.drop_job(EVIL),
         lambda h: h.cancel_job(EVIL),
-        lambda h: h.run_warehouse_inference(model_name="iris", version_name=None, function_name=None,
-                                            source=InputSource(table=ObjectName.parse("DB.SC.T")),
-                                            output_table=EVIL),
+        lambda h: h.run_warehouse_inference(
+            model_name="iris",
+            version_name=None,
+            function_name=None,
+            source=InputSource(table=ObjectName.parse("DB.SC.T")),
+            output_table=EVIL,
+        ),
     ],
-    ids=["input_table", "target_table", "stage", "stage_path", "model", "version", "job_state", "drop_job",
-         "cancel_job", "output_table"],
+    ids=[
+        "input_table",
+        "target_table",
+        "stage",
+        "stage_path",
+        "model",
+        "version",
+        "job_state",
+        "drop_job",
+        "cancel_job",
+        "output_table",
+    ],
 )
 def test_injected_names_are_rejected_before_any_sql(hook, sql_log, model_registry, call):
     with pytest.raises(InvalidIdentifierError):
@@ -435,9 +468,13 @@ def test_injected_names_are_rejected_before_any_sql(hook, sql_log, model_registr
 def test_injected_job_name_is_rejected_before_any_sql(hook, model_registry, sql_log):
     with pytest.raises(InvalidIdentifierError, match="job_name"):
         hook.build_batch_job_spec(
-            model_name="iris", version_name=None, function_name=None,
-            source=InputSource(table=ObjectName.parse("DB.SC.T")), compute_pool="pool",
-            output_stage_location="@out/preds", job_name=EVIL,
+            model_name="iris",
+            version_name=None,
+            function_name=None,
+            source=InputSource(table=ObjectName.parse("DB.SC.T")),
+            compute_pool="pool",
+            output_stage_location="@out/preds",
+            job_name=EVIL,
         )
     assert sql_log.sent == []
 
@@ -446,8 +483,13 @@ def test_injected_job_name_is_rejected_before_any_sql(hook, model_registry, sql_
 
 
 def _warehouse(hook: Any, **kwargs: Any) -> Any:
-    args = dict(model_name="iris", version_name="PROD", function_name=None,
-                source=hook.input_source(input_table="scores"), output_table="preds")
+    args = dict(
+        model_name="iris",
+        version_name="PROD",
+        function_name=None,
+        source=hook.input_source(input_table="scores"),
+        output_table="preds",
+    )
     return hook.run_warehouse_inference(**{**args, **kwargs})
 
 

@@ -71,12 +71,21 @@ def test_default_version_and_functions(backend, session, model_registry):
     model_registry.cls.return_value.get_model.assert_called_once_with("IRIS")
     assert ref.version == Identifier("V1")
     (function,) = ref.functions
-    assert (function.name, function.target_method, function.function_type) == ("PREDICT", "predict", "FUNCTION")
-    assert [(f.name, f.dtype) for f in function.inputs] == [("sepal_length", "DOUBLE"), ("SPECIES_CODE", "INT64")]
+    assert (function.name, function.target_method, function.function_type) == (
+        "PREDICT",
+        "predict",
+        "FUNCTION",
+    )
+    assert [(f.name, f.dtype) for f in function.inputs] == [
+        ("sepal_length", "DOUBLE"),
+        ("SPECIES_CODE", "INT64"),
+    ]
     assert [(f.name, f.dtype) for f in function.outputs] == [("output_feature_0", "DOUBLE")]
 
 
-@pytest.mark.parametrize(("asked", "resolved"), [("V2", "V2"), ("PROD", "V1"), ("LAST", "V2"), ("first", "V1")])
+@pytest.mark.parametrize(
+    ("asked", "resolved"), [("V2", "V2"), ("PROD", "V1"), ("LAST", "V2"), ("first", "V1")]
+)
 def test_versions_and_aliases_resolve_to_a_version_name(backend, model_registry, asked, resolved):
     assert backend.get_model_version(MODEL, asked).version == Identifier(resolved)
     model_registry.model.version.assert_called_with(asked)
@@ -112,7 +121,9 @@ def test_feature_groups_are_kept_whole_and_params_carried(backend, model_registr
         shape=(-1,),
     )
     function = predict_function(
-        name='"chat"', target_method="chat", inputs=[group],
+        name='"chat"',
+        target_method="chat",
+        inputs=[group],
         params=[ms.ParamSpec("temperature", ms.DataType.DOUBLE, 0.7)],
     )
     model_registry.versions["V1"].show_functions.return_value = [function]
@@ -140,7 +151,9 @@ def test_describe_input_table_reports_stored_names_and_snowflake_types(backend, 
     columns = backend.describe_input(InputSource(table=TABLE))
     session.table.assert_called_once_with("DB.SC.SCORES")
     assert [(c.name, c.sql_type) for c in columns] == [
-        ("SEPAL_LENGTH", "FLOAT"), ("Species Code", "NUMBER(38,0)"), ("NAME", "VARCHAR")
+        ("SEPAL_LENGTH", "FLOAT"),
+        ("Species Code", "NUMBER(38,0)"),
+        ("NAME", "VARCHAR"),
     ]
     session.table.return_value.collect.assert_not_called()
 
@@ -183,7 +196,9 @@ def test_type_names_are_classified_by_validation(datatype, name, family):
 
 
 def test_describe_stage_maps_show_stages_type(backend, sql_log):
-    sql_log.answer(r"SHOW STAGES", [_row(name="OUT_X", type="INTERNAL"), _row(name="OUT", type="INTERNAL NO CSE")])
+    sql_log.answer(
+        r"SHOW STAGES", [_row(name="OUT_X", type="INTERNAL"), _row(name="OUT", type="INTERNAL NO CSE")]
+    )
     info = backend.describe_stage(ObjectName.parse("DB.SC.OUT"))
     assert (info.is_internal, info.encryption) == (True, "SNOWFLAKE_SSE")
     show = sql_log.one("SHOW STAGES")
@@ -193,13 +208,20 @@ def test_describe_stage_maps_show_stages_type(backend, sql_log):
 
 @pytest.mark.parametrize(
     ("stage_type", "internal", "encryption"),
-    [("INTERNAL", True, "SNOWFLAKE_FULL"), ("INTERNAL NO CSE", True, "SNOWFLAKE_SSE"), ("EXTERNAL", False, None)],
+    [
+        ("INTERNAL", True, "SNOWFLAKE_FULL"),
+        ("INTERNAL NO CSE", True, "SNOWFLAKE_SSE"),
+        ("EXTERNAL", False, None),
+    ],
 )
 def test_stage_types(backend, sql_log, stage_type, internal, encryption):
     # "_" is a LIKE wildcard, so SHOW may also return MYXSTAGE: only the exact name counts.
     sql_log.answer(
         r"SHOW STAGES",
-        [_row(name="MYXSTAGE", type="EXTERNAL" if internal else "INTERNAL"), _row(name="MY_STAGE", type=stage_type)],
+        [
+            _row(name="MYXSTAGE", type="EXTERNAL" if internal else "INTERNAL"),
+            _row(name="MY_STAGE", type=stage_type),
+        ],
     )
     info = backend.describe_stage(ObjectName.parse("DB.SC.MY_STAGE"))
     assert (info.is_internal, info.encryption) == (internal, encryption)
@@ -220,8 +242,11 @@ def test_quoted_stage_name_in_like_is_a_string_literal(backend, sql_log):
 def test_list_files_relative_to_location(backend, sql_log):
     sql_log.answer(
         r"^LIST",
-        [_row(name="out/preds/JOB/b.parquet", size=1), _row(name="out/preds/JOB/_SUCCESS", size=0),
-         _row(name="out/preds/JOB/part/a.parquet", size=1)],
+        [
+            _row(name="out/preds/JOB/b.parquet", size=1),
+            _row(name="out/preds/JOB/_SUCCESS", size=0),
+            _row(name="out/preds/JOB/part/a.parquet", size=1),
+        ],
     )
     files = backend.list_files(OUT.child("JOB"))
     assert files == ["_SUCCESS", "b.parquet", "part/a.parquet"]
@@ -249,8 +274,13 @@ def ref(backend, model_registry) -> Any:
 
 
 def _request(ref: Any, **kwargs: Any) -> WarehouseInferenceRequest:
-    defaults = dict(model=ref, function=ref.functions[0], source=InputSource(table=TABLE),
-                    output_table=ObjectName.parse("DB.SC.PREDS"), mode="overwrite")
+    defaults = dict(
+        model=ref,
+        function=ref.functions[0],
+        source=InputSource(table=TABLE),
+        output_table=ObjectName.parse("DB.SC.PREDS"),
+        mode="overwrite",
+    )
     return WarehouseInferenceRequest(**{**defaults, **kwargs})
 
 
@@ -259,7 +289,9 @@ def _scored(model_registry: Any, new_dataframe: Any, session: Any) -> Any:
 
     scored = new_dataframe(_schema(("SEPAL_LENGTH", t.DoubleType()), ("DS", t.StringType())))
     model_registry.versions["V1"].run.return_value = scored
-    session.table.return_value = new_dataframe(_schema(("SEPAL_LENGTH", t.DoubleType()), ("DS", t.StringType())))
+    session.table.return_value = new_dataframe(
+        _schema(("SEPAL_LENGTH", t.DoubleType()), ("DS", t.StringType()))
+    )
     return scored
 
 
@@ -271,8 +303,11 @@ def test_warehouse_overwrite_scores_server_side_into_a_temp_table_then_the_targe
     rows = backend.run_warehouse_inference(_request(ref, params={}, strict_input_validation=True))
     assert rows == 150
     model_registry.versions["V1"].run.assert_called_once_with(
-        session.table.return_value, function_name="PREDICT", partition_column=None,
-        strict_input_validation=True, params=None,
+        session.table.return_value,
+        function_name="PREDICT",
+        partition_column=None,
+        strict_input_validation=True,
+        params=None,
     )
     (staging_call,) = scored.write.save_as_table.call_args_list
     staging = staging_call.args[0]
@@ -311,7 +346,11 @@ def test_warehouse_partition_replaces_the_partition_in_one_transaction(
     delete = sql_log.one(r"^DELETE")
     assert delete.tree.this.sql(dialect="snowflake") == "DB.SC.PREDS"
     where = delete.tree.args["where"].this
-    assert isinstance(where, exp.EQ) and where.this.name == "DS" and isinstance(where.expression, exp.Placeholder)
+    assert (
+        isinstance(where, exp.EQ)
+        and where.this.name == "DS"
+        and isinstance(where.expression, exp.Placeholder)
+    )
     assert delete.params == ["2024-01-01"]
     insert = sql_log.one(r"^INSERT")
     assert [c.name for c in insert.tree.this.expressions] == ["SEPAL_LENGTH", "DS"]
@@ -335,9 +374,14 @@ def test_warehouse_partition_rolls_back_when_the_insert_fails(
 
 
 def _job_spec(ref: Any, **kwargs: Any) -> BatchJobSpec:
-    defaults = dict(model=ref, function=ref.functions[0], source=InputSource(table=TABLE),
-                    job_name=ObjectName.parse("DB.SC.JOB_1"), compute_pool=Identifier("POOL"),
-                    output_location=OUT)
+    defaults = dict(
+        model=ref,
+        function=ref.functions[0],
+        source=InputSource(table=TABLE),
+        job_name=ObjectName.parse("DB.SC.JOB_1"),
+        compute_pool=Identifier("POOL"),
+        output_location=OUT,
+    )
     return BatchJobSpec(**{**defaults, **kwargs})
 
 
@@ -376,26 +420,40 @@ def test_submit_job_full_options_from_stage(backend, ref, model_registry, sf_cla
     mv = model_registry.versions["V1"]
     mv.run_batch.return_value = _ml_job(sf_classes, "DB.SC.JOB_1_T2")
     spec = _job_spec(
-        ref, source=InputSource(stage_location=StageLocation.parse("@DB.SC.INPUTS/imgs")),
-        job_name=ObjectName.parse("DB.SC.JOB_1_T2"), save_mode="overwrite", replicas=2, num_workers=4,
-        max_batch_rows=512, cpu_requests="4", memory_requests="8Gi", gpu_requests="1",
-        params={"temperature": 0.2}, column_handling={"IMG": {"input_format": "full_stage_path",
-                                                               "convert_to": "base64"}},
-        engine="vllm", engine_args_override=("--max-model-len=4096",), image_repo="DB.SC.REPO",
+        ref,
+        source=InputSource(stage_location=StageLocation.parse("@DB.SC.INPUTS/imgs")),
+        job_name=ObjectName.parse("DB.SC.JOB_1_T2"),
+        save_mode="overwrite",
+        replicas=2,
+        num_workers=4,
+        max_batch_rows=512,
+        cpu_requests="4",
+        memory_requests="8Gi",
+        gpu_requests="1",
+        params={"temperature": 0.2},
+        column_handling={"IMG": {"input_format": "full_stage_path", "convert_to": "base64"}},
+        engine="vllm",
+        engine_args_override=("--max-model-len=4096",),
+        image_repo="DB.SC.REPO",
         force_rebuild=True,
     )
     assert backend.submit_job(spec) == "DB.SC.JOB_1_T2"
     (args, kwargs) = mv.run_batch.call_args
     assert args == (None,)
     assert kwargs["input_stage_location"] == "@DB.SC.INPUTS/imgs/"
-    assert kwargs["output_spec"] == bi.OutputSpec(stage_location="@DB.SC.OUT/preds/", mode=bi.SaveMode.OVERWRITE)
-    assert kwargs["input_spec"] == bi.InputSpec(
-        params={"temperature": 0.2}, column_handling={"IMG": {"input_format": "full_stage_path",
-                                                               "convert_to": "base64"}}
+    assert kwargs["output_spec"] == bi.OutputSpec(
+        stage_location="@DB.SC.OUT/preds/", mode=bi.SaveMode.OVERWRITE
     )
-    assert kwargs["resources_spec"] == bi.ResourcesSpec(cpu_requests="4", memory_requests="8Gi", gpu_requests="1")
+    assert kwargs["input_spec"] == bi.InputSpec(
+        params={"temperature": 0.2},
+        column_handling={"IMG": {"input_format": "full_stage_path", "convert_to": "base64"}},
+    )
+    assert kwargs["resources_spec"] == bi.ResourcesSpec(
+        cpu_requests="4", memory_requests="8Gi", gpu_requests="1"
+    )
     assert kwargs["inference_spec"] == bi.InferenceSpec(
-        num_workers=4, max_batch_rows=512,
+        num_workers=4,
+        max_batch_rows=512,
         engine_options=bi.EngineOptions(engine="vllm", engine_args_override=["--max-model-len=4096"]),
     )
     assert kwargs["image_build_spec"] == bi.ImageBuildSpec(image_repo="DB.SC.REPO", force_rebuild=True)
@@ -454,14 +512,21 @@ JOB_FOLDER = OUT.child("JOB_1")
 
 
 def _copy_rows(*loaded: int) -> list[Any]:
-    return [_row(file=f"f{i}.parquet", status="LOADED", rows_parsed=n, rows_loaded=n) for i, n in enumerate(loaded)]
+    return [
+        _row(file=f"f{i}.parquet", status="LOADED", rows_parsed=n, rows_loaded=n)
+        for i, n in enumerate(loaded)
+    ]
 
 
 def _copy_options(tree: exp.Expression) -> dict[str, str]:
-    return {p.this.name.upper() if isinstance(p.this, exp.Expression) else str(p.this).upper():
-            p.args["value"].sql(dialect="snowflake") if isinstance(p.args.get("value"), exp.Expression)
-            else str(p.args.get("value"))
-            for p in tree.args.get("params", [])}
+    return {
+        p.this.name.upper() if isinstance(p.this, exp.Expression) else str(p.this).upper(): p.args[
+            "value"
+        ].sql(dialect="snowflake")
+        if isinstance(p.args.get("value"), exp.Expression)
+        else str(p.args.get("value"))
+        for p in tree.args.get("params", [])
+    }
 
 
 def test_append_copies_straight_into_the_table_with_load_history(backend, sql_log):
@@ -485,19 +550,37 @@ def test_append_copies_straight_into_the_table_with_load_history(backend, sql_lo
 
 def test_second_append_of_the_same_job_loads_nothing(backend, sql_log):
     sql_log.answer(r"^COPY INTO", [_row(status="Copy executed with 0 files processed.")])
-    assert backend.load_results(LoadResultsRequest(location=JOB_FOLDER, target_table=TABLE, mode="append")) == 0
+    assert (
+        backend.load_results(LoadResultsRequest(location=JOB_FOLDER, target_table=TABLE, mode="append")) == 0
+    )
 
 
 def test_partition_load_replaces_the_partition_atomically(backend, sql_log):
     sql_log.answer(r"^COPY INTO", _copy_rows(7))
     rows = backend.load_results(
-        LoadResultsRequest(location=JOB_FOLDER, target_table=TABLE, mode="append",
-                           partition={"DS": "2024-01-01", "SHARD": 3}, create_table_if_missing=False)
+        LoadResultsRequest(
+            location=JOB_FOLDER,
+            target_table=TABLE,
+            mode="append",
+            partition={"DS": "2024-01-01", "SHARD": 3},
+            create_table_if_missing=False,
+        )
     )
     assert rows == 7
     kinds = [type(s.tree).__name__ for s in sql_log.sent]
-    assert kinds == ["Create", "Alter", "Alter", "Create", "Copy", "Update", "Transaction", "Delete", "Insert",
-                     "Commit", "Drop"]
+    assert kinds == [
+        "Create",
+        "Alter",
+        "Alter",
+        "Create",
+        "Copy",
+        "Update",
+        "Transaction",
+        "Delete",
+        "Insert",
+        "Commit",
+        "Drop",
+    ]
     assert [s.sql for s in sql_log.matching("^ALTER")] == [
         "ALTER TABLE DB.SC.SCORES ADD COLUMN IF NOT EXISTS DS VARCHAR",
         "ALTER TABLE DB.SC.SCORES ADD COLUMN IF NOT EXISTS SHARD NUMBER(38,0)",

@@ -6,6 +6,7 @@ Data stays small so the whole folder runs in about a minute on a loaded 2-core m
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import pandas as pd
 import psutil
 import pytest
-
 from local_support import CONN_ID, FEATURES, labels, make_rows
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
@@ -68,7 +68,5 @@ def _no_leftover_jobs(tmp_path: Path) -> Iterator[None]:
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
         if "airflow_snowflake_batch.local.job_runner" in cmdline and any(str(tmp_path) in a for a in cmdline):
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
-            except psutil.NoSuchProcess:
-                pass

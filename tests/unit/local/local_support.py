@@ -42,7 +42,9 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 60.0, what: str
 
 def wait_terminal(hook: SnowflakeBatchInferenceHook, job_id: str, timeout: float = 90.0) -> JobState:
     return wait_until(
-        lambda: (s := hook.get_job_state(job_id)).status.is_terminal and s, timeout=timeout, what=f"{job_id} to end"
+        lambda: (s := hook.get_job_state(job_id)).status.is_terminal and s,
+        timeout=timeout,
+        what=f"{job_id} to end",
     )
 
 
@@ -51,6 +53,8 @@ def job_processes(job_name: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if "airflow_snowflake_batch.local.job_runner" in cmdline and any(a.endswith(f"/{job_name}") for a in cmdline):
+        if "airflow_snowflake_batch.local.job_runner" in cmdline and any(
+            a.endswith(f"/{job_name}") for a in cmdline
+        ):
             found.append(process)
     return found

@@ -36,16 +36,24 @@ WRITER = textwrap.dedent(
 @pytest.fixture
 def shared(tmp_path: Path) -> LocalWorkspace:
     ws = LocalWorkspace(tmp_path / "shared")
-    ws.write_table("EVENTS", pd.DataFrame({"WRITER": pd.Series([], dtype="int64"), "N": pd.Series([], dtype="int64")}))
+    ws.write_table(
+        "EVENTS", pd.DataFrame({"WRITER": pd.Series([], dtype="int64"), "N": pd.Series([], dtype="int64")})
+    )
     return ws
 
 
 def test_duckdb_lock_conflict_is_transient(shared: LocalWorkspace) -> None:
     with local_database.connect(shared.layout, Identifier("ML")):
         holder = subprocess.run(
-            [sys.executable, "-c", "import duckdb, sys; duckdb.connect().execute('ATTACH ? AS ML', [sys.argv[1]])",
-             str(shared.layout.database_file(Identifier("ML")))],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-c",
+                "import duckdb, sys; duckdb.connect().execute('ATTACH ? AS ML', [sys.argv[1]])",
+                str(shared.layout.database_file(Identifier("ML"))),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert holder.returncode != 0
     assert "Could not set lock" in holder.stderr
@@ -56,7 +64,9 @@ def test_duckdb_lock_conflict_is_transient(shared: LocalWorkspace) -> None:
 
 def test_concurrent_writers_all_succeed(shared: LocalWorkspace) -> None:
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(shared.root), str(k)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(shared.root), str(k)], stdout=subprocess.PIPE, text=True
+        )
         for k in range(3)
     ]
     try:
@@ -72,5 +82,7 @@ def test_concurrent_writers_all_succeed(shared: LocalWorkspace) -> None:
             if writer.poll() is None:
                 writer.kill()
     assert [w.returncode for w in writers] == [0, 0, 0], outputs
-    counts = shared.sql("SELECT WRITER, count(*) AS ROWS FROM ML.PUBLIC.EVENTS GROUP BY WRITER ORDER BY WRITER")
+    counts = shared.sql(
+        "SELECT WRITER, count(*) AS ROWS FROM ML.PUBLIC.EVENTS GROUP BY WRITER ORDER BY WRITER"
+    )
     assert counts.to_dict("list") == {"WRITER": [0, 1, 2], "ROWS": [50, 50, 50]}

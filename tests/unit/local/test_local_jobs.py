@@ -26,7 +26,9 @@ from airflow_snowflake_batch.local.job_runner import DELAY_ENV
 
 def submit(hook: SnowflakeBatchInferenceHook, job_name: str, **options: Any) -> JobStart:
     source = hook.input_source(
-        input_table=options.pop("input_table", None if "input_query" in options or "input_stage_location" in options else "INPUT"),
+        input_table=options.pop(
+            "input_table", None if "input_query" in options or "input_stage_location" in options else "INPUT"
+        ),
         input_query=options.pop("input_query", None),
         input_stage_location=options.pop("input_stage_location", None),
     )
@@ -71,7 +73,9 @@ def test_sklearn_job_scores_like_model_predict(
 def test_xgboost_job_then_loads_never_duplicate_rows(
     hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, xgb_model: Any, rows: pd.DataFrame
 ) -> None:
-    workspace.log_model(xgb_model, model_name="XGB", version_name="V1", sample_input_data=rows[FEATURES].head(100))
+    workspace.log_model(
+        xgb_model, model_name="XGB", version_name="V1", sample_input_data=rows[FEATURES].head(100)
+    )
     start = submit(hook, "JOB_XGB", model_name="XGB", function_name="PREDICT_PROBA", max_batch_rows=40)
     assert wait_terminal(hook, start.job_id).status is BatchJobStatus.DONE, hook.get_job_logs(start.job_id)
 
@@ -82,7 +86,9 @@ def test_xgboost_job_then_loads_never_duplicate_rows(
     # As INFER_SCHEMA(IGNORE_CASE => TRUE) creates it: upper-cased column names.
     assert list(table.columns) == [*rows.columns, "OUTPUT_FEATURE_0", "OUTPUT_FEATURE_1"]
     np.testing.assert_allclose(
-        table[["OUTPUT_FEATURE_0", "OUTPUT_FEATURE_1"]].to_numpy(), xgb_model.predict_proba(rows[FEATURES]), rtol=1e-6
+        table[["OUTPUT_FEATURE_0", "OUTPUT_FEATURE_1"]].to_numpy(),
+        xgb_model.predict_proba(rows[FEATURES]),
+        rtol=1e-6,
     )
 
     # With a partition, loading replaces that partition's rows: a rerun never duplicates them.
@@ -129,15 +135,22 @@ def test_save_modes(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
     # Straight to the backend, past the hook's own emptiness check: it must refuse to mix files too.
     hook.drop_job(start.job_id)
     spec = hook.build_batch_job_spec(
-        model_name="IRIS", version_name=None, function_name="PREDICT", source=hook.input_source(input_table="INPUT"),
-        compute_pool="POOL", output_stage_location="@OUT/preds", job_name="JOB_S",
+        model_name="IRIS",
+        version_name=None,
+        function_name="PREDICT",
+        source=hook.input_source(input_table="INPUT"),
+        compute_pool="POOL",
+        output_stage_location="@OUT/preds",
+        job_name="JOB_S",
     )
     with pytest.raises(StageValidationError, match="save_mode is 'error'"):
         hook.backend.submit_job(spec)
     assert hook.find_job("JOB_S") is None
 
 
-def test_stage_checks(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, rows: pd.DataFrame) -> None:
+def test_stage_checks(
+    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, rows: pd.DataFrame
+) -> None:
     workspace.create_stage("LAKE", external=True)
     with pytest.raises(StageValidationError, match="ML.PUBLIC.LAKE is external"):
         submit(hook, "JOB_X", output_stage_location="@LAKE/preds")
@@ -201,15 +214,22 @@ def test_params_and_column_handling(
     workspace.write_table("PICS", pd.DataFrame({"ID": [0, 1, 2], "IMAGE": paths}))
     sample = pd.DataFrame({"IMAGE": [base64.b64encode(b"abcd").decode()]})
     workspace.log_model(FileSizer(), model_name="SIZER", version_name="V1", sample_input_data=sample)
-    workspace.log_model(Scaler(), model_name="SCALER", version_name="V1", sample_input_data=rows[FEATURES].head(5))
+    workspace.log_model(
+        Scaler(), model_name="SCALER", version_name="V1", sample_input_data=rows[FEATURES].head(5)
+    )
 
     sizes = submit(
-        hook, "JOB_PICS", model_name="SIZER", input_table="PICS",
+        hook,
+        "JOB_PICS",
+        model_name="SIZER",
+        input_table="PICS",
         column_handling={"IMAGE": {"input_format": "full_stage_path", "convert_to": "base64"}},
     )
     scaled = submit(hook, "JOB_PARAMS", model_name="SCALER", params={"factor": 3.0})
     for start in (sizes, scaled):
-        assert wait_terminal(hook, start.job_id).status is BatchJobStatus.DONE, hook.get_job_logs(start.job_id)
+        assert wait_terminal(hook, start.job_id).status is BatchJobStatus.DONE, hook.get_job_logs(
+            start.job_id
+        )
     pics = read_output(workspace, sizes)
     assert pics["SIZE"].tolist() == [3, 5, 8]
     assert pics["IMAGE"].tolist() == paths  # the row keeps the stage path it named
@@ -235,7 +255,10 @@ def test_cancel_stops_a_running_job(
 
 
 def test_killed_job_process_is_internal_error_and_retry_resubmits(
-    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, rows: pd.DataFrame
+    hook: SnowflakeBatchInferenceHook,
+    workspace: LocalWorkspace,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: pd.DataFrame,
 ) -> None:
     monkeypatch.setenv(DELAY_ENV, "60")
     start = submit(hook, "JOB_KILL")
@@ -243,7 +266,9 @@ def test_killed_job_process_is_internal_error_and_retry_resubmits(
     (leader,) = job_processes("JOB_KILL")
     os.kill(leader.pid, signal.SIGKILL)
     state = wait_until(
-        lambda: (s := hook.get_job_state(start.job_id)).status.is_terminal and s, timeout=30, what="terminal state"
+        lambda: (s := hook.get_job_state(start.job_id)).status.is_terminal and s,
+        timeout=30,
+        what="terminal state",
     )
     assert state.status is BatchJobStatus.INTERNAL_ERROR
     assert "exited without reporting a result" in state.message
@@ -251,8 +276,13 @@ def test_killed_job_process_is_internal_error_and_retry_resubmits(
     # The retry of the task finds the lost job and starts a new one under its try's name.
     monkeypatch.delenv(DELAY_ENV)
     spec = hook.build_batch_job_spec(
-        model_name="IRIS", version_name=None, function_name="PREDICT", source=hook.input_source(input_table="INPUT"),
-        compute_pool="POOL", output_stage_location="@OUT/preds", job_name="JOB_KILL",
+        model_name="IRIS",
+        version_name=None,
+        function_name="PREDICT",
+        source=hook.input_source(input_table="INPUT"),
+        compute_pool="POOL",
+        output_stage_location="@OUT/preds",
+        job_name="JOB_KILL",
     )
     retry = hook.start_batch_job(spec, try_number=2)
     assert (retry.job_id, retry.reattached) == ("ML.PUBLIC.JOB_KILL_T2", False)
@@ -315,4 +345,6 @@ def test_recycled_pid_is_not_taken_for_the_job(tmp_path: Path) -> None:
     write_json_atomic(job_dir / jobs.PROCESS_FILE, {"pid": me.pid, "create_time": me.create_time() - 1000})
     lost = jobs.state("ML.PUBLIC.J", job_dir)
     assert lost.status is BatchJobStatus.INTERNAL_ERROR
-    assert jobs.state("ML.PUBLIC.J", job_dir).status is BatchJobStatus.INTERNAL_ERROR  # recorded, not re-judged
+    assert (
+        jobs.state("ML.PUBLIC.J", job_dir).status is BatchJobStatus.INTERNAL_ERROR
+    )  # recorded, not re-judged

@@ -27,21 +27,29 @@ def score(hook: SnowflakeBatchInferenceHook, **kwargs: Any) -> int:
 def test_sklearn_scores_match_model_predict(
     hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, sk_model: Any, rows: pd.DataFrame
 ) -> None:
-    written = score(hook, model_name="IRIS", function_name="predict_proba", input_table="INPUT", output_table="PREDS")
+    written = score(
+        hook, model_name="IRIS", function_name="predict_proba", input_table="INPUT", output_table="PREDS"
+    )
     result = workspace.sql("SELECT * FROM ML.PUBLIC.PREDS ORDER BY ID")
     assert written == len(rows) == len(result)
     # Inputs first, then outputs named as Snowflake names them (exact feature match → inferred names).
     assert list(result.columns) == [*rows.columns, "output_feature_0", "output_feature_1"]
     expected = sk_model.predict_proba(rows[FEATURES])
-    np.testing.assert_allclose(result[["output_feature_0", "output_feature_1"]].to_numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        result[["output_feature_0", "output_feature_1"]].to_numpy(), expected, rtol=1e-12
+    )
 
 
 def test_xgboost_scores_from_a_three_part_query(
     hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, xgb_model: Any, rows: pd.DataFrame
 ) -> None:
-    workspace.log_model(xgb_model, model_name="XGB", version_name="V1", sample_input_data=rows[FEATURES].head(100))
+    workspace.log_model(
+        xgb_model, model_name="XGB", version_name="V1", sample_input_data=rows[FEATURES].head(100)
+    )
     query = "SELECT * FROM ML.PUBLIC.INPUT WHERE ID >= 30"
-    written = score(hook, model_name="XGB", function_name="PREDICT", input_query=query, output_table="XGB_PREDS")
+    written = score(
+        hook, model_name="XGB", function_name="PREDICT", input_query=query, output_table="XGB_PREDS"
+    )
     result = workspace.sql("SELECT * FROM ML.PUBLIC.XGB_PREDS ORDER BY ID")
     subset = rows[rows["ID"] >= 30]
     assert written == len(subset)
@@ -69,8 +77,13 @@ def test_partition_replace_is_idempotent(
 ) -> None:
     def run_day(day: str) -> int:
         return score(
-            hook, model_name="IRIS", function_name="PREDICT", output_table="DAILY", output_mode="append",
-            input_query=f"SELECT * FROM ML.PUBLIC.INPUT WHERE DAY = '{day}'", output_partition={"ds": day},
+            hook,
+            model_name="IRIS",
+            function_name="PREDICT",
+            output_table="DAILY",
+            output_mode="append",
+            input_query=f"SELECT * FROM ML.PUBLIC.INPUT WHERE DAY = '{day}'",
+            output_partition={"ds": day},
         )
 
     first = run_day("2024-01-01")
@@ -85,7 +98,9 @@ def test_partition_replace_is_idempotent(
     assert mismatched["N"].tolist() == [0]
 
 
-def test_overwrite_replaces_and_append_adds(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace) -> None:
+def test_overwrite_replaces_and_append_adds(
+    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
+) -> None:
     common = {"model_name": "IRIS", "function_name": "PREDICT", "output_table": "T"}
     score(hook, input_query="SELECT * FROM INPUT WHERE ID < 10", **common)
     score(hook, input_query="SELECT * FROM INPUT WHERE ID < 5", output_mode="overwrite", **common)
@@ -99,7 +114,9 @@ def test_custom_model_receives_params(
 ) -> None:
     from local_models import Scaler
 
-    workspace.log_model(Scaler(), model_name="SCALER", version_name="V1", sample_input_data=rows[FEATURES].head(10))
+    workspace.log_model(
+        Scaler(), model_name="SCALER", version_name="V1", sample_input_data=rows[FEATURES].head(10)
+    )
     score(hook, model_name="SCALER", input_table="INPUT", output_table="SCALED", params={"FACTOR": 10.0})
     score(hook, model_name="SCALER", input_table="INPUT", output_table="DEFAULTED")
     scaled = workspace.sql("SELECT SCALED FROM SCALED ORDER BY ID")["SCALED"].to_numpy()
@@ -112,14 +129,22 @@ def test_missing_column_is_reported_before_writing(
     hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
 ) -> None:
     with pytest.raises(InputValidationError, match="missing column 'PETAL_LENGTH'"):
-        score(hook, model_name="IRIS", function_name="PREDICT", output_table="BAD",
-              input_query="SELECT ID, SEPAL_LENGTH, SEPAL_WIDTH FROM ML.PUBLIC.INPUT")
+        score(
+            hook,
+            model_name="IRIS",
+            function_name="PREDICT",
+            output_table="BAD",
+            input_query="SELECT ID, SEPAL_LENGTH, SEPAL_WIDTH FROM ML.PUBLIC.INPUT",
+        )
     assert not workspace.table_exists("BAD")
 
 
 def test_wrong_column_type_is_reported(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace) -> None:
     query = "SELECT ID, SEPAL_LENGTH, SEPAL_WIDTH, CAST(PETAL_LENGTH AS VARCHAR) AS PETAL_LENGTH FROM INPUT"
-    with pytest.raises(InputValidationError, match="'PETAL_LENGTH' has type VARCHAR, but feature 'PETAL_LENGTH' expects DOUBLE"):
+    with pytest.raises(
+        InputValidationError,
+        match="'PETAL_LENGTH' has type VARCHAR, but feature 'PETAL_LENGTH' expects DOUBLE",
+    ):
         score(hook, model_name="IRIS", function_name="PREDICT", output_table="BAD", input_query=query)
 
 
@@ -131,4 +156,10 @@ def test_unknown_function_and_missing_table(hook: SnowflakeBatchInferenceHook) -
     with pytest.raises(InputValidationError, match="Input table ML.PUBLIC.NOPE does not exist"):
         score(hook, model_name="IRIS", function_name="PREDICT", input_table="NOPE", output_table="BAD")
     with pytest.raises(InputValidationError, match="input query cannot run"):
-        score(hook, model_name="IRIS", function_name="PREDICT", input_query="SELECT * FROM NOPE", output_table="BAD")
+        score(
+            hook,
+            model_name="IRIS",
+            function_name="PREDICT",
+            input_query="SELECT * FROM NOPE",
+            output_table="BAD",
+        )

@@ -29,7 +29,9 @@ def test_three_part_query_runs_unchanged(workspace: LocalWorkspace, rows: pd.Dat
 def test_tables_in_other_databases_and_schemas(workspace: LocalWorkspace) -> None:
     workspace.write_table("OTHER_DB.RAW.EVENTS", pd.DataFrame({"X": [1, 2]}))
     workspace.write_table("OTHER_DB.RAW.EVENTS", pd.DataFrame({"X": [3]}), mode="append")
-    joined = workspace.sql("SELECT count(*) AS N FROM OTHER_DB.RAW.EVENTS e JOIN ML.PUBLIC.INPUT i ON i.ID = e.X")
+    joined = workspace.sql(
+        "SELECT count(*) AS N FROM OTHER_DB.RAW.EVENTS e JOIN ML.PUBLIC.INPUT i ON i.ID = e.X"
+    )
     assert joined["N"].tolist() == [3]
     assert workspace.table_exists("other_db.raw.events")
     assert not workspace.table_exists("OTHER_DB.RAW.MISSING")
@@ -49,7 +51,9 @@ def test_connection_uri_is_airflow_json_form(workspace: LocalWorkspace) -> None:
     }
 
 
-def test_hook_uses_workspace_and_overrides_win(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hook_uses_workspace_and_overrides_win(
+    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", workspace.connection_uri())
@@ -124,21 +128,35 @@ def test_create_stage_rejects_unknown_encryption(workspace: LocalWorkspace) -> N
 
 def test_sklearn_functions_default_like_snowflake_ml(workspace: LocalWorkspace, rows: pd.DataFrame) -> None:
     version = workspace.get_model_version("IRIS")
-    assert [f.name for f in version.functions] == ["PREDICT", "PREDICT_PROBA", "PREDICT_LOG_PROBA", "DECISION_FUNCTION"]
+    assert [f.name for f in version.functions] == [
+        "PREDICT",
+        "PREDICT_PROBA",
+        "PREDICT_LOG_PROBA",
+        "DECISION_FUNCTION",
+    ]
     proba = next(f for f in version.functions if f.name == "PREDICT_PROBA")
     assert proba.target_method == "predict_proba"
     assert [i.name for i in proba.inputs] == FEATURES
-    assert [(o.name, o.dtype) for o in proba.outputs] == [("output_feature_0", "DOUBLE"), ("output_feature_1", "DOUBLE")]
+    assert [(o.name, o.dtype) for o in proba.outputs] == [
+        ("output_feature_0", "DOUBLE"),
+        ("output_feature_1", "DOUBLE"),
+    ]
 
 
 def test_xgboost_functions_and_explicit_target_methods(
     workspace: LocalWorkspace, xgb_model: Any, rows: pd.DataFrame
 ) -> None:
-    xgb = workspace.log_model(xgb_model, model_name="XGB", version_name="V1", sample_input_data=rows[FEATURES].head(100))
+    xgb = workspace.log_model(
+        xgb_model, model_name="XGB", version_name="V1", sample_input_data=rows[FEATURES].head(100)
+    )
     assert [f.name for f in xgb.functions] == ["PREDICT", "PREDICT_PROBA"]
     only = workspace.log_model(
-        xgb_model, model_name="XGB", version_name="V2", sample_input_data=rows[FEATURES],
-        options={"target_methods": ["predict_proba"]}, pip_requirements=["xgboost"],
+        xgb_model,
+        model_name="XGB",
+        version_name="V2",
+        sample_input_data=rows[FEATURES],
+        options={"target_methods": ["predict_proba"]},
+        pip_requirements=["xgboost"],
     )
     assert [f.name for f in only.functions] == ["PREDICT_PROBA"]
 
@@ -148,16 +166,26 @@ def test_lightgbm_functions(workspace: LocalWorkspace, rows: pd.DataFrame) -> No
     from local_support import labels
 
     model = LGBMClassifier(n_estimators=5, verbose=-1).fit(rows[FEATURES], labels(rows))
-    version = workspace.log_model(model, model_name="LGBM", version_name="V1", sample_input_data=rows[FEATURES].head(50))
+    version = workspace.log_model(
+        model, model_name="LGBM", version_name="V1", sample_input_data=rows[FEATURES].head(50)
+    )
     assert [(f.name, len(f.outputs)) for f in version.functions] == [("PREDICT", 1), ("PREDICT_PROBA", 2)]
 
 
-def test_numpy_sample_gives_input_feature_names(workspace: LocalWorkspace, sk_model: Any, rows: pd.DataFrame) -> None:
+def test_numpy_sample_gives_input_feature_names(
+    workspace: LocalWorkspace, sk_model: Any, rows: pd.DataFrame
+) -> None:
     from sklearn.linear_model import LinearRegression
 
     model = LinearRegression().fit(rows[FEATURES].to_numpy(), rows["SEPAL_WIDTH"].to_numpy())
-    version = workspace.log_model(model, model_name="REG", version_name="V1", sample_input_data=rows[FEATURES].to_numpy())
-    assert [i.name for i in version.functions[0].inputs] == ["input_feature_0", "input_feature_1", "input_feature_2"]
+    version = workspace.log_model(
+        model, model_name="REG", version_name="V1", sample_input_data=rows[FEATURES].to_numpy()
+    )
+    assert [i.name for i in version.functions[0].inputs] == [
+        "input_feature_0",
+        "input_feature_1",
+        "input_feature_2",
+    ]
 
 
 def test_given_signatures_are_kept(workspace: LocalWorkspace, sk_model: Any) -> None:
@@ -167,7 +195,9 @@ def test_given_signatures_are_kept(workspace: LocalWorkspace, sk_model: Any) -> 
         inputs=[ms.FeatureSpec(name=n, dtype=ms.DataType.DOUBLE) for n in FEATURES],
         outputs=[ms.FeatureSpec(name="LABEL", dtype=ms.DataType.INT64)],
     )
-    version = workspace.log_model(sk_model, model_name="SIG", version_name="V1", signatures={"predict": signature})
+    version = workspace.log_model(
+        sk_model, model_name="SIG", version_name="V1", signatures={"predict": signature}
+    )
     assert [(f.name, [o.name for o in f.outputs]) for f in version.functions] == [("PREDICT", ["LABEL"])]
 
 
@@ -206,7 +236,9 @@ def test_versions_aliases_and_default(workspace: LocalWorkspace, sk_model: Any, 
 def test_custom_model_params_become_param_specs(workspace: LocalWorkspace, rows: pd.DataFrame) -> None:
     from local_models import Scaler
 
-    version = workspace.log_model(Scaler(), model_name="SCALER", version_name="V1", sample_input_data=rows[FEATURES].head(100))
+    version = workspace.log_model(
+        Scaler(), model_name="SCALER", version_name="V1", sample_input_data=rows[FEATURES].head(100)
+    )
     (function,) = version.functions
     assert (function.name, [o.name for o in function.outputs]) == ("PREDICT", ["SCALED"])
     assert [(p.name, p.dtype, p.default) for p in function.params] == [("factor", "DOUBLE", 2.0)]

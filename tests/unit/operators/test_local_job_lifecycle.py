@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from operator_support import FakeTaskStateStore, make_context, stored
 from sklearn.linear_model import LinearRegression
 
 from airflow_snowflake_batch.exceptions import BatchJobError
@@ -16,7 +17,6 @@ from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
-from tests.unit.operators.conftest import FakeTaskStateStore, make_context
 
 CONN_ID = "local_lifecycle"
 
@@ -86,7 +86,7 @@ def test_retry_after_a_cancelled_job_submits_a_new_one(workspace):
     second = make_op(deferrable=False).execute(make_context(2, store))
 
     assert second["job_id"] == f"{first['job_id']}_T2" and second["status"] == "DONE"
-    assert store.values == {SnowflakeBatchInferenceOperator.external_id_key: second["job_id"]}
+    assert store.values == stored(second["job_id"])
     assert job_count(workspace) == 2
 
 

@@ -17,7 +17,7 @@ SCORES = ObjectName.parse("ML.PUBLIC.SCORES")
 
 def patched_hook(module: str):
     patcher = mock.patch(
-        f"airflow_snowflake_batch.operators.{module}.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.operators.connection.SnowflakeBatchInferenceHook", autospec=True
     )
     cls = patcher.start()
     cls.return_value.__enter__.return_value = cls.return_value

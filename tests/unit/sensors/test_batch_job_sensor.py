@@ -19,7 +19,9 @@ NOW = 1_767_225_600.0
 
 @pytest.fixture
 def hook():
-    with mock.patch(f"{MOD}.SnowflakeBatchInferenceHook", autospec=True) as cls:
+    with mock.patch(
+        "airflow_snowflake_batch.operators.connection.SnowflakeBatchInferenceHook", autospec=True
+    ) as cls:
         hook = cls.return_value
         hook.__enter__.return_value = hook
         hook.get_job_logs.return_value = "replica 0: done"

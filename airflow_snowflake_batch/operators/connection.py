@@ -1,0 +1,58 @@
+"""The connection arguments every operator and the sensor take, and the hook built from them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.operators.arguments import task_query_tag
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Template fields of the connection overrides, appended to each task's own.
+CONNECTION_TEMPLATE_FIELDS = ("database", "schema", "warehouse", "role")
+
+
+class SnowflakeConnectionMixin:
+    """Holds ``snowflake_conn_id`` and the database/schema/warehouse/role overrides of a task.
+
+    Mixed into operators and sensors (before ``BaseOperator``); their ``__init__`` calls
+    :meth:`set_connection` with their own arguments, so each keeps an explicit, documented signature.
+    """
+
+    snowflake_conn_id: str
+    database: str | None
+    schema: str | None
+    warehouse: str | None
+    role: str | None
+
+    def set_connection(
+        self,
+        snowflake_conn_id: str,
+        database: str | None,
+        schema: str | None,
+        warehouse: str | None,
+        role: str | None,
+    ) -> None:
+        self.snowflake_conn_id = snowflake_conn_id
+        self.database = database
+        self.schema = schema
+        self.warehouse = warehouse
+        self.role = role
+
+    def hook_params(self, context: Context | None) -> dict[str, Any]:
+        """The hook's keyword arguments (JSON-safe, so a trigger can carry them)."""
+        return {
+            "database": self.database,
+            "schema": self.schema,
+            "warehouse": self.warehouse,
+            "role": self.role,
+            "query_tag": task_query_tag(context) if context else None,
+        }
+
+    def make_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
+        """A new hook for this task; its session carries the task's ``QUERY_TAG`` when ``context`` is given."""
+        return SnowflakeBatchInferenceHook(
+            snowflake_conn_id=self.snowflake_conn_id, **self.hook_params(context)
+        )
