@@ -141,6 +141,17 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     def is_local(self) -> bool:
         return self.get_connection(self.snowflake_conn_id).conn_type == LOCAL_CONN_TYPE
 
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the connection (the UI's *Test* button): a query on Snowflake, the folder locally."""
+        if not self.is_local:
+            return super().test_connection()
+        try:
+            backend = self.backend
+        except Exception as exc:
+            return False, str(exc)
+        names = ".".join(str(n) for n in (backend.default_database, backend.default_schema) if n)
+        return True, f"Local workspace is ready (default namespace: {names or 'none'})."
+
     def get_snowpark_session(self) -> Any:
         """A new Snowpark session with the provider's ``QUERY_TAG`` (dag, task, run) added."""
         session = super().get_snowpark_session()

@@ -515,3 +515,14 @@ def test_warehouse_inference_stops_before_scoring_on_bad_input(hook, model_regis
     with pytest.raises(InputValidationError, match="output_partition value"):
         _warehouse(hook, output_partition={"ds": [1]})
     model_registry.versions["V1"].run.assert_not_called()
+
+
+def test_test_connection_on_snowflake_is_the_snowflake_providers(hook):
+    # The Snowflake provider's check (a query) applies; the local workspace check must not.
+    with mock.patch(
+        "airflow.providers.snowflake.hooks.snowflake.SnowflakeHook.test_connection",
+        autospec=True,
+        return_value=(True, "Connection successfully tested"),
+    ) as snowflake_check:
+        assert hook.test_connection() == (True, "Connection successfully tested")
+    snowflake_check.assert_called_once_with(hook)

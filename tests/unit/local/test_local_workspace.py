@@ -12,6 +12,7 @@ from local_support import CONN_ID, FEATURES
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.hooks import validation
 from airflow_snowflake_batch.hooks.backend import InputSource
+from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
 from airflow_snowflake_batch.local import LocalWorkspace
 from airflow_snowflake_batch.local.backend import LocalBackend
@@ -64,6 +65,20 @@ def test_hook_uses_workspace_and_overrides_win(
         assert hook.qualify("T", what="table").sql == "OTHER.RAW.T"
     with SnowflakeBatchInferenceHook(CONN_ID) as hook:
         assert hook.qualify("T", what="table").sql == "ML.PUBLIC.T"
+
+
+def test_test_connection_checks_the_workspace_folder(
+    hook: SnowflakeBatchInferenceHook,
+    workspace: LocalWorkspace,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    assert hook.test_connection() == (True, "Local workspace is ready (default namespace: ML.PUBLIC).")
+    missing = json.loads(workspace.connection_uri())
+    missing["extra"]["workspace"] = str(tmp_path / "nowhere")
+    monkeypatch.setenv("AIRFLOW_CONN_MISSING_WS", json.dumps(missing))
+    ok, message = SnowflakeBatchInferenceHook("missing_ws").test_connection()
+    assert not ok and "nowhere" in message
 
 
 def test_describe_input_reports_duckdb_types_the_validator_understands(workspace: LocalWorkspace) -> None:
