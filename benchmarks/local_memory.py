@@ -3,7 +3,7 @@
 Each job process streams its work units in batches of ``max_batch_rows``, so its peak resident
 memory should stay flat as the input grows and rise only with the batch size. This script scores the
 same 1M-row table with several batch sizes and a "whole input" baseline (one batch of every row),
-all in the same run, and prints each job's peak RSS (``ru_maxrss`` that the job process logs for
+all in the same run, and prints each job's peak RSS (``VmHWM``, which each job process logs for
 itself) and its ratio to the baseline. Nothing is asserted: the figures are for reading.
 
 Run: ``.venv/bin/python benchmarks/local_memory.py [--rows 1000000]``
