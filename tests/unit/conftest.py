@@ -1,90 +1,20 @@
-"""Doubles for the Snowflake path: autospecs of the real Snowpark/snowflake-ml classes, and a SQL log.
+"""Fixtures of the Snowflake path: autospecs of the real Snowpark/snowflake-ml classes, and a SQL log.
 
-Every statement the backend sends goes through ``session.sql``; :class:`SqlLog` records it, parses it
-with sqlglot (a parse error fails the test) and answers with the rows a test registered for it.
+They serve every unit test folder that runs the real hook and ``SnowflakeBackend`` on a ``snowflake``
+connection (``hooks/``, ``operators/``); only the Snowflake libraries are doubled. A folder's own
+conftest wins on a name clash (``local/`` defines its own ``hook``), and none of these is autouse, so
+a test that asks for none of them imports neither snowflake-ml nor Snowpark.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
 import pytest
-import sqlglot
-from snowflake_doubles import predict_function
-from sqlglot import exp
-
-CONN_ID = "sf_test"
-CONN = {
-    "conn_type": "snowflake",
-    "login": "scorer",
-    "password": "secret",
-    "schema": "SC",
-    "extra": {"account": "acme-test", "database": "DB", "warehouse": "WH", "role": "ML"},
-}
-
-
-def parse_sql(text: str) -> exp.Expression:
-    """Parse one Snowflake statement; sqlglot raises ParseError on invalid SQL, failing the test."""
-    return sqlglot.parse_one(text, read="snowflake")
-
-
-@dataclass
-class Sent:
-    sql: str
-    params: list[Any] | None
-    tree: exp.Expression
-
-
-Answer = list[Any] | Exception | Callable[[str, Any], Any]
-
-
-@dataclass
-class SqlLog:
-    """Records and answers ``session.sql`` calls. Answers are (regex, rows | exception | DataFrame)."""
-
-    dataframe_factory: Callable[[], Any]
-    sent: list[Sent] = field(default_factory=list)
-    answers: list[tuple[re.Pattern[str], Answer]] = field(default_factory=list)
-
-    def answer(self, pattern: str, result: Answer) -> None:
-        # Later registrations win, so a test can override a default answer.
-        self.answers.insert(0, (re.compile(pattern, re.IGNORECASE | re.DOTALL), result))
-
-    def __call__(self, query: str, params: Any = None, **_: Any) -> Any:
-        self.sent.append(Sent(query, params, parse_sql(query)))
-        result: Answer = []
-        for pattern, candidate in self.answers:
-            if pattern.search(query):
-                result = candidate
-                break
-        if callable(result) and not isinstance(result, mock.NonCallableMock):
-            result = result(query, params)
-        if isinstance(result, mock.NonCallableMock):
-            return result
-        df = self.dataframe_factory()
-        if isinstance(result, Exception):
-            df.collect.side_effect = result
-        else:
-            df.collect.return_value = result
-        return df
-
-    def matching(self, pattern: str) -> list[Sent]:
-        regex = re.compile(pattern, re.IGNORECASE | re.DOTALL)
-        return [s for s in self.sent if regex.search(s.sql)]
-
-    def one(self, pattern: str) -> Sent:
-        found = self.matching(pattern)
-        assert len(found) == 1, f"expected one statement like {pattern!r}, got {[s.sql for s in self.sent]}"
-        return found[0]
-
-    @property
-    def texts(self) -> list[str]:
-        return [s.sql for s in self.sent]
+from snowflake_doubles import CONN, CONN_ID, SqlLog, predict_function
 
 
 @pytest.fixture(scope="session")
