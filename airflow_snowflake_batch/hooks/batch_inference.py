@@ -137,13 +137,9 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
         return SnowflakeBackend(self)
 
-    @property
-    def is_local(self) -> bool:
-        return self.get_connection(self.snowflake_conn_id).conn_type == LOCAL_CONN_TYPE
-
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection (the UI's *Test* button): a query on Snowflake, the folder locally."""
-        if not self.is_local:
+        if self.get_connection(self.snowflake_conn_id).conn_type != LOCAL_CONN_TYPE:
             return super().test_connection()
         try:
             backend = self.backend
