@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from airflow_snowflake_batch.hooks.backend import BatchJobSpec, InputSource
+from airflow_snowflake_batch.backends.base import BatchJobSpec, InputSource
+from airflow_snowflake_batch.backends.local.backend import LocalBackend
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.local import LocalWorkspace
-from airflow_snowflake_batch.local.backend import LocalBackend
 
 FEATURES = [f"F{i}" for i in range(8)]
 _PEAK = re.compile(r"worker (\d+) peak_rss_kib=(\d+)")

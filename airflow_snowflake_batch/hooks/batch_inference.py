@@ -6,11 +6,18 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tenacity
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
+from airflow_snowflake_batch.backends.base import (
+    BatchJobSpec,
+    InputSource,
+    LoadResultsRequest,
+    WarehouseInferenceRequest,
+)
+from airflow_snowflake_batch.backends.retry import is_session_expired, retry_policy
 from airflow_snowflake_batch.exceptions import (
     BatchJobError,
     InputValidationError,
@@ -18,20 +25,15 @@ from airflow_snowflake_batch.exceptions import (
     StageValidationError,
 )
 from airflow_snowflake_batch.hooks import validation
-from airflow_snowflake_batch.hooks.backend import (
-    BatchJobSpec,
-    InputSource,
-    LoadResultsRequest,
-    WarehouseInferenceRequest,
-)
-from airflow_snowflake_batch.hooks.retry import is_session_expired, retry_policy
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import JobState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.models import Connection
 
-    from airflow_snowflake_batch.hooks.backend import (
+    from airflow_snowflake_batch.backends.base import (
         InferenceBackend,
         ModelFunction,
         ModelVersionRef,
@@ -44,6 +46,8 @@ LOCAL_CONN_TYPE = "snowflake_batch_local"
 SUCCESS_FILE = "_SUCCESS"
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -130,12 +134,18 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     def _make_backend(self, conn: Connection) -> InferenceBackend:
         if conn.conn_type == LOCAL_CONN_TYPE:
-            from airflow_snowflake_batch.local.backend import LocalBackend
+            from airflow_snowflake_batch.backends.local.backend import LocalBackend
 
             return LocalBackend.from_connection(conn, database=self.database, schema=self.schema)
-        from airflow_snowflake_batch.hooks.snowflake_backend import SnowflakeBackend
+        from airflow_snowflake_batch.backends.snowflake import SnowflakeBackend
 
-        return SnowflakeBackend(self)
+        params = self._get_conn_params()
+        return SnowflakeBackend(
+            self.get_snowpark_session,
+            default_database=_optional_identifier(params.get("database"), "database"),
+            default_schema=_optional_identifier(params.get("schema"), "schema"),
+            account_url=f"{self.account_identifier}.snowflakecomputing.com",
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection (the UI's *Test* button): a query on Snowflake, the folder locally."""
@@ -169,11 +179,16 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _call(self, method: str, *args: Any) -> Any:
-        """Call a backend method, retrying transient errors and reconnecting after an expired session."""
+    def _idempotent(self, call: Callable[[InferenceBackend], T]) -> T:
+        """Run a backend call that is safe to repeat, retrying transient errors with backoff.
+
+        After an expired session the backend is closed, so the next attempt reconnects. Calls that
+        must not be repeated blindly (submitting a job, writing rows) go to :attr:`backend` directly:
+        their retry is the task's retry, which re-attaches instead of writing twice.
+        """
         for attempt in tenacity.Retrying(**retry_policy(before_sleep=self._before_retry)):
             with attempt:
-                return getattr(self.backend, method)(*args)
+                return call(self.backend)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _before_retry(self, retry_state: tenacity.RetryCallState) -> None:
@@ -232,7 +247,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         model = self.qualify(model_name, what="model_name")
         if version_name is not None:
             Identifier.parse(version_name, what="version_name")
-        return self._call("get_model_version", model, version_name)
+        return self._idempotent(lambda b: b.get_model_version(model, version_name))
 
     def resolve_function(self, model: ModelVersionRef, function_name: str | None) -> ModelFunction:
         return validation.resolve_function(model, function_name)
@@ -243,7 +258,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         """Check a table's or query's columns against the function's inputs (files are checked by the job)."""
         if source.stage_location is not None:
             return
-        columns = self._call("describe_input", source)
+        columns = self._idempotent(lambda b: b.describe_input(source))
         validation.check_input_columns(function, columns, strict=strict, where=source.description)
 
     def validate_output_location(
@@ -257,7 +272,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         require_sse_for_files: bool = True,
     ) -> None:
         """The output stage exists and is internal, its encryption suits the inputs, the folder fits the mode."""
-        stage = self._call("describe_stage", base.stage)
+        stage = self._idempotent(lambda b: b.describe_stage(base.stage))
         if stage is None:
             raise StageValidationError(
                 f"Output stage {base.stage.sql} does not exist. Create it with "
@@ -282,7 +297,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 f"Input location {source.stage_location.sql} lies inside the output location {base.sql}; "
                 "choose an output location outside the input files."
             )
-        if save_mode == "error" and (files := self._call("list_files", job_folder)):
+        if save_mode == "error" and (files := self._idempotent(lambda b: b.list_files(job_folder))):
             raise StageValidationError(
                 f"Output folder {job_folder.sql} already holds {len(files)} file(s) (e.g. {files[0]!r}) and "
                 "save_mode is 'error'. Use save_mode='overwrite' or another job_name."
@@ -396,8 +411,8 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         target = replace(spec, job_name=_job_names(spec.job_name, try_number)[-1])
         if (stale := self.find_job(target.job_name.sql)) is not None:
             # This try's own name is taken by a finished job that did not succeed: clear it first.
-            self._call("drop_job", stale.job_id)
-            self._call("remove_files", target.job_output_location)
+            self._idempotent(lambda b: b.drop_job(stale.job_id))
+            self._idempotent(lambda b: b.remove_files(target.job_output_location))
         self.validate_input(target.source, target.function, strict=strict_input_validation)
         self.validate_output_location(
             target.output_location,
@@ -422,7 +437,8 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     def find_job(self, job_id: str) -> JobState | None:
         """The state of a job, or None when it does not exist."""
-        return self._call("get_job_state", self.qualify(job_id, what="job_id").sql)
+        job = self.qualify(job_id, what="job_id").sql
+        return self._idempotent(lambda b: b.get_job_state(job))
 
     def get_job_state(self, job_id: str) -> JobState:
         state = self.find_job(job_id)
@@ -451,17 +467,20 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             )
 
     def cancel_job(self, job_id: str) -> None:
-        self._call("cancel_job", self.qualify(job_id, what="job_id").sql)
+        job = self.qualify(job_id, what="job_id").sql
+        self._idempotent(lambda b: b.cancel_job(job))
 
     async def a_cancel_job(self, job_id: str) -> None:
         """Async version of :meth:`cancel_job`."""
         await asyncio.to_thread(self.cancel_job, job_id)
 
     def get_job_logs(self, job_id: str) -> str:
-        return self._call("get_job_logs", self.qualify(job_id, what="job_id").sql)
+        job = self.qualify(job_id, what="job_id").sql
+        return self._idempotent(lambda b: b.get_job_logs(job))
 
     def drop_job(self, job_id: str) -> None:
-        self._call("drop_job", self.qualify(job_id, what="job_id").sql)
+        job = self.qualify(job_id, what="job_id").sql
+        self._idempotent(lambda b: b.drop_job(job))
 
     def job_url(self, job_id: str, output_location: str | StageLocation) -> str:
         """A link to the job for the task's extra link: its Snowsight page or local output folder."""
@@ -471,7 +490,8 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     # -- results -------------------------------------------------------------------------------
 
     def list_files(self, location: str | StageLocation) -> list[str]:
-        return self._call("list_files", self.parse_location(location, what="location"))
+        parsed = self.parse_location(location, what="location")
+        return self._idempotent(lambda b: b.list_files(parsed))
 
     def has_success_marker(self, location: str | StageLocation) -> bool:
         return SUCCESS_FILE in self.list_files(location)
@@ -509,7 +529,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             )
         if not any(f.endswith(".parquet") for f in files):
             raise ResultsNotReadyError(f"{location.sql} holds no Parquet files to load.")
-        if not create_table_if_missing and not self._call("table_exists", table):
+        if not create_table_if_missing and not self._idempotent(lambda b: b.table_exists(table)):
             raise InputValidationError(
                 f"Target table {table.sql} does not exist and create_table_if_missing is False."
             )
@@ -522,6 +542,10 @@ def _job_names(base: ObjectName, try_number: int) -> list[ObjectName]:
     for n in range(2, max(try_number, 1) + 1):
         names.append(replace(base, name=Identifier(f"{base.name.value}_T{n}")))
     return names
+
+
+def _optional_identifier(value: str | None, what: str) -> Identifier | None:
+    return Identifier.parse(value, what=what) if value and value.strip() else None
 
 
 def _column(name: str | None) -> str | None:

@@ -13,7 +13,7 @@ from airflow_snowflake_batch.exceptions import FunctionResolutionError, InputVal
 from airflow_snowflake_batch.identifiers import column_matches
 
 if TYPE_CHECKING:
-    from airflow_snowflake_batch.hooks.backend import Column, ModelFunction, ModelVersionRef
+    from airflow_snowflake_batch.backends.base import Column, ModelFunction, ModelVersionRef
 
 # Type families: a feature of one family is fed by a column of the same family.
 _FEATURE_FAMILY = {

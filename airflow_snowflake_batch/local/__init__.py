@@ -2,9 +2,9 @@
 registry and detached batch job processes. See :class:`LocalWorkspace`.
 
 Nothing outside this package imports it at module level: the hook loads
-:class:`~airflow_snowflake_batch.local.backend.LocalBackend` only for ``snowflake_batch_local``
+:class:`~airflow_snowflake_batch.backends.local.backend.LocalBackend` only for ``snowflake_batch_local``
 connections. ``LocalWorkspace`` is imported on first access, so job processes
-(``python -m airflow_snowflake_batch.local.job_runner``) do not load DuckDB.
+(``python -m airflow_snowflake_batch.backends.local.job_runner``) do not load DuckDB.
 """
 
 from __future__ import annotations

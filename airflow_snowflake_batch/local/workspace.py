@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from airflow_snowflake_batch.hooks.backend import ModelVersionRef
+from airflow_snowflake_batch.backends.base import ModelVersionRef
+from airflow_snowflake_batch.backends.local import database as duck
+from airflow_snowflake_batch.backends.local import stages
+from airflow_snowflake_batch.backends.local.layout import Layout
+from airflow_snowflake_batch.backends.local.registry import LocalRegistry
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
-from airflow_snowflake_batch.local import database as duck
-from airflow_snowflake_batch.local import stages
-from airflow_snowflake_batch.local.layout import Layout
-from airflow_snowflake_batch.local.registry import LocalRegistry
 
 # Registry.log_model arguments that shape only Snowflake's deployment: accepted, ignored locally.
 _DEPLOYMENT_OPTIONS = frozenset(

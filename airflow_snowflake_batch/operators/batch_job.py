@@ -13,11 +13,11 @@ from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenc
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
-from airflow_snowflake_batch.operators.arguments import as_int, model_params, seconds
-from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
-from airflow_snowflake_batch.operators.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent
+from airflow_snowflake_batch.utils.arguments import as_int, model_params, seconds
+from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_snowflake_batch.hooks.backend import PartitionValue
+    from airflow_snowflake_batch.backends.base import PartitionValue
 
 
 class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.operators.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
-from airflow_snowflake_batch.operators.job_wait import defer_timeout, end_wait, job_deadline
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
+from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.job_wait import defer_timeout, end_wait, job_deadline
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

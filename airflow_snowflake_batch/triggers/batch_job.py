@@ -10,8 +10,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.hooks.retry import is_transient
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
 

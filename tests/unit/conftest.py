@@ -90,7 +90,7 @@ def hook(conn_env: dict[str, Any], snowpark_session_factory: Any) -> Any:
 
 @pytest.fixture
 def backend(hook: Any) -> Any:
-    from airflow_snowflake_batch.hooks.snowflake_backend import SnowflakeBackend
+    from airflow_snowflake_batch.backends.snowflake import SnowflakeBackend
 
     b = hook.backend
     assert isinstance(b, SnowflakeBackend)

@@ -12,8 +12,8 @@ import pytest
     "module",
     [
         "airflow_snowflake_batch.identifiers",
-        "airflow_snowflake_batch.hooks.snowflake_sql",
-        "airflow_snowflake_batch.hooks.snowflake_backend",
+        "airflow_snowflake_batch.backends.snowflake_sql",
+        "airflow_snowflake_batch.backends.snowflake",
     ],
 )
 def test_docstring_examples(module: str) -> None:

@@ -55,8 +55,8 @@ def test_package_modules_import_without_snowflake_ml_or_snowpark():
     # The walk really covered the package (hooks at least), so an empty result means something.
     assert {
         "airflow_snowflake_batch.hooks.batch_inference",
-        "airflow_snowflake_batch.hooks.snowflake_backend",
-        "airflow_snowflake_batch.hooks.snowflake_sql",
+        "airflow_snowflake_batch.backends.snowflake",
+        "airflow_snowflake_batch.backends.snowflake_sql",
         "airflow_snowflake_batch.get_provider_info",
     } <= set(report["imported"])
     assert report["heavy"] == [], f"importing the package pulled in {report['heavy'][:10]}"

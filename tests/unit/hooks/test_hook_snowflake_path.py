@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 from snowflake_doubles import predict_function
 
+from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.exceptions import (
     BatchJobError,
     FunctionResolutionError,
@@ -16,7 +17,6 @@ from airflow_snowflake_batch.exceptions import (
     ModelNotFoundError,
     StageValidationError,
 )
-from airflow_snowflake_batch.hooks.backend import InputSource
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
@@ -364,7 +364,7 @@ def test_transient_errors_are_retried(hook, sql_log, sleeps, error):
         return [_row(name="OUT", type="INTERNAL NO CSE")]
 
     sql_log.answer("SHOW STAGES", flaky)
-    info = hook._call("describe_stage", ObjectName.parse("DB.SC.OUT"))
+    info = hook._idempotent(lambda b: b.describe_stage(ObjectName.parse("DB.SC.OUT")))
     assert info.encryption == "SNOWFLAKE_SSE"
     assert sleeps.call_count == 1
     assert len(sql_log.matching("SHOW STAGES")) == 2
@@ -388,7 +388,7 @@ def test_expired_session_is_recreated(
         return [_row(name="OUT", type="INTERNAL")]
 
     sql_log.answer("SHOW STAGES", expire_once)
-    info = hook._call("describe_stage", ObjectName.parse("DB.SC.OUT"))
+    info = hook._idempotent(lambda b: b.describe_stage(ObjectName.parse("DB.SC.OUT")))
     assert info.encryption == "SNOWFLAKE_FULL"
     session.close.assert_called_once_with()
     assert snowpark_session_factory.call_count == 2
@@ -399,7 +399,7 @@ def test_expired_session_is_recreated(
 def test_permanent_errors_are_not_retried(hook, sql_log, sleeps, error):
     sql_log.answer("SHOW STAGES", error)
     with pytest.raises(type(error)):
-        hook._call("describe_stage", ObjectName.parse("DB.SC.OUT"))
+        hook._idempotent(lambda b: b.describe_stage(ObjectName.parse("DB.SC.OUT")))
     assert len(sql_log.matching("SHOW STAGES")) == 1
     sleeps.assert_not_called()
 

@@ -9,13 +9,13 @@ import pytest
 from snowflake_doubles import predict_function
 from sqlglot import exp
 
-from airflow_snowflake_batch.exceptions import ModelNotFoundError
-from airflow_snowflake_batch.hooks.backend import (
+from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
     InputSource,
     LoadResultsRequest,
     WarehouseInferenceRequest,
 )
+from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.hooks.validation import sql_type_family
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import BatchJobStatus
@@ -188,7 +188,7 @@ def test_describe_input_query_uses_session_sql(backend, sql_log, new_dataframe):
 def test_type_names_are_classified_by_validation(datatype, name, family):
     from snowflake.snowpark import types as t
 
-    from airflow_snowflake_batch.hooks.snowflake_backend import snowflake_type_name
+    from airflow_snowflake_batch.backends.snowflake import snowflake_type_name
 
     rendered = snowflake_type_name(eval(datatype, vars(t)))  # noqa: S307 - test table of constructors
     assert rendered == name

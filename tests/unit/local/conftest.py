@@ -67,6 +67,8 @@ def _no_leftover_jobs(tmp_path: Path) -> Iterator[None]:
     yield
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if "airflow_snowflake_batch.local.job_runner" in cmdline and any(str(tmp_path) in a for a in cmdline):
+        if "airflow_snowflake_batch.backends.local.job_runner" in cmdline and any(
+            str(tmp_path) in a for a in cmdline
+        ):
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()

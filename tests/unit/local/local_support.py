@@ -53,7 +53,7 @@ def job_processes(job_name: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if "airflow_snowflake_batch.local.job_runner" in cmdline and any(
+        if "airflow_snowflake_batch.backends.local.job_runner" in cmdline and any(
             a.endswith(f"/{job_name}") for a in cmdline
         ):
             found.append(process)

@@ -12,10 +12,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from airflow_snowflake_batch.hooks.retry import is_transient
+from airflow_snowflake_batch.backends.local import database as local_database
+from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.identifiers import Identifier
 from airflow_snowflake_batch.local import LocalWorkspace
-from airflow_snowflake_batch.local import database as local_database
 
 WRITER = textwrap.dedent(
     """

@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from local_support import CONN_ID, FEATURES, job_processes, wait_terminal, wait_until
 
+from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
 from airflow_snowflake_batch.exceptions import InputValidationError, StageValidationError
 from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.local import LocalWorkspace
-from airflow_snowflake_batch.local.job_runner import DELAY_ENV
 
 
 def submit(hook: SnowflakeBatchInferenceHook, job_name: str, **options: Any) -> JobStart:
@@ -131,21 +131,6 @@ def test_save_modes(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
     assert wait_terminal(hook, start.job_id).status is BatchJobStatus.DONE
     assert hook.list_files(start.output_location) == ["_SUCCESS", "data_00000.parquet", "data_00001.parquet"]
     assert sibling.read_bytes() == b"not touched"
-
-    # Straight to the backend, past the hook's own emptiness check: it must refuse to mix files too.
-    hook.drop_job(start.job_id)
-    spec = hook.build_batch_job_spec(
-        model_name="IRIS",
-        version_name=None,
-        function_name="PREDICT",
-        source=hook.input_source(input_table="INPUT"),
-        compute_pool="POOL",
-        output_stage_location="@OUT/preds",
-        job_name="JOB_S",
-    )
-    with pytest.raises(StageValidationError, match="save_mode is 'error'"):
-        hook.backend.submit_job(spec)
-    assert hook.find_job("JOB_S") is None
 
 
 def test_stage_checks(
@@ -332,8 +317,8 @@ def test_recycled_pid_is_not_taken_for_the_job(tmp_path: Path) -> None:
     """A RUNNING job whose recorded pid now belongs to another process (same pid, other start time)."""
     import psutil
 
-    from airflow_snowflake_batch.local import jobs
-    from airflow_snowflake_batch.local.layout import write_json_atomic
+    from airflow_snowflake_batch.backends.local import jobs
+    from airflow_snowflake_batch.backends.local.layout import write_json_atomic
 
     job_dir = tmp_path / "job"
     write_json_atomic(job_dir / jobs.JOB_FILE, {"job_id": "ML.PUBLIC.J", "scratch_input": None})

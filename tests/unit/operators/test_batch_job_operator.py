@@ -14,8 +14,8 @@ from operator_support import (
     stored,
 )
 
+from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.exceptions import BatchJobError
-from airflow_snowflake_batch.hooks.backend import InputSource
 from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
@@ -42,7 +42,7 @@ def job_start(status: str = "PENDING", *, reattached: bool = False) -> JobStart:
 @pytest.fixture
 def hook_cls():
     with mock.patch(
-        "airflow_snowflake_batch.operators.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
     ) as cls:
         hook = cls.return_value
         hook.__enter__.return_value = hook
@@ -64,7 +64,7 @@ def hook(hook_cls):
 
 @pytest.fixture
 def clock():
-    with mock.patch("airflow_snowflake_batch.operators.job_wait.time") as fake:
+    with mock.patch("airflow_snowflake_batch.utils.job_wait.time") as fake:
         fake.time.return_value = NOW
         yield fake
 

@@ -7,13 +7,13 @@ from urllib.parse import urlparse
 
 import pytest
 
+from airflow_snowflake_batch.backends.snowflake import SnowflakeBackend
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.hooks.snowflake_backend import SnowflakeBackend
 from airflow_snowflake_batch.identifiers import StageLocation
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.local import LocalWorkspace
-from airflow_snowflake_batch.operators.arguments import as_int, seconds
-from airflow_snowflake_batch.operators.job_wait import copy_job_logs, job_deadline
+from airflow_snowflake_batch.utils.arguments import as_int, seconds
+from airflow_snowflake_batch.utils.job_wait import copy_job_logs, job_deadline
 
 
 def test_link_reads_the_url_pushed_at_submit():
@@ -31,12 +31,14 @@ def test_link_is_empty_before_any_job():
 
 
 def test_snowsight_url_escapes_quoted_names():
-    hook = mock.create_autospec(SnowflakeBatchInferenceHook, instance=True)
-    hook.account_identifier = "https://myorg-acct"
-
-    url = SnowflakeBackend.job_url(
-        mock.Mock(_hook=hook), 'ML."My Schema".JOB_1', StageLocation.parse("@ML.PUBLIC.OUT/JOB_1/")
+    backend = SnowflakeBackend(
+        mock.Mock(),
+        default_database=None,
+        default_schema=None,
+        account_url="https://myorg-acct.snowflakecomputing.com",
     )
+
+    url = backend.job_url('ML."My Schema".JOB_1', StageLocation.parse("@ML.PUBLIC.OUT/JOB_1/"))
 
     assert url == "https://myorg-acct.snowflakecomputing.com/#/compute/job/ML/My%20Schema/JOB_1"
 

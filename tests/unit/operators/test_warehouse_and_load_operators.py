@@ -5,8 +5,8 @@ from unittest import mock
 import pytest
 from airflow.sdk import DAG
 
+from airflow_snowflake_batch.backends.base import InputSource, ModelVersionRef
 from airflow_snowflake_batch.exceptions import InputValidationError
-from airflow_snowflake_batch.hooks.backend import InputSource, ModelVersionRef
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
 from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
@@ -17,7 +17,7 @@ SCORES = ObjectName.parse("ML.PUBLIC.SCORES")
 
 def patched_hook(module: str):
     patcher = mock.patch(
-        "airflow_snowflake_batch.operators.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
     )
     cls = patcher.start()
     cls.return_value.__enter__.return_value = cls.return_value

@@ -20,7 +20,7 @@ NOW = 1_767_225_600.0
 @pytest.fixture
 def hook():
     with mock.patch(
-        "airflow_snowflake_batch.operators.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
     ) as cls:
         hook = cls.return_value
         hook.__enter__.return_value = hook
@@ -76,7 +76,7 @@ def test_poke_raises_naming_the_job_when_it_did_not_succeed(hook, context, statu
 
 def test_deferrable_sensor_defers_without_cancelling_the_job(hook, context):
     hook.get_job_state.return_value = state("RUNNING")
-    with mock.patch("airflow_snowflake_batch.operators.job_wait.time") as clock:
+    with mock.patch("airflow_snowflake_batch.utils.job_wait.time") as clock:
         clock.time.return_value = NOW
         with pytest.raises(TaskDeferred) as deferred:
             make_sensor(deferrable=True).execute(context)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from airflow_snowflake_batch.hooks.backend import StageInfo
+from airflow_snowflake_batch.backends.base import StageInfo
+from airflow_snowflake_batch.backends.local.layout import Layout, read_json, write_json_atomic
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
-from airflow_snowflake_batch.local.layout import Layout, read_json, write_json_atomic
 
 ENCRYPTIONS = ("SNOWFLAKE_SSE", "SNOWFLAKE_FULL")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.operators.arguments import task_query_tag
+from airflow_snowflake_batch.utils.arguments import task_query_tag
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

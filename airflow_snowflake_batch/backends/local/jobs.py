@@ -27,10 +27,10 @@ from typing import Any
 
 import psutil
 
+from airflow_snowflake_batch.backends.local.layout import read_json, write_json_atomic
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
-from airflow_snowflake_batch.local.layout import read_json, write_json_atomic
 
-RUNNER_MODULE = "airflow_snowflake_batch.local.job_runner"
+RUNNER_MODULE = "airflow_snowflake_batch.backends.local.job_runner"
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 PROCESS_FILE = "process.json"

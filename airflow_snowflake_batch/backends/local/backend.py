@@ -1,4 +1,4 @@
-"""LocalBackend: the :class:`~airflow_snowflake_batch.hooks.backend.InferenceBackend` of a local workspace.
+"""The local backend: :class:`~airflow_snowflake_batch.backends.base.InferenceBackend` on a workspace folder.
 
 The hook does every check (names, signatures, stages, re-attach decisions); this class performs the
 primitives on DuckDB files, stage folders, the local registry and detached job processes.
@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError, StageValidationError
-from airflow_snowflake_batch.hooks.backend import (
+from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
     Column,
     InputSource,
@@ -23,17 +22,18 @@ from airflow_snowflake_batch.hooks.backend import (
     StageInfo,
     WarehouseInferenceRequest,
 )
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
-from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
-from airflow_snowflake_batch.local import database, jobs, stages
-from airflow_snowflake_batch.local.layout import Layout, write_json_atomic
-from airflow_snowflake_batch.local.registry import LocalRegistry, load_function
-from airflow_snowflake_batch.local.scoring import (
+from airflow_snowflake_batch.backends.local import database, jobs, stages
+from airflow_snowflake_batch.backends.local.layout import Layout, write_json_atomic
+from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_function
+from airflow_snowflake_batch.backends.local.scoring import (
     map_features,
     output_column_names,
     score_batch,
     scored_schema,
 )
+from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
     from airflow.models import Connection
@@ -200,17 +200,8 @@ class LocalBackend:
             raise BatchJobError(
                 f"Batch inference job {job_id} already exists; drop it before reusing its name."
             )
-        stage = self.describe_stage(spec.output_location.stage)
-        if stage is None or not stage.is_internal:
-            raise StageValidationError(
-                f"Output stage {spec.output_location.stage.sql} is missing or not internal."
-            )
+        # The hook has checked the output stage and the save mode (the same checks for both backends).
         output = spec.job_output_location
-        existing = self.list_files(output)
-        if existing and spec.save_mode == "error":
-            raise StageValidationError(
-                f"Output folder {output.sql} already holds {len(existing)} file(s) and save_mode is 'error'."
-            )
         if spec.save_mode == "overwrite":
             self.remove_files(output)
         batch_rows = spec.max_batch_rows or DEFAULT_BATCH_ROWS

@@ -15,7 +15,7 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLoc
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from airflow_snowflake_batch.hooks.backend import PartitionValue
+    from airflow_snowflake_batch.backends.base import PartitionValue
 
 Statement = tuple[str, list[Any]]
 

@@ -1,8 +1,8 @@
-"""The Snowflake side of :class:`~airflow_snowflake_batch.hooks.backend.InferenceBackend`.
+"""The Snowflake backend: :class:`~airflow_snowflake_batch.backends.base.InferenceBackend` on an account.
 
 Snowpark and snowflake-ml do the work: ``Registry`` resolves models, ``ModelVersion.run()`` scores in
 the warehouse, ``ModelVersion.run_batch()`` submits SPCS jobs and ``snowflake.ml.jobs`` watches them.
-The SQL this module sends itself comes from :mod:`airflow_snowflake_batch.hooks.snowflake_sql`.
+The SQL this module sends itself comes from :mod:`airflow_snowflake_batch.backends.snowflake_sql`.
 
 Both libraries take seconds to import, so they are imported inside the methods that use them: Airflow
 imports this package's operators at every DAG parse.
@@ -16,9 +16,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow_snowflake_batch.exceptions import ModelNotFoundError
-from airflow_snowflake_batch.hooks import snowflake_sql as sql
-from airflow_snowflake_batch.hooks.backend import (
+from airflow_snowflake_batch.backends import snowflake_sql as sql
+from airflow_snowflake_batch.backends.base import (
     Column,
     Feature,
     ModelFunction,
@@ -26,23 +25,23 @@ from airflow_snowflake_batch.hooks.backend import (
     Param,
     StageInfo,
 )
+from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from snowflake.ml.model import ModelVersion
     from snowflake.snowpark import DataFrame, Row, Session
 
-    from airflow_snowflake_batch.hooks.backend import (
+    from airflow_snowflake_batch.backends.base import (
         BatchJobSpec,
         InputSource,
         LoadResultsRequest,
         PartitionValue,
         WarehouseInferenceRequest,
     )
-    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.identifiers import StageLocation
 
 log = logging.getLogger(__name__)
@@ -57,23 +56,36 @@ _FAILED_LOG_LINES = 20
 class SnowflakeBackend:
     """Primitive operations on a Snowflake account, over one Snowpark session.
 
-    :param hook: The hook whose connection (and database/schema overrides) this backend uses.
+    Built from plain parts, so it knows nothing of Airflow connections or the hook:
+
+    :param session_factory: Creates the Snowpark session (with its ``QUERY_TAG``) on first use, and
+        again after :meth:`close` (e.g. when the hook reconnects after an expired session).
+    :param default_database: Database for unqualified names (the connection's, or an override).
+    :param default_schema: Schema for unqualified names.
+    :param account_url: ``https://<account>.snowflakecomputing.com``-style base of Snowsight links.
     """
 
-    def __init__(self, hook: SnowflakeBatchInferenceHook) -> None:
-        self._hook = hook
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        *,
+        default_database: Identifier | None,
+        default_schema: Identifier | None,
+        account_url: str,
+    ) -> None:
+        self._session_factory = session_factory
         self._session: Session | None = None
         # ModelVersion objects run SHOW queries when built: keep the ones resolved in this session.
         self._versions: dict[tuple[str, str], ModelVersion] = {}
-        params = hook._get_conn_params()
-        self.default_database = _optional_identifier(params.get("database"), "database")
-        self.default_schema = _optional_identifier(params.get("schema"), "schema")
+        self.default_database = default_database
+        self.default_schema = default_schema
+        self.account_url = account_url
 
     @property
     def session(self) -> Session:
         """The backend's Snowpark session (with the hook's ``QUERY_TAG``), created on first use."""
         if self._session is None:
-            self._session = self._hook.get_snowpark_session()
+            self._session = self._session_factory()
         return self._session
 
     def close(self) -> None:
@@ -324,7 +336,7 @@ class SnowflakeBackend:
             quote(p.value, safe="") for p in (job.database, job.schema, job.name) if p is not None
         )
         # The path snowflake-ml itself prints for a job (snowflake/ml/_internal/utils/url.py).
-        return f"{self._hook.account_identifier}.snowflakecomputing.com/#/compute/job/{parts}"
+        return f"{self.account_url}/#/compute/job/{parts}"
 
     # -- results -------------------------------------------------------------------------------
 
@@ -433,10 +445,6 @@ def _spec(cls: Any, fields: Mapping[str, Any]) -> Any:
     """A snowflake-ml spec object of the fields that are set, or None when none is."""
     given = {k: v for k, v in fields.items() if v is not None}
     return cls(**given) if given else None
-
-
-def _optional_identifier(value: str | None, what: str) -> Identifier | None:
-    return Identifier.parse(value, what=what) if value and value.strip() else None
 
 
 def _temp_name(near: ObjectName) -> ObjectName:

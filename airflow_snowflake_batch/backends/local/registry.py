@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from airflow_snowflake_batch.backends.base import Feature, ModelFunction, ModelVersionRef, Param
+from airflow_snowflake_batch.backends.local.layout import Layout, read_json, segment, write_json_atomic
+from airflow_snowflake_batch.backends.local.scoring import LoadedFunction
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
-from airflow_snowflake_batch.hooks.backend import Feature, ModelFunction, ModelVersionRef, Param
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
-from airflow_snowflake_batch.local.layout import Layout, read_json, segment, write_json_atomic
-from airflow_snowflake_batch.local.scoring import LoadedFunction
 
 SYSTEM_ALIASES = ("DEFAULT", "FIRST", "LAST")
 

@@ -6,7 +6,7 @@ the same thing in DuckDB as in Snowflake and a user's three-part query runs unch
 DuckDB lets one process at a time open a file for writing, and several processes (Airflow tasks,
 detached jobs, the test process) share a workspace. Connections are therefore opened for one
 operation and closed at once, never held while a model scores, and opening retries lock conflicts
-(:func:`airflow_snowflake_batch.hooks.retry.is_transient` recognises DuckDB's
+(:func:`airflow_snowflake_batch.backends.retry.is_transient` recognises DuckDB's
 ``Could not set lock on file ...: Conflicting lock is held`` message) for up to
 :data:`LOCK_TIMEOUT_SECONDS`.
 """
@@ -24,13 +24,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tenacity
 
+from airflow_snowflake_batch.backends.base import Column, PartitionValue
+from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.exceptions import InputValidationError
-from airflow_snowflake_batch.hooks.backend import Column, PartitionValue
-from airflow_snowflake_batch.hooks.retry import is_transient
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 
 if TYPE_CHECKING:
-    from airflow_snowflake_batch.local.layout import Layout
+    from airflow_snowflake_batch.backends.local.layout import Layout
 
 LOCK_TIMEOUT_SECONDS = 120.0
 # DuckDB's own catalogs: a Snowflake database of one of these names cannot be attached.

@@ -1,4 +1,4 @@
-"""The process of one local batch job: ``python -m airflow_snowflake_batch.local.job_runner <job_dir>``.
+"""The process of one local batch job: ``python -m airflow_snowflake_batch.backends.local.job_runner <job_dir>``.
 
 It behaves like an SPCS batch inference job. The input Parquet files are cut into work units (one
 per row group), shared round-robin by ``replicas × num_workers`` worker processes; each unit is read
@@ -26,11 +26,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from airflow_snowflake_batch.backends.local import jobs
+from airflow_snowflake_batch.backends.local.layout import Layout, read_json
+from airflow_snowflake_batch.backends.local.registry import load_function
+from airflow_snowflake_batch.backends.local.scoring import iter_batches, map_features, score_batch
 from airflow_snowflake_batch.job_status import BatchJobStatus
-from airflow_snowflake_batch.local import jobs
-from airflow_snowflake_batch.local.layout import Layout, read_json
-from airflow_snowflake_batch.local.registry import load_function
-from airflow_snowflake_batch.local.scoring import iter_batches, map_features, score_batch
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
 SUCCESS_FILE = "_SUCCESS"
@@ -51,7 +51,7 @@ def work_units(input_dir: Path) -> list[Unit]:
 
 def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[Any], Any]]:
     """Per column of ``column_handling``: read the stage file a row names and convert its bytes."""
-    from airflow_snowflake_batch.local.stages import file_of
+    from airflow_snowflake_batch.backends.local.stages import file_of
 
     layout = Layout.at(job["workspace"])
     converters = {}
