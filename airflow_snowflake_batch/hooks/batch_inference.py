@@ -27,6 +27,7 @@ from airflow_snowflake_batch.exceptions import (
 from airflow_snowflake_batch.hooks import validation
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import JobState
+from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,7 +81,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     """
 
     conn_name_attr = "snowflake_conn_id"
-    default_conn_name = "snowflake_default"
+    default_conn_name = DEFAULT_CONN_ID
     # The Snowflake provider owns the ``snowflake`` type; this hook registers the local workspace type.
     conn_type = LOCAL_CONN_TYPE
     hook_name = "Snowflake Batch Inference (local workspace)"
