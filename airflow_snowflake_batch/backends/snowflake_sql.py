@@ -59,6 +59,15 @@ def show_tables(table: ObjectName) -> Statement:
     return f"SHOW TABLES LIKE {like_pattern(table.name)} IN SCHEMA {_schema(table)}", []
 
 
+def show_job_services(in_schema_of: ObjectName) -> Statement:
+    """``SHOW JOB SERVICES`` of the schema holding ``in_schema_of``: the status of all its jobs in one query.
+
+    >>> show_job_services(ObjectName.parse("DB.SC.JOB_1"))
+    ('SHOW JOB SERVICES IN SCHEMA DB.SC', [])
+    """
+    return f"SHOW JOB SERVICES IN SCHEMA {_schema(in_schema_of)}", []
+
+
 def list_files(location: StageLocation) -> Statement:
     """
     >>> list_files(StageLocation.parse("@DB.SC.OUT/preds/JOB"))

@@ -36,6 +36,8 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLoc
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.models import Connection
 
 # Rows per batch when the job spec gives no max_batch_rows, and for warehouse inference.
@@ -250,6 +252,10 @@ class LocalBackend:
 
     def get_job_state(self, job_id: str) -> JobState | None:
         return jobs.state(job_id, self._job_dir(job_id))
+
+    def get_job_states(self, job_ids: Sequence[str]) -> dict[str, JobState | None]:
+        """Each job's record, read from its folder (no connection is opened)."""
+        return {job_id: self.get_job_state(job_id) for job_id in job_ids}
 
     def cancel_job(self, job_id: str) -> None:
         job_dir = self._job_dir(job_id)

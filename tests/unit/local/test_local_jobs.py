@@ -313,6 +313,15 @@ def test_unknown_job_has_no_state(hook: SnowflakeBatchInferenceHook) -> None:
     assert hook.get_job_logs("NO_SUCH_JOB") == ""
 
 
+def test_batch_status_reads_every_job_record(hook: SnowflakeBatchInferenceHook) -> None:
+    """The shared poller's call: several jobs at once, keyed as given, None for an unknown one."""
+    start = submit(hook, "JOB_BATCH_STATUS")
+    done = wait_terminal(hook, start.job_id)
+    states = hook.get_job_states(["JOB_BATCH_STATUS", start.job_id, "NO_SUCH_JOB"])
+    assert states == {"JOB_BATCH_STATUS": done, start.job_id: done, "NO_SUCH_JOB": None}
+    assert done.job_id == "ML.PUBLIC.JOB_BATCH_STATUS" and done.status is BatchJobStatus.DONE
+
+
 def test_recycled_pid_is_not_taken_for_the_job(tmp_path: Path) -> None:
     """A RUNNING job whose recorded pid now belongs to another process (same pid, other start time)."""
     import psutil
