@@ -116,9 +116,10 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         yield TriggerEvent(event.to_dict())
 
     async def _wait(self, poller: SharedStatusPoller) -> BatchJobEvent:
-        delay, failures, last = self.poll_interval, 0, None
+        delay, failures, last, tick = self.poll_interval, 0, None, None
         while True:
-            await asyncio.sleep(self._until_deadline(self._until_tick(delay)))
+            tick = self._next_tick(tick, delay)
+            await asyncio.sleep(self._until_deadline(max(0.0, tick - time.time())))
             try:
                 state = await poller.job_state(self.job_id)
                 if state is None:
@@ -142,16 +143,19 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
             if self.deadline is not None and time.time() >= self.deadline:
                 return await self._time_out()
 
-    def _until_tick(self, delay: float) -> float:
-        """Seconds to the tick (a multiple of ``poll_interval`` on the epoch clock) nearest ``delay`` from now.
+    def _next_tick(self, previous: float | None, delay: float) -> float:
+        """When to check next (epoch seconds): a tick, i.e. a multiple of ``poll_interval``.
 
-        Every trigger of an interval wakes on the same ticks, so the shared poller answers them all
-        with one status query per tick. From one check to the next is exactly ``delay``; the first
-        check, ``poll_interval`` after deferral, moves by at most half an interval to meet the grid.
+        Every trigger of an interval checks on the same ticks, so the shared poller answers them all
+        with one status query per tick. Checks are ``delay`` apart, counted from the previous tick
+        (not from when its answer came), unless that tick has passed already; the first check,
+        ``poll_interval`` after deferral, moves by at most half an interval to meet the ticks.
         """
-        now = time.time()
-        tick = math.ceil((now + delay - self.poll_interval / 2) / self.poll_interval) * self.poll_interval
-        return max(0.0, tick - now)
+        now, step = time.time(), self.poll_interval
+        if previous is not None and previous + delay >= now:
+            return previous + delay
+        earliest = now + delay - step / 2 if previous is None else now
+        return math.ceil(earliest / step) * step
 
     def _until_deadline(self, delay: float) -> float:
         if self.deadline is None:
