@@ -40,9 +40,10 @@ if TYPE_CHECKING:
 
     from airflow.models import Connection
 
-# Rows per batch when the job spec gives no max_batch_rows, and for warehouse inference.
-DEFAULT_BATCH_ROWS = 1024
-WAREHOUSE_BATCH_ROWS = 10_000
+# Rows per model call when the job spec gives no max_batch_rows, and for warehouse inference: large
+# enough that the per-call overhead (Arrow to pandas, dtype casts) stays small against predict itself.
+DEFAULT_BATCH_ROWS = 32_768
+WAREHOUSE_BATCH_ROWS = 32_768
 # Snowflake copies a table/query input of a job here, under the output location (service_ops.py).
 SCRATCH_INPUT_FOLDER = "_snowflake_temporary"
 
@@ -136,9 +137,7 @@ class LocalBackend:
         try:
             exported = scratch / "input.parquet"
             with self._connect() as con:
-                database.export_parquet(
-                    con, self._input_query(request.source), exported, WAREHOUSE_BATCH_ROWS
-                )
+                database.export_parquet(con, self._input_query(request.source), exported)
             function = load_function(
                 self.registry.version_dir(request.model.model, request.model.version),
                 request.function.target_method,
@@ -219,9 +218,7 @@ class LocalBackend:
                 scratch_location = spec.output_location.child(SCRATCH_INPUT_FOLDER).child(uuid.uuid4().hex)
                 scratch = input_dir = self.layout.location_dir(scratch_location)
                 with self._connect() as con:
-                    database.export_parquet(
-                        con, self._input_query(spec.source), input_dir / "data_0.parquet", batch_rows
-                    )
+                    database.export_parquet(con, self._input_query(spec.source), input_dir / "data_0.parquet")
             write_json_atomic(
                 job_dir / jobs.JOB_FILE,
                 {

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -205,10 +204,3 @@ def _to_arrow(values: pd.Series, wanted: pa.DataType | None) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
             pass
     return pa.array(values, from_pandas=True)
-
-
-def iter_batches(path: Path, row_group: int, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    import pyarrow.parquet as pq
-
-    with pq.ParquetFile(path) as parquet:
-        yield from parquet.iter_batches(batch_size=batch_rows, row_groups=[row_group])
