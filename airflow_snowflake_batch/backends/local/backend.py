@@ -28,6 +28,7 @@ from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_
 from airflow_snowflake_batch.backends.local.scoring import (
     map_features,
     output_column_names,
+    parquet_writer,
     score_batch,
     scored_schema,
 )
@@ -155,7 +156,7 @@ class LocalBackend:
                     table = score_batch(
                         batch, function, feature_columns=columns, output_names=names, params=params
                     )
-                    writer = writer or pq.ParquetWriter(scored, table.schema)
+                    writer = writer or parquet_writer(scored, table.schema)
                     writer.write_table(table)
             finally:
                 if writer is not None:

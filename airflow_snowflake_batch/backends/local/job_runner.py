@@ -32,7 +32,12 @@ import pyarrow.parquet as pq
 from airflow_snowflake_batch.backends.local import jobs
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json
 from airflow_snowflake_batch.backends.local.registry import load_function
-from airflow_snowflake_batch.backends.local.scoring import LoadedFunction, map_features, score_batch
+from airflow_snowflake_batch.backends.local.scoring import (
+    LoadedFunction,
+    map_features,
+    parquet_writer,
+    score_batch,
+)
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
@@ -141,11 +146,11 @@ def _write_unit(tables: Iterator[pa.Table], job_dir: Path, target: Path) -> None
             if sum(t.num_rows for t in pending) >= OUTPUT_ROW_GROUP_ROWS or (
                 sum(t.nbytes for t in pending) >= OUTPUT_ROW_GROUP_BYTES
             ):
-                writer = writer or pq.ParquetWriter(partial, table.schema)
+                writer = writer or parquet_writer(partial, table.schema)
                 writer.write_table(pa.concat_tables(pending), row_group_size=OUTPUT_ROW_GROUP_ROWS)
                 pending = []
         if pending:
-            writer = writer or pq.ParquetWriter(partial, pending[0].schema)
+            writer = writer or parquet_writer(partial, pending[0].schema)
             writer.write_table(pa.concat_tables(pending), row_group_size=OUTPUT_ROW_GROUP_ROWS)
     finally:
         if writer is not None:
