@@ -18,7 +18,6 @@ Run: ``.venv/bin/python benchmarks/local_throughput.py [--rows 1000000]`` or ``-
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -26,14 +25,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from local_memory import FEATURES, create_input, run_job
 
-from airflow_snowflake_batch.backends.base import BatchJobSpec, InputSource, LoadResultsRequest
+from airflow_snowflake_batch.backends.base import LoadResultsRequest
 from airflow_snowflake_batch.backends.local.backend import LocalBackend
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
 from airflow_snowflake_batch.local import LocalWorkspace
-
-FEATURES = [f"F{i}" for i in range(8)]
-_PEAK = re.compile(r"worker (\d+) peak_rss_kib=(\d+)")
 
 
 def build(root: Path, rows: int) -> tuple[LocalWorkspace, dict[str, Any]]:
@@ -56,12 +53,7 @@ def build(root: Path, rows: int) -> tuple[LocalWorkspace, dict[str, Any]]:
             sample_input_data=train.head(100),
             target_methods=["predict_proba"],
         )
-    ws.sql(
-        "CREATE TABLE ML.PUBLIC.BIG AS SELECT range AS ID, "
-        + ", ".join(f"random() AS {name}" for name in FEATURES)
-        + f" FROM range({int(rows)})"
-    )
-    ws.create_stage("OUT")
+    create_input(ws, rows)
     return ws, models
 
 
@@ -83,31 +75,6 @@ def in_process(ws: LocalWorkspace, model: Any, scratch: Path) -> float:
     return time.monotonic() - started
 
 
-def run_job(ws: LocalWorkspace, model: str, name: str, workers: int) -> tuple[float, float, str]:
-    """(seconds from submit to DONE, peak RSS MiB of its processes, job id)."""
-    backend = LocalBackend(ws.root)
-    version = backend.get_model_version(ObjectName.parse(f"ML.PUBLIC.{model}"), None)
-    spec = BatchJobSpec(
-        model=version,
-        function=version.functions[0],
-        source=InputSource(table=ObjectName.parse("ML.PUBLIC.BIG")),
-        job_name=ObjectName.parse(f"ML.PUBLIC.{name}"),
-        compute_pool=Identifier("LOCAL"),
-        output_location=StageLocation.parse("@ML.PUBLIC.OUT/bench/"),
-        num_workers=workers,
-    )
-    started = time.monotonic()
-    job_id = backend.submit_job(spec)
-    while not (state := backend.get_job_state(job_id)).status.is_terminal:
-        time.sleep(0.05)
-    elapsed = time.monotonic() - started
-    logs = backend.get_job_logs(job_id)
-    if not state.status.is_success:
-        raise RuntimeError(f"{job_id} ended {state.status.value}: {state.message}\n{logs}")
-    peak = max((int(kib) for _, kib in _PEAK.findall(logs)), default=0) / 1024
-    return elapsed, peak, job_id
-
-
 def compare_loads(ws: LocalWorkspace, job_name: str, scratch: Path) -> tuple[float, float]:
     """(seconds of load_results, seconds of DuckDB's INSERT ... read_parquet) for the same files."""
     import duckdb
@@ -121,8 +88,7 @@ def compare_loads(ws: LocalWorkspace, job_name: str, scratch: Path) -> tuple[flo
     backend.load_results(request)
     ours = time.monotonic() - started
 
-    files = str(ws.layout.location_dir(location) / "*.parquet") if hasattr(ws, "layout") else None
-    files = files or str(backend.layout.location_dir(location) / "*.parquet")
+    files = str(backend.layout.location_dir(location) / "*.parquet")
     con = duckdb.connect(str(scratch / "plain.duckdb"))
     started = time.monotonic()
     con.execute("CREATE TABLE LOADED AS SELECT * FROM read_parquet(?) LIMIT 0", [files])
@@ -150,7 +116,7 @@ def main() -> None:
             seconds = {}
             for workers in (1, 2):
                 name = f"{model_name}_{workers}P"
-                seconds[workers], peak, _ = run_job(ws, model_name, name, workers)
+                peak, _, seconds[workers] = run_job(ws, name, None, model=model_name, num_workers=workers)
                 last_job = name
                 print(
                     f"{'':<7} {f'job, {workers} process' + ('es' if workers > 1 else ''):<19} {seconds[workers]:>8.2f} "
