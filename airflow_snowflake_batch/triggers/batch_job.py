@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import time
@@ -16,7 +17,12 @@ from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
-from airflow_snowflake_batch.triggers.status_poller import SharedStatusPoller, poller_key, shared_poller
+from airflow_snowflake_batch.triggers.status_poller import (
+    SharedStatusPoller,
+    poller_key,
+    shared_poller,
+    shared_settings,
+)
 
 # Backoff after a transient error: doubles from one poll interval up to this many seconds.
 MAX_TRANSIENT_BACKOFF = 300.0
@@ -92,16 +98,18 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self, *, tagged: bool = True) -> SnowflakeBatchInferenceHook:
-        params = (
-            self.hook_params if tagged else {k: v for k, v in self.hook_params.items() if k != "query_tag"}
-        )
-        return SnowflakeBatchInferenceHook(snowflake_conn_id=self.snowflake_conn_id, **params)
+    def _hook(self) -> SnowflakeBatchInferenceHook:
+        return SnowflakeBatchInferenceHook(snowflake_conn_id=self.snowflake_conn_id, **self.hook_params)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         key = poller_key(self.snowflake_conn_id, self.hook_params)
+        factory = functools.partial(  # holds no trigger: the poller outlives the trigger that made it
+            SnowflakeBatchInferenceHook,
+            snowflake_conn_id=self.snowflake_conn_id,
+            **shared_settings(self.hook_params),
+        )
         try:
-            async with shared_poller(key, lambda: self._hook(tagged=False)) as poller:
+            async with shared_poller(key, factory) as poller:
                 event = await self._wait(poller)
         except Exception as exc:
             self.log.exception(

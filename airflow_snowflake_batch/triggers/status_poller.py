@@ -118,14 +118,18 @@ class SharedStatusPoller:
 _pollers: dict[tuple[int, str, str], tuple[asyncio.AbstractEventLoop, SharedStatusPoller]] = {}
 
 
-def poller_key(snowflake_conn_id: str, hook_params: dict[str, Any]) -> tuple[str, str]:
-    """What makes two triggers share a poller: the connection and its overrides, not the query tag.
+def shared_settings(hook_params: dict[str, Any]) -> dict[str, Any]:
+    """The hook parameters a shared session keeps: all but the query tag.
 
     The query tag names one task (dag, task, run); a shared session cannot carry every task's, so
     status queries of the triggerer carry none. Cancelling a job still uses the task's own tag.
     """
-    settings = {k: v for k, v in hook_params.items() if k != "query_tag"}
-    return snowflake_conn_id, json.dumps(settings, sort_keys=True, default=str)
+    return {k: v for k, v in hook_params.items() if k != "query_tag"}
+
+
+def poller_key(snowflake_conn_id: str, hook_params: dict[str, Any]) -> tuple[str, str]:
+    """What makes two triggers share a poller: the connection and its overrides (not the query tag)."""
+    return snowflake_conn_id, json.dumps(shared_settings(hook_params), sort_keys=True, default=str)
 
 
 @contextlib.asynccontextmanager
