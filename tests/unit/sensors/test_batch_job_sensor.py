@@ -20,7 +20,7 @@ NOW = 1_767_225_600.0
 @pytest.fixture
 def hook():
     with mock.patch(
-        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook", autospec=True
     ) as cls:
         hook = cls.return_value
         hook.__enter__.return_value = hook
@@ -120,6 +120,9 @@ def test_execute_complete_rejects_malformed_events(hook, context, event):
 
 
 def test_patched_name_is_the_real_hook():
+    """The patched name is the hook the sensor builds, imported only then (not when a DAG is parsed)."""
     import airflow_snowflake_batch.sensors.batch_job as module
 
-    assert module.SnowflakeBatchInferenceHook is SnowflakeBatchInferenceHook
+    assert not hasattr(module, "SnowflakeBatchInferenceHook")
+    hook = make_sensor().make_hook(None)
+    assert type(hook) is SnowflakeBatchInferenceHook and hook.snowflake_conn_id == "sf"
