@@ -158,7 +158,7 @@ class SnowflakeBackend:
         # One scan of the input; COUNT_IF over a subquery keeps a user query's text intact.
         origin = source.table.sql if source.table is not None else f"({source.query})"
         row = self._run(sql.count_nulls(origin, [Identifier(c) for c in columns]))[0]
-        return {column: int(row[i]) for i, column in enumerate(columns)}
+        return {column: int(row[i] or 0) for i, column in enumerate(columns)}
 
     def table_exists(self, table: ObjectName) -> bool:
         return any(_row(r).get("name") == table.name.value for r in self._run(sql.show_tables(table)))

@@ -91,16 +91,25 @@ class Side:
 class LocalSide(Side):
     name = "local"
 
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, template: Path) -> None:
         from airflow_snowflake_batch.local import LocalWorkspace
 
+        shutil.copytree(template, root)  # the stage and the logged model (see :meth:`template`)
         self.workspace = LocalWorkspace(root)
-        self.workspace.create_stage(STAGE)
-        self.workspace.log_model(
-            Scorer(), model_name=MODEL, version_name="V1", signatures={"predict": signature()}
-        )
         self._monkeypatch = monkeypatch
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", self.workspace.connection_uri())
+
+    @staticmethod
+    def template(root: Path) -> Path:
+        """A workspace with stage OUT and model SCORER, built once per session and copied per test."""
+        from airflow_snowflake_batch.local import LocalWorkspace
+
+        workspace = LocalWorkspace(root)
+        workspace.create_stage(STAGE)
+        workspace.log_model(
+            Scorer(), model_name=MODEL, version_name="V1", signatures={"predict": signature()}
+        )
+        return root
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None:
         self.workspace.write_table(name, frame)
@@ -306,26 +315,61 @@ class SqlEngine:
         return t.StructType(fields)
 
 
+class SnowflakeDoubles:
+    """Autospecs of the real Snowpark and snowflake-ml classes, built once per test session.
+
+    Building an autospec of ``Session`` or ``DataFrame`` takes most of a second on a loaded machine,
+    so each test gets these reset and re-wired (:meth:`SnowflakeSide.__init__`) instead of new ones.
+    """
+
+    def __init__(self) -> None:
+        from snowflake.ml.jobs import MLJob
+        from snowflake.ml.model import Model, ModelVersion
+        from snowflake.ml.registry import Registry
+        from snowflake.snowpark import DataFrame, DataFrameWriter, Session
+
+        self.classes = {"DataFrame": DataFrame, "DataFrameWriter": DataFrameWriter, "MLJob": MLJob}
+        self.session = mock.create_autospec(Session, instance=True, spec_set=True)
+        self.frame = self.dataframe()
+        self.scored = self.dataframe()
+        self.version = mock.create_autospec(ModelVersion, instance=True, spec_set=True)
+        self.model = mock.create_autospec(Model, instance=True, spec_set=True)
+        self.registry = mock.create_autospec(Registry, spec_set=True)
+
+    def dataframe(self) -> Any:
+        df = mock.create_autospec(self.classes["DataFrame"], instance=True, spec_set=True)
+        df.write = mock.create_autospec(self.classes["DataFrameWriter"], instance=True, spec_set=True)
+        return df
+
+    def reset(self) -> None:
+        for double in (self.session, self.frame, self.frame.write, self.scored, self.scored.write,
+                       self.version, self.model, self.registry):  # fmt: skip
+            double.reset_mock(return_value=True, side_effect=True)
+
+
 class SnowflakeSide(Side):
     name = "snowflake"
 
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch, stack: contextlib.ExitStack) -> None:
-        from snowflake.ml.jobs import MLJob
-        from snowflake.ml.model import Model, ModelVersion
-        from snowflake.snowpark import DataFrame, DataFrameWriter, Session
-
+    def __init__(
+        self,
+        root: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        stack: contextlib.ExitStack,
+        doubles: SnowflakeDoubles,
+    ) -> None:
+        doubles.reset()
         self.engine = SqlEngine(root)
         (root / "stages" / STAGE).mkdir(parents=True)
-        self._classes = {"DataFrame": DataFrame, "DataFrameWriter": DataFrameWriter, "MLJob": MLJob}
+        self._classes = doubles.classes
         self._held = False
         self._pending: list[tuple[str, Any]] = []
         self._current: tuple[str, list[Any] | None] = ("", None)
-        self._frame = self._make_frame()
-        self._scored = self._make_frame()
+        self._frame = self._wire_frame(doubles.frame)
+        self._scored = doubles.scored
         self._jobs: dict[str, Any] = {}
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(SF_CONN))
 
-        session = mock.create_autospec(Session, instance=True, spec_set=True)
+        session = doubles.session
         session.sql.side_effect = lambda query, params=None, **_: self._dataframe(query, params)
         session.table.side_effect = lambda name, *_, **__: self._dataframe(f"SELECT * FROM {name}", None)
         stack.enter_context(
@@ -335,7 +379,7 @@ class SnowflakeSide(Side):
                 return_value=session,
             )
         )
-        version = mock.create_autospec(ModelVersion, instance=True, spec_set=True)
+        version = doubles.version
         version.version_name = "V1"
         version.show_functions.return_value = [
             {"name": "PREDICT", "target_method": "predict", "target_method_function_type": "FUNCTION",
@@ -343,19 +387,17 @@ class SnowflakeSide(Side):
         ]  # fmt: skip
         version.run.side_effect = self._run
         version.run_batch.side_effect = self._run_batch
-        model = mock.create_autospec(Model, instance=True, spec_set=True)
+        model = doubles.model
         model.default = version
         model.version.side_effect = lambda name: version
-        registry = stack.enter_context(
-            mock.patch("snowflake.ml.registry.Registry", autospec=True, spec_set=True)
-        )
 
         def get_model(name: str) -> Any:
             if name != MODEL:
                 raise ValueError(f"Unable to find model {name}")
             return model
 
-        registry.return_value.get_model.side_effect = get_model
+        doubles.registry.return_value.get_model.side_effect = get_model
+        stack.enter_context(mock.patch("snowflake.ml.registry.Registry", new=doubles.registry))
         stack.enter_context(mock.patch("snowflake.ml.jobs.get_job", side_effect=self._get_job))
         self.model = Scorer()
 
@@ -401,9 +443,7 @@ class SnowflakeSide(Side):
         self._current = (query, params)
         return self._frame
 
-    def _make_frame(self) -> Any:
-        df = mock.create_autospec(self._classes["DataFrame"], instance=True, spec_set=True)
-        df.write = mock.create_autospec(self._classes["DataFrameWriter"], instance=True, spec_set=True)
+    def _wire_frame(self, df: Any) -> Any:
         df.collect.side_effect = lambda *_, **__: self.engine(*self._current)
         type(df).schema = mock.PropertyMock(side_effect=lambda: self.engine.schema(self._current[0]))
         return df

@@ -46,14 +46,10 @@ def rows(frame: pd.DataFrame | None, columns: list[str] | None = None) -> list[t
 
 def warehouse(side: Side, *, source: dict[str, str] | None = None, **kwargs: Any) -> int:
     """Warehouse inference of the INPUT table (or ``source``) into PREDS; the rows written."""
+    kwargs = {"model_name": MODEL, "version_name": None, "function_name": None, **kwargs}
     with side.hook() as hook:
         _, written, _ = hook.run_warehouse_inference(
-            model_name=MODEL,
-            version_name=None,
-            function_name=None,
-            source=hook.input_source(**(source or {"input_table": "INPUT"})),
-            output_table=OUTPUT,
-            **kwargs,
+            source=hook.input_source(**(source or {"input_table": "INPUT"})), output_table=OUTPUT, **kwargs
         )
     return written
 

@@ -110,7 +110,8 @@ class LocalBackend:
         counts = ", ".join(f"count_if({Identifier(c).quoted} IS NULL)" for c in columns)
         with self._connect() as con:
             row = con.execute(f"SELECT {counts} FROM ({self._input_query(source)})").fetchone()
-        return dict(zip(columns, map(int, row or ()), strict=True))
+        # DuckDB's count_if over no row is NULL (Snowflake's COUNT_IF is 0).
+        return {column: int(count or 0) for column, count in zip(columns, row or (), strict=True)}
 
     def table_exists(self, table: ObjectName) -> bool:
         if table.database not in self.layout.databases():
