@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from contract_sides import MODEL
 from contract_support import OUTPUT, features, load, rows, scored
 
@@ -64,7 +63,9 @@ def test_a_failed_job_is_replaced_by_a_new_one_on_retry(side):
         assert side.wait(hook, first.job_id).status is BatchJobStatus.FAILED
         side.write_table("INPUT", features(range(3)))
         retry = _start(side, hook, try_number=2)
+        # The job of try n is <job_name>_T<n>, in a folder of that name.
         assert not retry.reattached and retry.job_name == "JOB_1_T2"
+        assert retry.output_location.sql.endswith("/preds/JOB_1_T2/")
         assert side.wait(hook, retry.job_id).status is BatchJobStatus.DONE
 
 
@@ -76,13 +77,3 @@ def test_an_empty_input_ends_done_with_success_and_no_parquet_and_loads_zero_row
         files = hook.list_files(start.output_location)
     assert files == ["_SUCCESS"]
     assert load(side, folder=start.output_location.sql, output_partition={"DS": "2024-01-01"}) == 0
-
-
-@pytest.mark.parametrize("try_number", [1, 3])
-def test_the_job_of_a_try_is_named_after_it(side, try_number):
-    side.write_table("INPUT", features(range(2)))
-    with side.hook() as hook:
-        start = _start(side, hook, try_number=try_number)
-        side.wait(hook, start.job_id)
-    assert start.job_name == ("JOB_1" if try_number == 1 else f"JOB_1_T{try_number}")
-    assert start.output_location.sql.endswith(f"/preds/{start.job_name}/")
