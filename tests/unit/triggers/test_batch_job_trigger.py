@@ -229,23 +229,23 @@ async def test_deadline_without_cancel_leaves_the_job_running(hook, sleep):
 @pytest.mark.asyncio
 async def test_triggerer_stopping_the_trigger_closes_the_hook_and_leaves_the_job_running(hook):
     """A triggerer that stops watching (restart, reassignment) cancels run()'s task, then calls cleanup()."""
-    polled = asyncio.Event()
+    polled = threading.Event()  # the shared poller asks from its thread
 
-    async def running(job_id):
+    def running(job_id):
         polled.set()
         return state("RUNNING")
 
-    hook.a_get_job_state.side_effect = running
+    hook.status.side_effect = running
     trigger = make_trigger(poll_interval=0.01)
     watching = asyncio.create_task(anext(trigger.run()))
-    await asyncio.wait_for(polled.wait(), timeout=30)
+    assert await asyncio.to_thread(polled.wait, 30)
 
     watching.cancel()
     with pytest.raises(asyncio.CancelledError):
         await watching
     await trigger.cleanup()
 
-    hook.close.assert_called_once_with()  # run()'s finally released the session
+    hook.close.assert_called_once_with()  # the last trigger leaving the shared poller released its session
     hook.a_cancel_job.assert_not_awaited()  # the job keeps running for the next triggerer
 
 
