@@ -235,6 +235,10 @@ def quote_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+#: The start of every default job name; what the cleanup operator removes unless told otherwise.
+DEFAULT_JOB_PREFIX = "AIRFLOW_BATCH_"
+
+
 def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> Identifier:
     """A deterministic, valid job name for one task instance: the same inputs give the same name.
 
@@ -242,7 +246,7 @@ def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1
     submitted instead of submitting a duplicate.
     """
     digest = hashlib.sha1(f"{dag_id}\x1f{task_id}\x1f{run_id}\x1f{map_index}".encode()).hexdigest()
-    return Identifier(f"AIRFLOW_BATCH_{digest[:16].upper()}")
+    return Identifier(f"{DEFAULT_JOB_PREFIX}{digest[:16].upper()}")
 
 
 def column_matches(feature_name: str, column_name: str) -> bool:

@@ -67,6 +67,15 @@ def list_files(location: StageLocation) -> Statement:
     return f"LIST {location.sql}", []
 
 
+def show_job_services(database: Identifier, schema: Identifier) -> Statement:
+    """``SHOW JOB SERVICES`` of a schema: one row per job with its ``name``, ``status`` and ``created_on``.
+
+    >>> show_job_services(Identifier("DB"), Identifier("SC"))
+    ('SHOW JOB SERVICES IN SCHEMA DB.SC', [])
+    """
+    return f"SHOW JOB SERVICES IN SCHEMA {database.sql}.{schema.sql}", []
+
+
 def remove_files(location: StageLocation) -> Statement:
     return f"REMOVE {location.sql}", []
 

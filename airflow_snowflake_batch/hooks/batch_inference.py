@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import tenacity
@@ -24,8 +26,8 @@ from airflow_snowflake_batch.exceptions import (
     ResultsNotReadyError,
     StageValidationError,
 )
-from airflow_snowflake_batch.hooks import validation
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.hooks import retention, validation
+from airflow_snowflake_batch.identifiers import DEFAULT_JOB_PREFIX, Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import JobState
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 
 LOCAL_CONN_TYPE = "snowflake_batch_local"
 SUCCESS_FILE = "_SUCCESS"
+# A job name prefix, compared with stored names: the characters of an unquoted identifier.
+_JOB_PREFIX = re.compile(r"[A-Za-z0-9_$]+")
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +490,71 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         """A link to the job for the task's extra link: its Snowsight page or local output folder."""
         location = self.parse_location(output_location, what="output_location")
         return self.backend.job_url(self.qualify(job_id, what="job_id").sql, location)
+
+    # -- retention -------------------------------------------------------------------------------
+
+    def plan_cleanup(
+        self,
+        *,
+        output_stage_location: str,
+        older_than: timedelta,
+        job_schema: str | None = None,
+        job_name_prefix: str = DEFAULT_JOB_PREFIX,
+        now: datetime | None = None,
+    ) -> retention.CleanupPlan:
+        """The finished jobs and the folders under ``output_stage_location`` older than ``older_than`` that no
+        running job uses (rules: :mod:`airflow_snowflake_batch.hooks.retention`). Removes nothing.
+
+        :param output_stage_location: The batch operator's ``output_stage_location``.
+        :param older_than: Minimum age of what is removed.
+        :param job_schema: ``SCHEMA`` or ``DATABASE.SCHEMA`` of the jobs; default: the connection's.
+        :param job_name_prefix: Only jobs and job folders whose names start with it are candidates.
+        :param now: The time ages are measured from (default: now).
+        """
+        if older_than < timedelta(0):
+            raise InputValidationError(f"older_than must not be negative, got {older_than}.")
+        if not _JOB_PREFIX.fullmatch(job_name_prefix):
+            raise InputValidationError(
+                "job_name_prefix must be the start of a job name (letters, digits, _ or $), "
+                f"got {job_name_prefix!r}."
+            )
+        location = self.parse_location(output_stage_location, what="output_stage_location")
+        database, schema = self._job_schema(job_schema)
+        jobs = self._idempotent(lambda b: b.list_jobs(database, schema))
+        files = self._idempotent(lambda b: b.list_file_details(location))
+        return retention.plan_cleanup(
+            jobs=jobs,
+            files=files,
+            output_location=location,
+            cutoff=(now or datetime.now(timezone.utc)) - older_than,
+            job_name_prefix=job_name_prefix,
+        )
+
+    def run_cleanup(self, plan: retention.CleanupPlan) -> None:
+        """Drop the plan's job services, then remove its folders (each step is safe to repeat)."""
+        for job_id in plan.drop_jobs:
+            log.info("Dropping finished batch inference job %s.", job_id)
+            self.drop_job(job_id)
+        for folder in plan.remove_folders:
+            log.info("Removing %s.", folder.sql)
+            self._idempotent(lambda b, f=folder: b.remove_files(f))  # type: ignore[misc]
+
+    def _job_schema(self, job_schema: str | None) -> tuple[Identifier, Identifier]:
+        database, schema = self.backend.default_database, self.backend.default_schema
+        if job_schema:
+            # "DATABASE.SCHEMA" parses as an object name whose "schema" part is the database.
+            parsed = ObjectName.parse(job_schema, what="job_schema")
+            if parsed.database is not None:
+                raise InputValidationError(
+                    f"job_schema must be SCHEMA or DATABASE.SCHEMA, got {job_schema!r}."
+                )
+            database, schema = parsed.schema or database, parsed.name
+        if database is None or schema is None:
+            raise InputValidationError(
+                "job_schema must name the jobs' DATABASE.SCHEMA: the connection sets no default "
+                f"database and schema (got job_schema={job_schema!r})."
+            )
+        return database, schema
 
     # -- results -------------------------------------------------------------------------------
 

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from airflow_snowflake_batch.backends.base import (
+    TEMPORARY_INPUT_FOLDER,
     BatchJobSpec,
     Column,
     InputSource,
+    JobInfo,
     LoadResultsRequest,
     ModelVersionRef,
+    StageFile,
     StageInfo,
     WarehouseInferenceRequest,
 )
 from airflow_snowflake_batch.backends.local import database, jobs, stages
-from airflow_snowflake_batch.backends.local.layout import Layout, write_json_atomic
+from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, write_json_atomic
 from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_function
 from airflow_snowflake_batch.backends.local.scoring import (
     map_features,
@@ -41,8 +45,6 @@ if TYPE_CHECKING:
 # Rows per batch when the job spec gives no max_batch_rows, and for warehouse inference.
 DEFAULT_BATCH_ROWS = 1024
 WAREHOUSE_BATCH_ROWS = 10_000
-# Snowflake copies a table/query input of a job here, under the output location (service_ops.py).
-SCRATCH_INPUT_FOLDER = "_snowflake_temporary"
 
 
 class LocalBackend:
@@ -117,6 +119,9 @@ class LocalBackend:
 
     def list_files(self, location: StageLocation) -> list[str]:
         return stages.list_files(self.layout, location)
+
+    def list_file_details(self, location: StageLocation) -> list[StageFile]:
+        return stages.list_file_details(self.layout, location)
 
     def remove_files(self, location: StageLocation) -> None:
         stages.remove_files(self.layout, location)
@@ -214,7 +219,7 @@ class LocalBackend:
                 stages.require_stage(self.layout, spec.source.stage_location.stage)
                 input_dir = self.layout.location_dir(spec.source.stage_location)
             else:
-                scratch_location = spec.output_location.child(SCRATCH_INPUT_FOLDER).child(uuid.uuid4().hex)
+                scratch_location = spec.output_location.child(TEMPORARY_INPUT_FOLDER).child(uuid.uuid4().hex)
                 scratch = input_dir = self.layout.location_dir(scratch_location)
                 with self._connect() as con:
                     database.export_parquet(
@@ -266,6 +271,20 @@ class LocalBackend:
         if jobs.state(job_id, job_dir) is not None:
             jobs.cancel(job_id, job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)
+
+    def list_jobs(self, database: Identifier, schema: Identifier) -> list[JobInfo]:
+        """The schema's job records; a job's creation time is when its ``job.json`` was written."""
+        folder = self.layout.schema_jobs_dir(database, schema)
+        found = []
+        for job_dir in sorted(folder.iterdir()) if folder.is_dir() else ():
+            name = identifier_of(job_dir.name)
+            job_id = ObjectName(name=name, schema=schema, database=database).sql
+            state = jobs.state(job_id, job_dir)
+            if state is None:  # a folder without a job record (a submit that failed half-way)
+                continue
+            created = datetime.fromtimestamp((job_dir / jobs.JOB_FILE).stat().st_mtime, tz=timezone.utc)
+            found.append(JobInfo(job_id=job_id, name=name.value, status=state.status, created_on=created))
+        return found
 
     # -- results ---------------------------------------------------------------------------------
 
