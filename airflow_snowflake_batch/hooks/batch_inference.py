@@ -162,6 +162,25 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         names = ".".join(str(n) for n in (backend.default_database, backend.default_schema) if n)
         return True, f"Local workspace is ready (default namespace: {names or 'none'})."
 
+    def openlineage_namespace(self) -> str:
+        """The OpenLineage namespace of this connection's datasets, without opening a session.
+
+        ``snowflake://<account>`` with the account normalized as the Snowflake provider does (so datasets
+        match those its operators emit); ``snowflake://local`` for a local workspace.
+        """
+        if self.get_connection(self.snowflake_conn_id).conn_type == LOCAL_CONN_TYPE:
+            from airflow_snowflake_batch.utils.lineage import LOCAL_NAMESPACE
+
+            return LOCAL_NAMESPACE
+        # SnowflakeHook._get_openlineage_authority does the same through a snowflake-sqlalchemy URL;
+        # building that URL needs a snowflake-sqlalchemy that works with the installed SQLAlchemy.
+        from airflow.providers.snowflake.utils.openlineage import fix_account_name
+
+        params = self._get_conn_params()
+        account, region = str(params.get("account") or ""), params.get("region")
+        host = f"{account}.{region}" if region and region not in account else account
+        return f"snowflake://{fix_account_name(host)}"
+
     def get_snowpark_session(self) -> Any:
         """A new Snowpark session with the provider's ``QUERY_TAG`` (dag, task, run) added."""
         session = super().get_snowpark_session()

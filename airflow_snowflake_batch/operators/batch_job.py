@@ -15,11 +15,13 @@ from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent
+from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import as_int, model_params, seconds
 from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 from airflow_snowflake_batch.utils.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_snowflake_batch.hooks.batch_inference import JobStart
@@ -180,6 +182,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._job: dict[str, str] | None = None
         self._result: dict[str, str] | None = None
+        # The version the registry resolved when this instance built the job (for lineage).
+        self._model_version: str | None = None
 
     # -- execution -----------------------------------------------------------------------------
 
@@ -230,6 +234,36 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.log.info("Task killed: cancelling batch inference job %s.", job_id)
         with self.make_hook(None) as hook:
             hook.cancel_job(job_id)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The input table, query tables or stage folder → the job's folder, with the job id and model.
+
+        The model version is the resolved one when this task instance submitted the job, else the
+        requested ``version_name`` (None for the default): a resumed task does not ask the registry again.
+        """
+        if self._job is None:
+            return None
+        with self.make_hook(None) as hook:
+            return lineage.operator_lineage(
+                namespace=hook.openlineage_namespace(),
+                inputs=lineage.source_dataset_names(
+                    hook,
+                    input_table=self.input_table,
+                    input_query=self.input_query,
+                    input_stage_location=self.input_stage_location,
+                ),
+                outputs=[
+                    lineage.stage_dataset_name(
+                        hook.parse_location(self._job["output_location"], what="output_location")
+                    )
+                ],
+                model=lineage.ModelUsed(
+                    name=lineage.table_dataset_name(hook.qualify(self.model_name, what="model_name")),
+                    version=self._model_version or self.version_name,
+                    function=self.function_name,
+                ),
+                job_id=self._job["job_id"],
+            )
 
     def _defer(self, context: Context) -> None:
         assert self._job is not None
@@ -314,6 +348,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             job_name=self._job_name(context),
             **self._spec_options(),
         )
+        self._model_version = spec.model.version.value
         start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
         self._publish(
             context,

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_snowflake_batch.backends.base import PartitionValue
@@ -75,6 +78,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         self.create_table_if_missing = create_table_if_missing
         self.require_success = require_success
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
+        self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.make_hook(context) as hook:
@@ -87,4 +91,21 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
                 require_success=self.require_success,
             )
         self.log.info("Loaded %s rows from %s into %s.", rows, self.output_location, table.sql)
-        return {"target_table": table.sql, "rows_loaded": rows}
+        self._result = {"target_table": table.sql, "rows_loaded": rows}
+        return self._result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The job's stage folder → the target table, with the rows loaded."""
+        if self._result is None:
+            return None
+        with self.make_hook(None) as hook:
+            return lineage.operator_lineage(
+                namespace=hook.openlineage_namespace(),
+                inputs=[
+                    lineage.stage_dataset_name(
+                        hook.parse_location(self.output_location, what="output_location")
+                    )
+                ],
+                outputs=[lineage.table_dataset_name(ObjectName.parse(self._result["target_table"]))],
+                output_rows=self._result["rows_loaded"],
+            )

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import model_params
 from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_snowflake_batch.backends.base import PartitionValue
@@ -97,6 +100,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
+        self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.make_hook(context) as hook:
@@ -113,4 +117,24 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 strict_input_validation=self.strict_input_validation,
             )
         self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
-        return {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}
+        self._result = {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}
+        return self._result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The input table (or the tables the query reads) → the output table, with the model and row count."""
+        if self._result is None:
+            return None
+        with self.make_hook(None) as hook:
+            return lineage.operator_lineage(
+                namespace=hook.openlineage_namespace(),
+                inputs=lineage.source_dataset_names(
+                    hook, input_table=self.input_table, input_query=self.input_query
+                ),
+                outputs=[lineage.table_dataset_name(ObjectName.parse(self._result["output_table"]))],
+                model=lineage.ModelUsed(
+                    name=lineage.table_dataset_name(hook.qualify(self.model_name, what="model_name")),
+                    version=self._result["model_version"],
+                    function=self.function_name,
+                ),
+                output_rows=self._result["rows_written"],
+            )
