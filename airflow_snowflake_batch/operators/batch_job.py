@@ -47,6 +47,13 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
 
     Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location"}``.
 
+    .. seealso::
+        :class:`~airflow_snowflake_batch.sensors.batch_job.SnowflakeBatchInferenceJobSensor` to wait for a
+        job submitted with ``wait_for_completion=False``;
+        :class:`~airflow_snowflake_batch.operators.cleanup.SnowflakeBatchInferenceCleanupOperator` to
+        drop old jobs and folders; Snowflake's guide to batch inference jobs,
+        https://docs.snowflake.com/en/developer-guide/snowflake-ml/inference/batch
+
     :param model_name: Registry model, ``NAME``, ``SCHEMA.NAME`` or ``DB.SCHEMA.NAME``. (templated)
     :param version_name: Version or alias; None uses the model's default version. (templated)
     :param function_name: Model function, e.g. ``predict``; needed when the model has several. (templated)
@@ -77,7 +84,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :param timeout: Longest wait for the job (seconds or timedelta); then it is cancelled and the task
         fails. None waits without limit (``execution_timeout`` still applies, also while deferred).
     :param cancel_on_kill: Cancel the job when the task is killed, marked or cleared.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
     :param warehouse: Warehouse overriding the connection's. (templated)

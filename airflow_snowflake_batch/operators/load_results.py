@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName
 from airflow_snowflake_batch.utils import lineage
+from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
@@ -27,7 +28,13 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
     repeat: ``append`` loads each file once, ``output_partition`` and ``overwrite`` replace rows
     atomically.
 
-    Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``.
+    Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``. Each
+    :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose ``extra`` holds ``table``, ``rows``,
+    ``partition`` and ``source`` (the job folder loaded).
+
+    .. seealso::
+        :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator`, whose
+        output this loads; the README sections *Lineage* and *Assets*.
 
     :param output_location: The job's folder, ``@DB.SC.STAGE/path/<JOB_NAME>/``. (templated)
     :param target_table: Table to load into. (templated)
@@ -36,7 +43,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         the table's rows of that partition are replaced atomically. (templated)
     :param create_table_if_missing: Create the table from the files' schema when it does not exist.
     :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
     :param warehouse: Warehouse running the load, overriding the connection's. (templated)
@@ -92,6 +99,16 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
             )
         self.log.info("Loaded %s rows from %s into %s.", rows, self.output_location, table.sql)
         self._result = {"target_table": table.sql, "rows_loaded": rows}
+        annotate_outlet_events(
+            self,
+            context,
+            {
+                "table": table.sql,
+                "rows": rows,
+                "partition": dict(self.output_partition or {}),
+                "source": self.output_location,
+            },
+        )
         return self._result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:

@@ -11,6 +11,7 @@ from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenc
 from airflow_snowflake_batch.identifiers import ObjectName
 from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import model_params
+from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
 
 if TYPE_CHECKING:
@@ -28,6 +29,13 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     worker. Input columns are checked against the function's signature before anything is written.
 
     Returns and pushes (one XCom per key) ``{"output_table", "rows_written", "model_version"}``.
+    Each :class:`~airflow.sdk.Asset` in ``outlets`` (e.g. ``Asset("snowflake://<account>/DB/SCHEMA/TABLE")``)
+    gets an event whose ``extra`` holds ``table``, ``rows``, ``partition``, ``model`` and ``model_version``,
+    so a DAG scheduled on the asset knows which day's scores landed and which model made them.
+
+    .. seealso::
+        :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator` to score on
+        SPCS instead; the README sections *Lineage* and *Assets*.
 
     :param model_name: Registry model, ``NAME``, ``SCHEMA.NAME`` or ``DB.SCHEMA.NAME``. (templated)
     :param version_name: Version or alias; None uses the model's default version. (templated)
@@ -42,7 +50,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         Airflow's DAG-level ``params`` stay available to templates as usual.
     :param partition_column: Column partitioning the input of a table function. (templated)
     :param strict_input_validation: Require input column types to match the signature exactly.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
     :param warehouse: Warehouse running the inference, overriding the connection's. (templated)
@@ -118,6 +126,17 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
             )
         self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
         self._result = {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}
+        annotate_outlet_events(
+            self,
+            context,
+            {
+                "table": table.sql,
+                "rows": rows,
+                "partition": dict(self.output_partition or {}),
+                "model": model.model.sql,
+                "model_version": model.version.value,
+            },
+        )
         return self._result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:

@@ -10,8 +10,9 @@ from airflow_snowflake_batch.utils.arguments import task_query_tag
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Template fields of the connection overrides, appended to each task's own.
-CONNECTION_TEMPLATE_FIELDS = ("database", "schema", "warehouse", "role")
+#: Template fields of the connection and its overrides, appended to each task's own. The connection id
+#: is templated as in the Snowflake provider (e.g. ``"{{ var.value.scoring_conn }}"``).
+CONNECTION_TEMPLATE_FIELDS = ("snowflake_conn_id", "database", "schema", "warehouse", "role")
 
 
 class SnowflakeConnectionMixin:
