@@ -40,7 +40,9 @@ def _job(name: str, status: str, created: datetime) -> Any:
 
 def _file(path: str, modified: datetime) -> Any:
     # LIST names files "<stage in lower case>/<path>" and dates them in RFC 1123 form.
-    return _row(name=f"out/preds/{path}", size=10, md5="x", last_modified=format_datetime(modified, usegmt=True))
+    return _row(
+        name=f"out/preds/{path}", size=10, md5="x", last_modified=format_datetime(modified, usegmt=True)
+    )
 
 
 @pytest.fixture
