@@ -26,6 +26,7 @@ from airflow_snowflake_batch.exceptions import (
     ResultsNotReadyError,
     StageValidationError,
 )
+from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
 from airflow_snowflake_batch.hooks import retention, validation
 from airflow_snowflake_batch.identifiers import DEFAULT_JOB_PREFIX, Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import JobState
@@ -114,16 +115,26 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        return {}
+        """The local connection's own fields in the connection form (Airflow < 3.2; 3.2+ reads the
+        provider info's ``conn-fields``, see :mod:`airflow_snowflake_batch.get_provider_info`)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        return {
+            name: StringField(
+                lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"]
+            )
+            for name, field in LOCAL_CONNECTION_FIELDS.items()
+        }
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hide the standard fields a local workspace does not use (Airflow < 3.2; 3.2+ reads ``ui-field-behaviour``)."""
         return {
-            "hidden_fields": ["host", "schema", "login", "password", "port"],
+            "hidden_fields": list(LOCAL_HIDDEN_FIELDS),
             "relabeling": {},
-            "placeholders": {
-                "extra": '{"workspace": "/path/to/workspace", "database": "ML", "schema": "PUBLIC"}'
-            },
+            "placeholders": {name: field["placeholder"] for name, field in LOCAL_CONNECTION_FIELDS.items()},
         }
 
     # -- backend and session -------------------------------------------------------------------

@@ -75,13 +75,18 @@ class LocalBackend:
     ) -> LocalBackend:
         """The backend of a ``snowflake_batch_local`` connection; ``database``/``schema`` override its extra."""
         extra = conn.extra_dejson
-        root = extra.get("workspace")
+
+        def field(name: str) -> Any:
+            # Older connection forms stored their fields as extra__<conn type>__<name>.
+            return extra.get(name) or extra.get(f"extra__{conn.conn_type}__{name}") or None
+
+        root = field("workspace")
         if not root:
             raise ValueError(
                 f"Connection {conn.conn_id!r} of type snowflake_batch_local has no 'workspace' in its extra; "
                 "use LocalWorkspace(...).connection_uri() as its value."
             )
-        return cls(root, database=database or extra.get("database"), schema=schema or extra.get("schema"))
+        return cls(root, database=database or field("database"), schema=schema or field("schema"))
 
     def _connect(self, *, create: tuple[Identifier, ...] = ()) -> Any:
         return database.connect(self.layout, self.default_database, self.default_schema, create=create)
