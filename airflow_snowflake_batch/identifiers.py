@@ -128,8 +128,8 @@ class ObjectName:
         parts = [Identifier.parse(p, what=what) for p in _split_parts(text.strip(), what)]
         if len(parts) > 3:
             raise _fail(what, text, "at most three parts: DATABASE.SCHEMA.NAME")
-        parts = [None] * (3 - len(parts)) + parts  # type: ignore[list-item]
-        return cls(database=parts[0], schema=parts[1], name=parts[2])  # type: ignore[arg-type]
+        padded: list[Identifier | None] = [None] * (3 - len(parts)) + list(parts)
+        return cls(database=padded[0], schema=padded[1], name=parts[-1])
 
     @property
     def is_qualified(self) -> bool:

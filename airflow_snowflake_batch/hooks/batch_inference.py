@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import tenacity
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
@@ -162,10 +162,11 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             account_url=f"{self.account_identifier}.snowflakecomputing.com",
         )
 
-    def test_connection(self) -> tuple[bool, str]:
+    def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]  # DbApiHook's is untyped
         """Check the connection (the UI's *Test* button): a query on Snowflake, the folder locally."""
         if self.get_connection(self.snowflake_conn_id).conn_type != LOCAL_CONN_TYPE:
-            return super().test_connection()
+            # DbApiHook.test_connection returns (status, message) but is annotated as returning None.
+            return cast("tuple[bool, str]", super().test_connection())
         try:
             backend = self.backend
         except Exception as exc:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
@@ -132,7 +132,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         num_workers: int | str | None = None,
         max_batch_rows: int | str | None = None,
         resources: dict[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: MutableMapping[str, Any] | None = None,
         column_handling: dict[str, dict[str, str]] | None = None,
         partition_column: str | None = None,
         engine: str | None = None,
@@ -182,7 +182,10 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.job_name = job_name
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = seconds(poll_interval, what="poll_interval")
+        interval = seconds(poll_interval, what="poll_interval")
+        if interval is None:
+            raise ValueError("poll_interval must be a number of seconds, got None.")
+        self.poll_interval: float = interval
         self.timeout = seconds(timeout, what="timeout")
         self.cancel_on_kill = cancel_on_kill
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
@@ -272,7 +275,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 job_id=self._job["job_id"],
             )
 
-    def _defer(self, context: Context) -> None:
+    def _defer(self, context: Context) -> NoReturn:
         assert self._job is not None
         deadline = job_deadline(context, self.timeout, self.execution_timeout)
         self.defer(
@@ -312,7 +315,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     def is_job_succeeded(self, status: str) -> bool:
         return status == BatchJobStatus.DONE.value
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:
+    # The mixin declares None but hands this value back as the task's result on re-attach.
+    def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:  # type: ignore[override]
         # Returns the result: on re-attach the mixin returns this method's value, not get_job_result's.
         hook = self._get_hook(context)
         if self._job is None:  # re-attached through the stored id: publish it for this try
@@ -393,7 +397,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         if self.job_name:
             return self.job_name
         ti = context["ti"]
-        return default_job_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index).value
+        map_index = ti.map_index if ti.map_index is not None else -1
+        return default_job_name(ti.dag_id, ti.task_id, ti.run_id, map_index).value
 
     def _job_of(self, job_id: str) -> dict[str, str]:
         """The description of a job known only by its id (re-attached through the task state store)."""

@@ -80,7 +80,8 @@ class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOpera
         self.older_than_days = older_than_days
         self.job_schema = job_schema
         self.job_name_prefix = job_name_prefix
-        self.dry_run = dry_run
+        # Not "dry_run": BaseOperator.dry_run() is a method (it renders templates without running).
+        self.is_dry_run = dry_run
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -94,7 +95,7 @@ class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOpera
                 job_schema=self.job_schema,
                 job_name_prefix=self.job_name_prefix,
             )
-            verb = "Would drop" if self.dry_run else "Dropping"
+            verb = "Would drop" if self.is_dry_run else "Dropping"
             self.log.info(
                 "%s %d finished job(s) and %d folder(s) older than %d day(s); %d running job(s) kept: %s",
                 verb,
@@ -104,6 +105,6 @@ class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOpera
                 len(plan.kept_running),
                 ", ".join(plan.kept_running) or "none",
             )
-            if not self.dry_run:
+            if not self.is_dry_run:
                 hook.run_cleanup(plan)
-        return plan.to_dict(dry_run=self.dry_run)
+        return plan.to_dict(dry_run=self.is_dry_run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -82,7 +82,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         output_table: str,
         output_mode: str = "overwrite",
         output_partition: dict[str, PartitionValue] | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: MutableMapping[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
         snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,

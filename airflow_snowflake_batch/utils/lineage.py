@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.exceptions import InvalidIdentifierError
 from airflow_snowflake_batch.identifiers import ObjectName
@@ -128,7 +128,7 @@ def operator_lineage(
     except ImportError:
         return None
 
-    output_facets = {}
+    output_facets: dict[str, Any] = {}
     if output_rows is not None:
         output_facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(rowCount=output_rows)
     run_facets: dict[str, object] = {}
