@@ -34,7 +34,7 @@ class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOpera
 
     .. seealso::
         :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator`, whose
-        jobs and folders this removes; the README section *Retention*.
+        jobs and folders this removes; the README section on this operator (retention rules, privileges).
 
     :param output_stage_location: The batch operator's ``output_stage_location``. (templated)
     :param older_than_days: Minimum age, in whole days (at least 1), of the jobs and folders removed.

@@ -74,13 +74,6 @@ def test_parsing_imports_no_heavy_library(path) -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_the_report_is_scheduled_on_the_asset_the_scoring_task_updates() -> None:
-    dags = _dagbag().dags
-    (outlet,) = dags["nightly_warehouse_scoring"].task_dict["score_customers"].outlets
-    assert outlet.uri == "snowflake://local/ML/PUBLIC/CHURN_SCORES"
-    assert list(dags["churn_scores_report"].timetable.asset_condition.objects) == [outlet]
-
-
 @pytest.mark.parametrize("path", sorted(EXAMPLE_DAGS.glob("*.py")), ids=lambda p: p.name)
 def test_howto_markers_are_paired(path) -> None:
     text = path.read_text()
