@@ -37,3 +37,7 @@ class BatchJobError(SnowflakeBatchInferenceError):
 
 class ResultsNotReadyError(SnowflakeBatchInferenceError):
     """A job's output folder has no ``_SUCCESS`` marker, so its results are incomplete."""
+
+
+class MissingExtraError(SnowflakeBatchInferenceError, ImportError):
+    """An optional feature's dependencies are not installed; the message names the extra to install."""

@@ -4,6 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The fields of a ``snowflake_batch_local`` connection (stored in its extra), for the connection form.
+LOCAL_CONNECTION_FIELDS: dict[str, dict[str, str]] = {
+    "workspace": {
+        "label": "Workspace",
+        "description": "Folder of the local workspace (LocalWorkspace(path)); it plays a Snowflake account.",
+        "placeholder": "/path/to/workspace",
+    },
+    "database": {
+        "label": "Database",
+        "description": "Database of unqualified names (default ML).",
+        "placeholder": "ML",
+    },
+    "schema": {
+        "label": "Schema",
+        "description": "Schema of unqualified names (default PUBLIC).",
+        "placeholder": "PUBLIC",
+    },
+}
+#: Standard connection fields a local workspace does not use.
+LOCAL_HIDDEN_FIELDS = ("host", "schema", "login", "password", "port")
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -25,6 +46,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_snowflake_batch.operators.warehouse",
                     "airflow_snowflake_batch.operators.batch_job",
                     "airflow_snowflake_batch.operators.load_results",
+                    "airflow_snowflake_batch.operators.cleanup",
                 ],
             }
         ],
@@ -51,6 +73,22 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "snowflake_batch_local",
                 "hook-class-name": "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook",
                 "hook-name": "Snowflake Batch Inference (local workspace)",
+                # Airflow 3.2+ builds the connection form from these without importing the hook.
+                "conn-fields": {
+                    name: {
+                        "label": field["label"],
+                        "description": field["description"],
+                        "schema": {"type": ["string", "null"]},
+                    }
+                    for name, field in LOCAL_CONNECTION_FIELDS.items()
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": list(LOCAL_HIDDEN_FIELDS),
+                    "relabeling": {},
+                    "placeholders": {
+                        name: field["placeholder"] for name, field in LOCAL_CONNECTION_FIELDS.items()
+                    },
+                },
             }
         ],
         "extra-links": ["airflow_snowflake_batch.links.SnowflakeBatchJobLink"],

@@ -128,8 +128,8 @@ class ObjectName:
         parts = [Identifier.parse(p, what=what) for p in _split_parts(text.strip(), what)]
         if len(parts) > 3:
             raise _fail(what, text, "at most three parts: DATABASE.SCHEMA.NAME")
-        parts = [None] * (3 - len(parts)) + parts  # type: ignore[list-item]
-        return cls(database=parts[0], schema=parts[1], name=parts[2])  # type: ignore[arg-type]
+        padded: list[Identifier | None] = [None] * (3 - len(parts)) + list(parts)
+        return cls(database=padded[0], schema=padded[1], name=parts[-1])
 
     @property
     def is_qualified(self) -> bool:
@@ -235,6 +235,10 @@ def quote_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+#: The start of every default job name; what the cleanup operator removes unless told otherwise.
+DEFAULT_JOB_PREFIX = "AIRFLOW_BATCH_"
+
+
 def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> Identifier:
     """A deterministic, valid job name for one task instance: the same inputs give the same name.
 
@@ -242,7 +246,7 @@ def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1
     submitted instead of submitting a duplicate.
     """
     digest = hashlib.sha1(f"{dag_id}\x1f{task_id}\x1f{run_id}\x1f{map_index}".encode()).hexdigest()
-    return Identifier(f"AIRFLOW_BATCH_{digest[:16].upper()}")
+    return Identifier(f"{DEFAULT_JOB_PREFIX}{digest[:16].upper()}")
 
 
 def feature_column(feature_name: str, *, normalized: bool) -> str | None:

@@ -5,6 +5,8 @@ churn-risk model and write the scores into one partition (``SCORE_DATE``) of a t
 Runs unchanged on Snowflake and on the embedded local workspace: only the ``snowflake_default``
 connection differs (a ``snowflake`` connection, or a ``snowflake_batch_local`` one, see README).
 Rerunning a day replaces that day's rows, so the DAG is safe to clear and to backfill.
+Each run emits an event of the asset ``CHURN_SCORES`` (with the day and the model version in its
+``extra``), which schedules ``churn_scores_report``.
 
 Objects it expects (``scripts/demo.py`` creates them on a local workspace):
 
@@ -17,11 +19,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Asset
 
 from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
 
 DAG_ID = "nightly_warehouse_scoring"
+# The scores table as an asset, in the Snowflake provider's URI form snowflake://<account>/<DB>/<SCHEMA>/<TABLE>
+# ("local" for the local workspace; use your account identifier, e.g. myorg-myaccount, on Snowflake).
+# churn_scores_report.py declares the same asset.
+CHURN_SCORES = Asset(name="churn_scores", uri="snowflake://local/ML/PUBLIC/CHURN_SCORES")
 
 with DAG(
     dag_id=DAG_ID,
@@ -47,5 +53,7 @@ with DAG(
         # Only this day's rows are replaced (a rerun never duplicates them); earlier days stay.
         output_partition={"SCORE_DATE": "{{ ds }}"},
         snowflake_conn_id="snowflake_default",
+        # On success, an asset event whose extra holds the table, rows, partition and model version.
+        outlets=[CHURN_SCORES],
     )
     # [END howto_operator_snowflake_warehouse_inference]

@@ -7,6 +7,7 @@
 #   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
 #   3. lint: ruff check and ruff format --check (versions pinned in the test extra);
 #   4. the benchmarks at their --smoke size (a step that fails only if a script crashes).
+#   5. type check: mypy on the package (configuration in pyproject.toml).
 #
 # Both environments always run, so one failure does not hide another; the script fails if either
 # fails or collects no tests. Extra arguments go to both pytest runs (e.g. `-k warehouse`).
@@ -72,6 +73,13 @@ if [[ ${#BENCH_FAILED[@]} -eq 0 ]]; then
     SUMMARY+=("PASS  benchmarks (smoke)")
 else
     SUMMARY+=("FAIL  benchmarks crashed: ${BENCH_FAILED[*]}"); FAILED=1
+fi
+
+step "Type check: mypy (configuration in pyproject.toml)"
+if .venv/bin/mypy; then
+    SUMMARY+=("PASS  mypy")
+else
+    SUMMARY+=("FAIL  mypy: see the errors above"); FAILED=1
 fi
 
 run_pytest locked .venv/bin/python tests "$@"

@@ -15,13 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
-    from airflow_snowflake_batch.job_status import JobState
+    from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 SaveMode = Literal["error", "overwrite"]
 TableMode = Literal["overwrite", "append"]
 PartitionValue = str | int | float | bool
+#: Where Snowflake copies a table or query input of a batch job, under the output location
+#: (``<output>/_snowflake_temporary/<id>/``, snowflake-ml's service_ops.py); the local backend does the same.
+TEMPORARY_INPUT_FOLDER = "_snowflake_temporary"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,24 @@ class StageInfo:
     name: ObjectName
     is_internal: bool
     encryption: str | None  # SNOWFLAKE_SSE, SNOWFLAKE_FULL, or None for external stages
+
+
+@dataclass(frozen=True)
+class StageFile:
+    """A file listed under a stage location (``LIST``), with when it was last written (UTC)."""
+
+    path: str  # relative to the listed location
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job service of a schema (``SHOW JOB SERVICES``), for retention decisions."""
+
+    job_id: str  # DB.SCHEMA.NAME
+    name: str  # the stored name: also the name of the job's output folder
+    status: BatchJobStatus
+    created_on: datetime  # timezone-aware
 
 
 @dataclass(frozen=True)
@@ -201,6 +223,9 @@ class InferenceBackend(Protocol):
     def list_files(self, location: StageLocation) -> list[str]:
         """Paths of the files under ``location``, relative to it, sorted."""
 
+    def list_file_details(self, location: StageLocation) -> list[StageFile]:
+        """Like :meth:`list_files`, with each file's last-modified time."""
+
     def remove_files(self, location: StageLocation) -> None: ...
 
     # Writes. Both follow the contract in README "What each write does": with a partition only its
@@ -229,6 +254,9 @@ class InferenceBackend(Protocol):
     def get_job_logs(self, job_id: str) -> str: ...
 
     def drop_job(self, job_id: str) -> None: ...
+
+    def list_jobs(self, database: Identifier, schema: Identifier) -> list[JobInfo]:
+        """The job services of a schema, with their status and creation time."""
 
     def job_url(self, job_id: str, output_location: StageLocation) -> str:
         """Where a person looks at the job (Snowsight page, or the local output folder)."""

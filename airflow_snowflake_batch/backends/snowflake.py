@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -20,9 +22,11 @@ from airflow_snowflake_batch.backends import snowflake_sql as sql
 from airflow_snowflake_batch.backends.base import (
     Column,
     Feature,
+    JobInfo,
     ModelFunction,
     ModelVersionRef,
     Param,
+    StageFile,
     StageInfo,
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
@@ -182,6 +186,14 @@ class SnowflakeBackend:
             if (rel := _relative(str(_row(r)["name"]), location))
         )
 
+    def list_file_details(self, location: StageLocation) -> list[StageFile]:
+        files = [
+            StageFile(path=rel, last_modified=_timestamp(row["last_modified"]))
+            for row in map(_row, self._run(sql.list_files(location)))
+            if (rel := _relative(str(row["name"]), location))
+        ]
+        return sorted(files, key=lambda f: f.path)
+
     def remove_files(self, location: StageLocation) -> None:
         self._run(sql.remove_files(location))
 
@@ -334,8 +346,11 @@ class SnowflakeBackend:
             by_schema.setdefault((str(name.database), str(name.schema)), []).append((job_id, name))
         states: dict[str, JobState | None] = {}
         for jobs in by_schema.values():
+            first = jobs[0][1]
+            assert first.database is not None and first.schema is not None  # job ids are fully qualified
             listed = {
-                str(row.get("name")): row for row in map(_row, self._run(sql.show_job_services(jobs[0][1])))
+                str(row.get("name")): row
+                for row in map(_row, self._run(sql.show_job_services(first.database, first.schema)))
             }
             for job_id, name in jobs:
                 row = listed.get(name.name.value)
@@ -377,6 +392,21 @@ class SnowflakeBackend:
         # Plain DROP SERVICE: jobs.delete_job would also REMOVE the stage path of an ML job spec,
         # which a batch inference job does not have, and it fails for a job that is already gone.
         self._run(sql.drop_service(ObjectName.parse(job_id, what="job_id")))
+
+    def list_jobs(self, database: Identifier, schema: Identifier) -> list[JobInfo]:
+        jobs = []
+        for row in map(_row, self._run(sql.show_job_services(database, schema))):
+            name = str(row["name"])
+            job = ObjectName(name=Identifier(name), schema=schema, database=database)
+            jobs.append(
+                JobInfo(
+                    job_id=job.sql,
+                    name=name,
+                    status=BatchJobStatus.parse(row.get("status")),
+                    created_on=_timestamp(row["created_on"]),
+                )
+            )
+        return jobs
 
     def job_url(self, job_id: str, output_location: StageLocation) -> str:
         job = ObjectName.parse(job_id, what="job_id")
@@ -530,6 +560,18 @@ def _relative(name: str, location: StageLocation) -> str:
         cut = name.find("/" + location.path)
         return name[cut + 1 + len(location.path) :] if cut >= 0 else ""
     return name.split("/", 1)[1] if "/" in name else ""
+
+
+def _timestamp(value: Any) -> datetime:
+    """A ``SHOW`` timestamp (a datetime) or a ``LIST`` ``last_modified`` (an RFC 1123 string), in UTC.
+
+    >>> _timestamp("Mon, 30 Nov 2026 04:47:14 GMT").isoformat()
+    '2026-11-30T04:47:14+00:00'
+    """
+    parsed = value if isinstance(value, datetime) else parsedate_to_datetime(str(value))
+    if parsed.tzinfo is None:  # a naive time from Snowflake is UTC
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
 
 
 def _rows_loaded(rows: list[Row]) -> int:

@@ -60,15 +60,6 @@ def show_tables(table: ObjectName) -> Statement:
     return f"SHOW TABLES LIKE {like_pattern(table.name)} IN SCHEMA {_schema(table)}", []
 
 
-def show_job_services(in_schema_of: ObjectName) -> Statement:
-    """``SHOW JOB SERVICES`` of the schema holding ``in_schema_of``: the status of all its jobs in one query.
-
-    >>> show_job_services(ObjectName.parse("DB.SC.JOB_1"))
-    ('SHOW JOB SERVICES IN SCHEMA DB.SC', [])
-    """
-    return f"SHOW JOB SERVICES IN SCHEMA {_schema(in_schema_of)}", []
-
-
 def show_columns(table: ObjectName) -> Statement:
     """``SHOW COLUMNS``: one row per column, named in ``column_name``."""
     return f"SHOW COLUMNS IN TABLE {table.sql}", []
@@ -80,6 +71,17 @@ def list_files(location: StageLocation) -> Statement:
     ('LIST @DB.SC.OUT/preds/JOB/', [])
     """
     return f"LIST {location.sql}", []
+
+
+def show_job_services(database: Identifier, schema: Identifier) -> Statement:
+    """``SHOW JOB SERVICES`` of a schema: one row per job with its ``name``, ``status`` and ``created_on``.
+
+    One query gives the status of every job of the schema (the triggerer's batched poll, the cleanup).
+
+    >>> show_job_services(Identifier("DB"), Identifier("SC"))
+    ('SHOW JOB SERVICES IN SCHEMA DB.SC', [])
+    """
+    return f"SHOW JOB SERVICES IN SCHEMA {database.sql}.{schema.sql}", []
 
 
 def remove_files(location: StageLocation) -> Statement:

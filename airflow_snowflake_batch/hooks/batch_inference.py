@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import tenacity
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
@@ -24,8 +26,9 @@ from airflow_snowflake_batch.exceptions import (
     ResultsNotReadyError,
     StageValidationError,
 )
-from airflow_snowflake_batch.hooks import validation
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
+from airflow_snowflake_batch.hooks import retention, validation
+from airflow_snowflake_batch.identifiers import DEFAULT_JOB_PREFIX, Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import JobState
 from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
 
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 
 LOCAL_CONN_TYPE = "snowflake_batch_local"
 SUCCESS_FILE = "_SUCCESS"
+# A job name prefix, compared with stored names: the characters of an unquoted identifier.
+_JOB_PREFIX = re.compile(r"[A-Za-z0-9_$]+")
 # The column a mapped task's map index goes to when its write replaces rows (see ``replace_key``).
 MAP_INDEX_COLUMN = "AIRFLOW_MAP_INDEX"
 
@@ -113,16 +118,26 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        return {}
+        """The local connection's own fields in the connection form (Airflow < 3.2; 3.2+ reads the
+        provider info's ``conn-fields``, see :mod:`airflow_snowflake_batch.get_provider_info`)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        return {
+            name: StringField(
+                lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"]
+            )
+            for name, field in LOCAL_CONNECTION_FIELDS.items()
+        }
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hide the standard fields a local workspace does not use (Airflow < 3.2; 3.2+ reads ``ui-field-behaviour``)."""
         return {
-            "hidden_fields": ["host", "schema", "login", "password", "port"],
+            "hidden_fields": list(LOCAL_HIDDEN_FIELDS),
             "relabeling": {},
-            "placeholders": {
-                "extra": '{"workspace": "/path/to/workspace", "database": "ML", "schema": "PUBLIC"}'
-            },
+            "placeholders": {name: field["placeholder"] for name, field in LOCAL_CONNECTION_FIELDS.items()},
         }
 
     # -- backend and session -------------------------------------------------------------------
@@ -150,16 +165,36 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             account_url=f"{self.account_identifier}.snowflakecomputing.com",
         )
 
-    def test_connection(self) -> tuple[bool, str]:
+    def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]  # DbApiHook's is untyped
         """Check the connection (the UI's *Test* button): a query on Snowflake, the folder locally."""
         if self.get_connection(self.snowflake_conn_id).conn_type != LOCAL_CONN_TYPE:
-            return super().test_connection()
+            # DbApiHook.test_connection returns (status, message) but is annotated as returning None.
+            return cast("tuple[bool, str]", super().test_connection())
         try:
             backend = self.backend
         except Exception as exc:
             return False, str(exc)
         names = ".".join(str(n) for n in (backend.default_database, backend.default_schema) if n)
         return True, f"Local workspace is ready (default namespace: {names or 'none'})."
+
+    def openlineage_namespace(self) -> str:
+        """The OpenLineage namespace of this connection's datasets, without opening a session.
+
+        ``snowflake://<account>`` with the account normalized as the Snowflake provider does (so datasets
+        match those its operators emit); ``snowflake://local`` for a local workspace.
+        """
+        if self.get_connection(self.snowflake_conn_id).conn_type == LOCAL_CONN_TYPE:
+            from airflow_snowflake_batch.utils.lineage import LOCAL_NAMESPACE
+
+            return LOCAL_NAMESPACE
+        # SnowflakeHook._get_openlineage_authority does the same through a snowflake-sqlalchemy URL;
+        # building that URL needs a snowflake-sqlalchemy that works with the installed SQLAlchemy.
+        from airflow.providers.snowflake.utils.openlineage import fix_account_name
+
+        params = self._get_conn_params()
+        account, region = str(params.get("account") or ""), params.get("region")
+        host = f"{account}.{region}" if region and region not in account else account
+        return f"snowflake://{fix_account_name(host)}"
 
     def get_snowpark_session(self) -> Any:
         """A new Snowpark session with the provider's ``QUERY_TAG`` (dag, task, run) added."""
@@ -525,6 +560,71 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         """A link to the job for the task's extra link: its Snowsight page or local output folder."""
         location = self.parse_location(output_location, what="output_location")
         return self.backend.job_url(self.qualify(job_id, what="job_id").sql, location)
+
+    # -- retention -------------------------------------------------------------------------------
+
+    def plan_cleanup(
+        self,
+        *,
+        output_stage_location: str,
+        older_than: timedelta,
+        job_schema: str | None = None,
+        job_name_prefix: str = DEFAULT_JOB_PREFIX,
+        now: datetime | None = None,
+    ) -> retention.CleanupPlan:
+        """The finished jobs and the folders under ``output_stage_location`` older than ``older_than`` that no
+        running job uses (rules: :mod:`airflow_snowflake_batch.hooks.retention`). Removes nothing.
+
+        :param output_stage_location: The batch operator's ``output_stage_location``.
+        :param older_than: Minimum age of what is removed.
+        :param job_schema: ``SCHEMA`` or ``DATABASE.SCHEMA`` of the jobs; default: the connection's.
+        :param job_name_prefix: Only jobs and job folders whose names start with it are candidates.
+        :param now: The time ages are measured from (default: now).
+        """
+        if older_than < timedelta(0):
+            raise InputValidationError(f"older_than must not be negative, got {older_than}.")
+        if not _JOB_PREFIX.fullmatch(job_name_prefix):
+            raise InputValidationError(
+                "job_name_prefix must be the start of a job name (letters, digits, _ or $), "
+                f"got {job_name_prefix!r}."
+            )
+        location = self.parse_location(output_stage_location, what="output_stage_location")
+        database, schema = self._job_schema(job_schema)
+        jobs = self._idempotent(lambda b: b.list_jobs(database, schema))
+        files = self._idempotent(lambda b: b.list_file_details(location))
+        return retention.plan_cleanup(
+            jobs=jobs,
+            files=files,
+            output_location=location,
+            cutoff=(now or datetime.now(timezone.utc)) - older_than,
+            job_name_prefix=job_name_prefix,
+        )
+
+    def run_cleanup(self, plan: retention.CleanupPlan) -> None:
+        """Drop the plan's job services, then remove its folders (each step is safe to repeat)."""
+        for job_id in plan.drop_jobs:
+            log.info("Dropping finished batch inference job %s.", job_id)
+            self.drop_job(job_id)
+        for folder in plan.remove_folders:
+            log.info("Removing %s.", folder.sql)
+            self._idempotent(lambda b, f=folder: b.remove_files(f))  # type: ignore[misc]
+
+    def _job_schema(self, job_schema: str | None) -> tuple[Identifier, Identifier]:
+        database, schema = self.backend.default_database, self.backend.default_schema
+        if job_schema:
+            # "DATABASE.SCHEMA" parses as an object name whose "schema" part is the database.
+            parsed = ObjectName.parse(job_schema, what="job_schema")
+            if parsed.database is not None:
+                raise InputValidationError(
+                    f"job_schema must be SCHEMA or DATABASE.SCHEMA, got {job_schema!r}."
+                )
+            database, schema = parsed.schema or database, parsed.name
+        if database is None or schema is None:
+            raise InputValidationError(
+                "job_schema must name the jobs' DATABASE.SCHEMA: the connection sets no default "
+                f"database and schema (got job_schema={job_schema!r})."
+            )
+        return database, schema
 
     # -- results -------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
@@ -13,6 +13,7 @@ from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.triggers.events import BatchJobEvent
+from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import as_int, model_params, seconds
 from airflow_snowflake_batch.utils.connection import (
     CONNECTION_TEMPLATE_FIELDS,
@@ -22,6 +23,7 @@ from airflow_snowflake_batch.utils.connection import (
 from airflow_snowflake_batch.utils.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
@@ -46,6 +48,13 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     task, or reaching ``timeout``/``execution_timeout``, cancels the job, also while deferred.
 
     Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location"}``.
+
+    .. seealso::
+        :class:`~airflow_snowflake_batch.sensors.batch_job.SnowflakeBatchInferenceJobSensor` to wait for a
+        job submitted with ``wait_for_completion=False``;
+        :class:`~airflow_snowflake_batch.operators.cleanup.SnowflakeBatchInferenceCleanupOperator` to
+        drop old jobs and folders; Snowflake's guide to batch inference jobs,
+        https://docs.snowflake.com/en/developer-guide/snowflake-ml/inference/batch
 
     :param model_name: Registry model, ``NAME``, ``SCHEMA.NAME`` or ``DB.SCHEMA.NAME``. (templated)
     :param version_name: Version or alias; None uses the model's default version. (templated)
@@ -77,7 +86,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :param timeout: Longest wait for the job (seconds or timedelta); then it is cancelled and the task
         fails. None waits without limit (``execution_timeout`` still applies, also while deferred).
     :param cancel_on_kill: Cancel the job when the task is killed, marked or cleared.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
     :param warehouse: Warehouse overriding the connection's. (templated)
@@ -125,7 +134,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         num_workers: int | str | None = None,
         max_batch_rows: int | str | None = None,
         resources: dict[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: MutableMapping[str, Any] | None = None,
         column_handling: dict[str, dict[str, str]] | None = None,
         partition_column: str | None = None,
         engine: str | None = None,
@@ -175,13 +184,18 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.job_name = job_name
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = seconds(poll_interval, what="poll_interval")
+        interval = seconds(poll_interval, what="poll_interval")
+        if interval is None:
+            raise ValueError("poll_interval must be a number of seconds, got None.")
+        self.poll_interval: float = interval
         self.timeout = seconds(timeout, what="timeout")
         self.cancel_on_kill = cancel_on_kill
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._job: dict[str, str] | None = None
         self._result: dict[str, str] | None = None
+        # The version the registry resolved when this instance built the job (for lineage).
+        self._model_version: str | None = None
 
     # -- execution -----------------------------------------------------------------------------
 
@@ -233,7 +247,37 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         with self.make_hook(None) as hook:
             hook.cancel_job(job_id)
 
-    def _defer(self, context: Context) -> None:
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The input table, query tables or stage folder → the job's folder, with the job id and model.
+
+        The model version is the resolved one when this task instance submitted the job, else the
+        requested ``version_name`` (None for the default): a resumed task does not ask the registry again.
+        """
+        if self._job is None:
+            return None
+        with self.make_hook(None) as hook:
+            return lineage.operator_lineage(
+                namespace=hook.openlineage_namespace(),
+                inputs=lineage.source_dataset_names(
+                    hook,
+                    input_table=self.input_table,
+                    input_query=self.input_query,
+                    input_stage_location=self.input_stage_location,
+                ),
+                outputs=[
+                    lineage.stage_dataset_name(
+                        hook.parse_location(self._job["output_location"], what="output_location")
+                    )
+                ],
+                model=lineage.ModelUsed(
+                    name=lineage.table_dataset_name(hook.qualify(self.model_name, what="model_name")),
+                    version=self._model_version or self.version_name,
+                    function=self.function_name,
+                ),
+                job_id=self._job["job_id"],
+            )
+
+    def _defer(self, context: Context) -> NoReturn:
         # Imported here: DAG files import this module at every parse, and only deferring needs the trigger.
         from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 
@@ -276,7 +320,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     def is_job_succeeded(self, status: str) -> bool:
         return status == BatchJobStatus.DONE.value
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:
+    # The mixin declares None but hands this value back as the task's result on re-attach.
+    def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:  # type: ignore[override]
         # Returns the result: on re-attach the mixin returns this method's value, not get_job_result's.
         hook = self._get_hook(context)
         if self._job is None:  # re-attached through the stored id: publish it for this try
@@ -319,6 +364,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             job_name=self._job_name(context),
             **self._spec_options(),
         )
+        self._model_version = spec.model.version.value
         start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
         self._publish(
             context,
@@ -356,7 +402,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         if self.job_name:
             return self.job_name
         ti = context["ti"]
-        return default_job_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index).value
+        map_index = ti.map_index if ti.map_index is not None else -1
+        return default_job_name(ti.dag_id, ti.task_id, ti.run_id, map_index).value
 
     def _job_of(self, job_id: str) -> dict[str, str]:
         """The description of a job known only by its id (re-attached through the task state store)."""

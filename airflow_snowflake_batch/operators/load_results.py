@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.utils import lineage
+from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import (
     CONNECTION_TEMPLATE_FIELDS,
     DEFAULT_CONN_ID,
@@ -14,6 +17,7 @@ from airflow_snowflake_batch.utils.connection import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_snowflake_batch.backends.base import PartitionValue
@@ -27,7 +31,13 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
     repeat: ``append`` loads each file once, ``output_partition`` and ``overwrite`` replace rows
     atomically. A job of an empty input (``_SUCCESS`` and no Parquet file) loads 0 rows.
 
-    Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``.
+    Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``. Each
+    :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose ``extra`` holds ``table``, ``rows``,
+    ``partition`` and ``source`` (the job folder loaded).
+
+    .. seealso::
+        :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator`, whose
+        output this loads; the README sections *Lineage* and *Assets*.
 
     :param output_location: The job's folder, ``@DB.SC.STAGE/path/<JOB_NAME>/``. (templated)
     :param target_table: Table to load into. (templated)
@@ -40,7 +50,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         each other's rows. (templated)
     :param create_table_if_missing: Create the table from the files' schema when it does not exist.
     :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
     :param warehouse: Warehouse running the load, overriding the connection's. (templated)
@@ -82,6 +92,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         self.create_table_if_missing = create_table_if_missing
         self.require_success = require_success
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
+        self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.make_hook(context) as hook:
@@ -95,4 +106,31 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
                 map_index=context["ti"].map_index,
             )
         self.log.info("Loaded %s rows from %s into %s.", rows, self.output_location, table.sql)
-        return {"target_table": table.sql, "rows_loaded": rows}
+        self._result = {"target_table": table.sql, "rows_loaded": rows}
+        annotate_outlet_events(
+            self,
+            context,
+            {
+                "table": table.sql,
+                "rows": rows,
+                "partition": dict(self.output_partition or {}),
+                "source": self.output_location,
+            },
+        )
+        return self._result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The job's stage folder → the target table, with the rows loaded."""
+        if self._result is None:
+            return None
+        with self.make_hook(None) as hook:
+            return lineage.operator_lineage(
+                namespace=hook.openlineage_namespace(),
+                inputs=[
+                    lineage.stage_dataset_name(
+                        hook.parse_location(self.output_location, what="output_location")
+                    )
+                ],
+                outputs=[lineage.table_dataset_name(ObjectName.parse(self._result["target_table"]))],
+                output_rows=self._result["rows_loaded"],
+            )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import model_params
+from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import (
     CONNECTION_TEMPLATE_FIELDS,
     DEFAULT_CONN_ID,
@@ -15,6 +18,7 @@ from airflow_snowflake_batch.utils.connection import (
 )
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
     from airflow_snowflake_batch.backends.base import PartitionValue
@@ -28,6 +32,13 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     worker. Input columns are checked against the function's signature before anything is written.
 
     Returns and pushes (one XCom per key) ``{"output_table", "rows_written", "model_version"}``.
+    Each :class:`~airflow.sdk.Asset` in ``outlets`` (e.g. ``Asset("snowflake://<account>/DB/SCHEMA/TABLE")``)
+    gets an event whose ``extra`` holds ``table``, ``rows``, ``partition``, ``model`` and ``model_version``,
+    so a DAG scheduled on the asset knows which day's scores landed and which model made them.
+
+    .. seealso::
+        :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator` to score on
+        SPCS instead; the README sections *Lineage* and *Assets*.
 
     :param model_name: Registry model, ``NAME``, ``SCHEMA.NAME`` or ``DB.SCHEMA.NAME``. (templated)
     :param version_name: Version or alias; None uses the model's default version. (templated)
@@ -46,7 +57,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         Airflow's DAG-level ``params`` stay available to templates as usual.
     :param partition_column: Column partitioning the input of a table function. (templated)
     :param strict_input_validation: Require input column types to match the signature exactly.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
     :param warehouse: Warehouse running the inference, overriding the connection's. (templated)
@@ -78,7 +89,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         output_table: str,
         output_mode: str = "overwrite",
         output_partition: dict[str, PartitionValue] | None = None,
-        params: Mapping[str, Any] | None = None,
+        params: MutableMapping[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
         snowflake_conn_id: str = DEFAULT_CONN_ID,
@@ -104,6 +115,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
+        self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.make_hook(context) as hook:
@@ -121,4 +133,35 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 map_index=context["ti"].map_index,
             )
         self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
-        return {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}
+        self._result = {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}
+        annotate_outlet_events(
+            self,
+            context,
+            {
+                "table": table.sql,
+                "rows": rows,
+                "partition": dict(self.output_partition or {}),
+                "model": model.model.sql,
+                "model_version": model.version.value,
+            },
+        )
+        return self._result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """The input table (or the tables the query reads) → the output table, with the model and row count."""
+        if self._result is None:
+            return None
+        with self.make_hook(None) as hook:
+            return lineage.operator_lineage(
+                namespace=hook.openlineage_namespace(),
+                inputs=lineage.source_dataset_names(
+                    hook, input_table=self.input_table, input_query=self.input_query
+                ),
+                outputs=[lineage.table_dataset_name(ObjectName.parse(self._result["output_table"]))],
+                model=lineage.ModelUsed(
+                    name=lineage.table_dataset_name(hook.qualify(self.model_name, what="model_name")),
+                    version=self._result["model_version"],
+                    function=self.function_name,
+                ),
+                output_rows=self._result["rows_written"],
+            )

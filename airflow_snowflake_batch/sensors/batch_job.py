@@ -29,7 +29,7 @@ class SnowflakeBatchInferenceJobSensor(SnowflakeConnectionMixin, BaseSensorOpera
 
     :param job_id: Job id, e.g. ``{{ ti.xcom_pull(task_ids='score', key='job_id') }}``. (templated)
     :param deferrable: Wait on the triggerer instead of poking. Default: ``[operators] default_deferrable``.
-    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
+    :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for an unqualified job id, overriding the connection's. (templated)
     :param schema: Schema for an unqualified job id, overriding the connection's. (templated)
     :param warehouse: Warehouse overriding the connection's. (templated)

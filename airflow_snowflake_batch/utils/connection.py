@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 #: Snowflake provider's hook, requests, cryptography...), which only a running task needs.
 DEFAULT_CONN_ID = "snowflake_default"
 
-#: Template fields of the connection overrides, appended to each task's own.
-CONNECTION_TEMPLATE_FIELDS = ("database", "schema", "warehouse", "role")
+#: Template fields of the connection and its overrides, appended to each task's own. The connection id
+#: is templated as in the Snowflake provider (e.g. ``"{{ var.value.scoring_conn }}"``).
+CONNECTION_TEMPLATE_FIELDS = ("snowflake_conn_id", "database", "schema", "warehouse", "role")
 
 
 class SnowflakeConnectionMixin:

@@ -15,6 +15,7 @@ EXPECTED = {
     "nightly_warehouse_scoring": {"score_customers"},
     "nightly_batch_scoring": {"score_batch", "load_scores"},
     "backfill_scoring": {"score_on_warehouse", "score_in_batch", "load_batch_scores"},
+    "churn_scores_report": {"summarize"},
 }
 # Imported by the scheduler and dag-processor on every parse: these belong inside task code only.
 HEAVY = (
@@ -56,6 +57,13 @@ def test_batch_results_are_loaded_from_the_job_folder_of_the_same_run() -> None:
         assert dag.task_dict[load].upstream_task_ids == {batch}
         assert dag.task_dict[batch].deferrable is True
         assert dag.task_dict[load].output_partition == {"SCORE_DATE": "{{ ds }}"}
+
+
+def test_the_report_is_scheduled_on_the_asset_the_scoring_task_updates() -> None:
+    dags = _dagbag().dags
+    (outlet,) = dags["nightly_warehouse_scoring"].task_dict["score_customers"].outlets
+    assert outlet.uri == "snowflake://local/ML/PUBLIC/CHURN_SCORES"
+    assert list(dags["churn_scores_report"].timetable.asset_condition.objects) == [outlet]
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLE_DAGS.glob("*.py")), ids=lambda p: p.name)

@@ -14,6 +14,7 @@ import pytest
         "airflow_snowflake_batch.identifiers",
         "airflow_snowflake_batch.backends.snowflake_sql",
         "airflow_snowflake_batch.backends.snowflake",
+        "airflow_snowflake_batch.utils.lineage",
     ],
 )
 def test_docstring_examples(module: str) -> None:

@@ -77,3 +77,76 @@ def test_airflow_cli_discovers_the_provider_hook_and_trigger(tmp_path):
 
     triggers = _airflow(tmp_path, "providers", "triggers")
     assert TRIGGER_MODULE in {t["class"] for t in triggers if t.get("package_name") == PACKAGE}
+
+
+def test_connection_form_shows_the_local_fields_with_descriptions():
+    """What the UI's connection form gets for the local type (Airflow 3.2+: conn-fields; 3.1: the hook's widgets)."""
+    import importlib.util
+
+    import airflow
+    from packaging.version import Version
+
+    if Version(Version(airflow.__version__).base_version) < Version("3.2") and not importlib.util.find_spec(
+        "flask_appbuilder"
+    ):
+        pytest.skip("Airflow < 3.2 builds connection forms only with the FAB provider installed")
+    services = pytest.importorskip("airflow.api_fastapi.core_api.services.ui.connections")
+    (meta,) = [
+        m for m in services.HookMetaService.hook_meta_data() if m.connection_type == "snowflake_batch_local"
+    ]
+    fields = meta.extra_fields
+    assert set(fields) == {"workspace", "database", "schema"}
+    for name, field in fields.items():
+        title = field.get("title") or field.get("label") or (field.get("schema") or {}).get("title")
+        description = field.get("description") or (field.get("schema") or {}).get("description")
+        assert title and description, (name, field)
+    assert "LocalWorkspace" in str(fields["workspace"])
+    standard = meta.standard_fields
+    assert standard.host.hidden and standard.login.hidden and standard.password.hidden
+
+
+def test_local_connection_reads_fields_stored_by_older_forms(tmp_path, monkeypatch):
+    """A connection saved by a form that prefixes its fields (extra__<type>__<name>) works the same."""
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.local import LocalWorkspace
+
+    LocalWorkspace(tmp_path / "ws")
+    extra = {
+        "extra__snowflake_batch_local__workspace": str(tmp_path / "ws"),
+        "extra__snowflake_batch_local__database": "ANALYTICS",
+        "extra__snowflake_batch_local__schema": "SCORES",
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PREFIXED_WS", json.dumps({"conn_type": "snowflake_batch_local", "extra": extra})
+    )
+    with SnowflakeBatchInferenceHook("prefixed_ws") as hook:
+        assert hook.test_connection() == (
+            True,
+            "Local workspace is ready (default namespace: ANALYTICS.SCORES).",
+        )
+
+
+def test_connection_form_widgets_for_airflow_before_3_2(monkeypatch):
+    """Airflow < 3.2 (with the FAB provider) builds the form from the hook's WTForms fields."""
+    from unittest import mock
+
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+
+    wtforms, fieldwidgets, babel = mock.MagicMock(), mock.MagicMock(), mock.MagicMock()
+    babel.lazy_gettext.side_effect = lambda text: text
+    for name, module in {
+        "wtforms": wtforms,
+        "flask_babel": babel,
+        "flask_appbuilder": mock.MagicMock(fieldwidgets=fieldwidgets),
+        "flask_appbuilder.fieldwidgets": fieldwidgets,
+    }.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+    widgets = SnowflakeBatchInferenceHook.get_connection_form_widgets()
+    assert list(widgets) == ["workspace", "database", "schema"]
+    labels = {c.args[0]: c.kwargs["description"] for c in wtforms.StringField.call_args_list}
+    assert set(labels) == {"Workspace", "Database", "Schema"}
+    assert "LocalWorkspace" in labels["Workspace"] and all(labels.values())
+    behaviour = SnowflakeBatchInferenceHook.get_ui_field_behaviour()
+    assert {"host", "login", "password", "port"} <= set(behaviour["hidden_fields"])
+    assert behaviour["placeholders"]["workspace"] == "/path/to/workspace"

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from airflow_snowflake_batch.backends.base import (
+    TEMPORARY_INPUT_FOLDER,
     BatchJobSpec,
     Column,
     InputSource,
+    JobInfo,
     LoadResultsRequest,
     ModelVersionRef,
+    StageFile,
     StageInfo,
     WarehouseInferenceRequest,
 )
 from airflow_snowflake_batch.backends.local import database, jobs, stages
-from airflow_snowflake_batch.backends.local.layout import Layout, write_json_atomic
+from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, write_json_atomic
 from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_function
 from airflow_snowflake_batch.backends.local.scoring import (
     map_features,
@@ -77,13 +81,18 @@ class LocalBackend:
     ) -> LocalBackend:
         """The backend of a ``snowflake_batch_local`` connection; ``database``/``schema`` override its extra."""
         extra = conn.extra_dejson
-        root = extra.get("workspace")
+
+        def field(name: str) -> Any:
+            # Older connection forms stored their fields as extra__<conn type>__<name>.
+            return extra.get(name) or extra.get(f"extra__{conn.conn_type}__{name}") or None
+
+        root = field("workspace")
         if not root:
             raise ValueError(
                 f"Connection {conn.conn_id!r} of type snowflake_batch_local has no 'workspace' in its extra; "
                 "use LocalWorkspace(...).connection_uri() as its value."
             )
-        return cls(root, database=database or extra.get("database"), schema=schema or extra.get("schema"))
+        return cls(root, database=database or field("database"), schema=schema or field("schema"))
 
     def _connect(self, *, create: tuple[Identifier, ...] = ()) -> Any:
         return database.connect(self.layout, self.default_database, self.default_schema, create=create)
@@ -128,6 +137,9 @@ class LocalBackend:
 
     def list_files(self, location: StageLocation) -> list[str]:
         return stages.list_files(self.layout, location)
+
+    def list_file_details(self, location: StageLocation) -> list[StageFile]:
+        return stages.list_file_details(self.layout, location)
 
     def remove_files(self, location: StageLocation) -> None:
         stages.remove_files(self.layout, location)
@@ -221,7 +233,7 @@ class LocalBackend:
                 stages.require_stage(self.layout, spec.source.stage_location.stage)
                 input_dir = self.layout.location_dir(spec.source.stage_location)
             else:
-                scratch_location = spec.output_location.child(SCRATCH_INPUT_FOLDER).child(uuid.uuid4().hex)
+                scratch_location = spec.output_location.child(TEMPORARY_INPUT_FOLDER).child(uuid.uuid4().hex)
                 scratch = input_dir = self.layout.location_dir(scratch_location)
                 with self._connect() as con:
                     database.export_parquet(con, self._input_query(spec.source), input_dir / "data_0.parquet")
@@ -275,6 +287,20 @@ class LocalBackend:
         if jobs.state(job_id, job_dir) is not None:
             jobs.cancel(job_id, job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)
+
+    def list_jobs(self, database: Identifier, schema: Identifier) -> list[JobInfo]:
+        """The schema's job records; a job's creation time is when its ``job.json`` was written."""
+        folder = self.layout.schema_jobs_dir(database, schema)
+        found = []
+        for job_dir in sorted(folder.iterdir()) if folder.is_dir() else ():
+            name = identifier_of(job_dir.name)
+            job_id = ObjectName(name=name, schema=schema, database=database).sql
+            state = jobs.state(job_id, job_dir)
+            if state is None:  # a folder without a job record (a submit that failed half-way)
+                continue
+            created = datetime.fromtimestamp((job_dir / jobs.JOB_FILE).stat().st_mtime, tz=timezone.utc)
+            found.append(JobInfo(job_id=job_id, name=name.value, status=state.status, created_on=created))
+        return found
 
     # -- results ---------------------------------------------------------------------------------
 

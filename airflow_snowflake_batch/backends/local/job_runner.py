@@ -65,7 +65,7 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
     from airflow_snowflake_batch.backends.local.stages import file_of
 
     layout = Layout.at(job["workspace"])
-    converters = {}
+    converters: dict[str, Callable[[Any], Any]] = {}
     for key, handling in job["column_handling"].items():
         column = next((c for c in columns if c == key or c.upper() == key.upper()), None)
         if column is None:

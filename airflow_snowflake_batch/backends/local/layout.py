@@ -109,6 +109,10 @@ class Layout:
     def job_dir(self, job: ObjectName) -> Path:
         return self._schema_dir("jobs", job) / segment(job.name)
 
+    def schema_jobs_dir(self, database: Identifier, schema: Identifier) -> Path:
+        """The folder holding the job records of one schema."""
+        return self.root / "jobs" / segment(database) / segment(schema)
+
     def scratch_dir(self) -> Path:
         """A new private folder for intermediate files; the caller removes it."""
         base = self.root / "tmp"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow_snowflake_batch.backends.base import StageInfo
+from airflow_snowflake_batch.backends.base import StageFile, StageInfo
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json, write_json_atomic
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
 
@@ -43,11 +44,24 @@ def require_stage(layout: Layout, stage: ObjectName) -> None:
 
 def list_files(layout: Layout, location: StageLocation) -> list[str]:
     """Files under the location, relative to it, sorted (``LIST @stage/path/``)."""
+    return [f.path for f in list_file_details(layout, location)]
+
+
+def list_file_details(layout: Layout, location: StageLocation) -> list[StageFile]:
+    """:func:`list_files` with each file's modification time (``LIST``'s ``last_modified``)."""
     require_stage(layout, location.stage)
     folder = layout.location_dir(location)
     if not folder.is_dir():
         return []
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    files = [
+        StageFile(
+            path=p.relative_to(folder).as_posix(),
+            last_modified=datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc),
+        )
+        for p in folder.rglob("*")
+        if p.is_file()
+    ]
+    return sorted(files, key=lambda f: f.path)
 
 
 def remove_files(layout: Layout, location: StageLocation) -> None:
