@@ -142,12 +142,16 @@ def test_waiting_for_a_held_duckdb_file_is_logged(
 ) -> None:
     monkeypatch.setattr(local_database, "LOCK_WAIT_LOG_SECONDS", 0.5)
     path = Path(workspace.layout.database_file(Identifier("ML")))
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "3"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), "3"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "HELD"
-        with caplog.at_level(logging.INFO, logger=local_database.__name__):
-            with local_database.connect(workspace.layout, Identifier("ML")) as con:
-                assert con.execute("SELECT count(*) FROM ML.PUBLIC.INPUT").fetchone()[0] > 0
+        with (
+            caplog.at_level(logging.INFO, logger=local_database.__name__),
+            local_database.connect(workspace.layout, Identifier("ML")) as con,
+        ):
+            assert con.execute("SELECT count(*) FROM ML.PUBLIC.INPUT").fetchone()[0] > 0
     finally:
         holder.kill()
         holder.wait()
