@@ -152,15 +152,17 @@ class Faults:
             lambda: self.job_state(dag_id, run_id) in states, timeout, what=f"job of {run_id} in {states}"
         )
 
-    def process(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> dict[str, int] | None:
-        record = self.markers / dag_id / run_id / f"{task_id}.{try_number}.json"
-        return json.loads(record.read_text()) if record.is_file() else None
+    def process(self, dag_id: str, run_id: str, task_id: str) -> dict[str, int] | None:
+        """The pid and supervisor pid of the task's newest try that has started (None before)."""
+        records = sorted(
+            (self.markers / dag_id / run_id).glob(f"{task_id}.*.json"),
+            key=lambda p: int(p.name.split(".")[-2]),
+        )
+        return json.loads(records[-1].read_text()) if records else None
 
-    def wait_process(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> dict[str, int]:
+    def wait_process(self, dag_id: str, run_id: str, task_id: str) -> dict[str, int]:
         return self.cluster.until(
-            lambda: self.process(dag_id, run_id, task_id, try_number),
-            300,
-            what=f"{task_id} try {try_number} of {run_id} to start",
+            lambda: self.process(dag_id, run_id, task_id), 300, what=f"{task_id} of {run_id} to start"
         )
 
     # -- outcome -------------------------------------------------------------------------------

@@ -51,9 +51,9 @@ def kill_mid_job(faults: Faults, dag_id: str, label: str, *, target: str) -> Non
     run_ids = faults.trigger(dag_id, days, label)
     hits = 0
     for run_id in run_ids:
-        process = faults.wait_process(dag_id, run_id, "score")
         faults.wait_job(dag_id, run_id, {"RUNNING"})
-        hits += kill(process[target])
+        # The newest try: on a loaded machine Airflow itself may fail a try at start-up.
+        hits += kill(faults.wait_process(dag_id, run_id, "score")[target])
     assert_succeeded_with_one_job(faults, dag_id, run_ids, days)
     for run_id in run_ids:
         assert faults.ti(dag_id, run_id, "score")["try_number"] >= 2  # the kill did end a try
