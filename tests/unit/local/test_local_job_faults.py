@@ -17,18 +17,24 @@ from test_local_jobs import submit
 from airflow_snowflake_batch.backends.local import database as local_database
 from airflow_snowflake_batch.backends.local import jobs
 from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import Identifier
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.local import LocalWorkspace
 
 
+def running_job(hook: SnowflakeBatchInferenceHook, monkeypatch: pytest.MonkeyPatch, name: str) -> JobStart:
+    """A job held RUNNING for a minute."""
+    monkeypatch.setenv(DELAY_ENV, "60")
+    start = submit(hook, name)
+    wait_until(lambda: hook.get_job_state(start.job_id).status is BatchJobStatus.RUNNING, what="RUNNING")
+    return start
+
+
 def test_a_status_read_between_the_kill_and_the_status_write_sees_a_cancel(
     hook: SnowflakeBatchInferenceHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(DELAY_ENV, "60")
-    start = submit(hook, "JOB_RACE")
-    wait_until(lambda: hook.get_job_state(start.job_id).status is BatchJobStatus.RUNNING, what="RUNNING")
+    start = running_job(hook, monkeypatch, "JOB_RACE")
     seen = []
     wait_procs = jobs.psutil.wait_procs
 
@@ -49,16 +55,14 @@ def test_a_status_read_between_the_kill_and_the_status_write_sees_a_cancel(
 def test_a_job_whose_cancel_is_requested_reads_cancelling_and_is_not_reattached(
     hook: SnowflakeBatchInferenceHook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(DELAY_ENV, "60")
-    first = submit(hook, "JOB_CLEARED")
-    wait_until(lambda: hook.get_job_state(first.job_id).status is BatchJobStatus.RUNNING, what="RUNNING")
+    first = running_job(hook, monkeypatch, "JOB_CLEARED")
     job_dir = hook.backend._job_dir(first.job_id)
     # The moment a cleared try's on_kill has recorded its cancel and not yet killed the job.
     jobs.write_json_atomic(job_dir / jobs.CANCEL_FILE, {"requested_on": 0, "pid": os.getpid()})
     assert hook.get_job_state(first.job_id).status is BatchJobStatus.CANCELLING
 
     monkeypatch.delenv(DELAY_ENV)
-    second = hook.start_batch_job(replace_spec(hook, "JOB_CLEARED"), try_number=2)
+    second = submit(hook, "JOB_CLEARED", try_number=2)
 
     assert (second.job_id, second.reattached) == ("ML.PUBLIC.JOB_CLEARED_T2", False)
     assert wait_terminal(hook, second.job_id).status is BatchJobStatus.DONE
@@ -66,23 +70,11 @@ def test_a_job_whose_cancel_is_requested_reads_cancelling_and_is_not_reattached(
     assert hook.get_job_state(first.job_id).status is BatchJobStatus.CANCELLED
 
 
-def replace_spec(hook: SnowflakeBatchInferenceHook, job_name: str):
-    return hook.build_batch_job_spec(
-        model_name="IRIS",
-        version_name=None,
-        function_name="PREDICT",
-        source=hook.input_source(input_table="INPUT"),
-        compute_pool="POOL",
-        output_stage_location="@OUT/preds",
-        job_name=job_name,
-    )
-
-
 SUBMITTER = textwrap.dedent(
     f"""
     import time
     from airflow_snowflake_batch.backends.local import database
-    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 
     export = database.export_parquet
 
@@ -118,7 +110,7 @@ def test_next_try_removes_what_a_submit_killed_half_way_left(
     assert job_dir.is_dir() and hook.find_job("JOB_HALF") is None
     assert [p for p in scratch.iterdir()], "the killed submit left its input copy"
 
-    retry = hook.start_batch_job(replace_spec(hook, "JOB_HALF"), try_number=2)
+    retry = submit(hook, "JOB_HALF", try_number=2)
 
     assert not job_dir.exists()
     assert wait_terminal(hook, retry.job_id).status is BatchJobStatus.DONE
