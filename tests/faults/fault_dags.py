@@ -92,7 +92,7 @@ def fault_dag(
 faults_sync = fault_dag("faults_sync", deferrable=False)
 faults_deferred = fault_dag("faults_deferred", deferrable=True)
 faults_timeout = fault_dag(
-    "faults_timeout", deferrable=True, job_delay="300", retries=0, execution_timeout=timedelta(seconds=8)
+    "faults_timeout", deferrable=True, job_delay="300", retries=0, execution_timeout=timedelta(seconds=40)
 )
 faults_failing = fault_dag("faults_failing", deferrable=True, job_delay="0", retries=1, query=FAILING_QUERY)
 faults_backfill = fault_dag("faults_backfill", deferrable=True, job_delay="3")
