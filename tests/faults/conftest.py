@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,9 +33,9 @@ demo_data = script_module("demo_data")
 
 REPETITIONS = int(os.environ.get("FAULTS_REPETITIONS", "1"))
 FULL = os.environ.get("FAULTS_FULL", "") == "1"
-# Days seeded with features: each repetition of a scenario scores its own day.
-SEEDED_DAYS = [f"2024-01-{d:02d}" for d in range(1, 11)]
-ROWS_PER_DAY = [4, 6, 5, 3, 7, 4, 5, 6, 3, 4]
+# Days seeded with features: each run of a DAG scores its own day (a DAG's logical dates never repeat).
+SEEDED_DAYS = [(date(2024, 1, 1) + timedelta(days=d)).isoformat() for d in range(60)]
+ROWS_PER_DAY = [3 + d % 5 for d in range(60)]
 TERMINAL_RUN_STATES = {"success", "failed"}
 # Every scenario's runs, and what was lost, for the summary printed at the end (README "Reliability").
 RESULTS: list[dict[str, Any]] = []
