@@ -255,7 +255,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
     try:
         cluster.start()
         cluster.login()
-        for dag_id in ("faults_sync", "faults_deferred"):
+        for dag_id in ("faults_sync", "faults_deferred", "faults_lock"):
             cluster.wait_for_dag(dag_id)
         yield Faults(cluster, workspace, features, model, markers)
         started.update((p.pid, p) for p in cluster.component_processes())

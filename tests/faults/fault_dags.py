@@ -91,6 +91,9 @@ def fault_dag(
 
 faults_sync = fault_dag("faults_sync", deferrable=False)
 faults_deferred = fault_dag("faults_deferred", deferrable=True)
+# Jobs that surely still run when a test marks or clears their task, however slow the machine.
+faults_sync_marked = fault_dag("faults_sync_marked", deferrable=False, job_delay="30")
+faults_deferred_marked = fault_dag("faults_deferred_marked", deferrable=True, job_delay="30")
 faults_timeout = fault_dag(
     "faults_timeout", deferrable=True, job_delay="300", retries=0, execution_timeout=timedelta(seconds=40)
 )

@@ -23,6 +23,7 @@ from .conftest import REPETITIONS, Faults, kill, long_scenario
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
 SYNC, DEFERRED = "faults_sync", "faults_deferred"
+SYNC_MARKED, DEFERRED_MARKED = "faults_sync_marked", "faults_deferred_marked"
 
 
 def assert_succeeded_with_one_job(faults: Faults, dag_id: str, run_ids: list[str], days: list[str]) -> None:
@@ -91,19 +92,19 @@ def test_deferrable_supervisor_killed_right_after_submit(faults: Faults) -> None
     kill_after_submit(faults, "deferrable_supervisor_sigkill_after_submit", target="ppid")
 
 
-def deferred_runs(faults: Faults, label: str) -> tuple[list[str], list[str]]:
-    days = faults.days(DEFERRED)
-    run_ids = faults.trigger(DEFERRED, days, label)
+def deferred_runs(faults: Faults, label: str, dag_id: str = DEFERRED_MARKED) -> tuple[list[str], list[str]]:
+    days = faults.days(dag_id)
+    run_ids = faults.trigger(dag_id, days, label)
     for run_id in run_ids:
-        faults.wait_ti(DEFERRED, run_id, "score", {"deferred"})
+        faults.wait_ti(dag_id, run_id, "score", {"deferred"})
     return days, run_ids
 
 
 def test_mark_failed_of_a_deferred_task_cancels_its_job(faults: Faults) -> None:
     days, run_ids = deferred_runs(faults, "deferred_mark_failed")
     for run_id in run_ids:
-        faults.set_state(DEFERRED, run_id, "score", "failed")
-    assert_cancelled_nothing_loaded(faults, DEFERRED, run_ids, days)
+        faults.set_state(DEFERRED_MARKED, run_id, "score", "failed")
+    assert_cancelled_nothing_loaded(faults, DEFERRED_MARKED, run_ids, days)
     faults.record(
         "deferred_mark_failed", len(run_ids), "job CANCELLED (never INTERNAL_ERROR), nothing loaded"
     )
@@ -113,8 +114,8 @@ def test_mark_failed_of_a_deferred_task_cancels_its_job(faults: Faults) -> None:
 def test_mark_success_of_a_deferred_task_cancels_its_job(faults: Faults) -> None:
     days, run_ids = deferred_runs(faults, "deferred_mark_success")
     for run_id in run_ids:
-        faults.set_state(DEFERRED, run_id, "score", "success")
-    assert_cancelled_nothing_loaded(faults, DEFERRED, run_ids, days)
+        faults.set_state(DEFERRED_MARKED, run_id, "score", "success")
+    assert_cancelled_nothing_loaded(faults, DEFERRED_MARKED, run_ids, days)
     faults.record("deferred_mark_success", len(run_ids), "job CANCELLED, load found no results")
 
 
@@ -128,13 +129,14 @@ def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
         os.killpg(triggerer, signal.SIGSTOP)
     try:
         for run_id in run_ids:
-            faults.clear(DEFERRED, run_id, ["score"])
+            faults.clear(DEFERRED_MARKED, run_id, ["score"])
         if slow_triggerer:
             for run_id in run_ids:
+                # Deferred on the re-attached job (or already done, if the job ended first).
                 faults.cluster.until(
                     lambda r=run_id: (
-                        faults.ti(DEFERRED, r, "score").get("try_number") == 2
-                        and faults.ti(DEFERRED, r, "score").get("state") == "deferred"
+                        (ti := faults.ti(DEFERRED_MARKED, r, "score")).get("try_number") == 2
+                        and ti.get("state") in ("deferred", "success")
                     ),
                     300,
                     what=f"the new try of {run_id} to defer",
@@ -142,14 +144,14 @@ def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
     finally:
         if slow_triggerer:
             os.killpg(triggerer, signal.SIGCONT)
-    states = faults.wait_runs(DEFERRED, run_ids)
+    states = faults.wait_runs(DEFERRED_MARKED, run_ids)
     assert set(states.values()) == {"success"}, states
     for run_id in run_ids:
-        ti = faults.ti(DEFERRED, run_id, "score")
+        ti = faults.ti(DEFERRED_MARKED, run_id, "score")
         assert (ti["state"], ti["try_number"]) == ("success", 2), ti  # the clear's try, not a retry
-        jobs = faults.jobs(DEFERRED, run_id)
+        jobs = faults.jobs(DEFERRED_MARKED, run_id)
         assert [j.status for j in jobs if j.status != "CANCELLED"] == ["DONE"], f"{run_id}: {jobs}"
-    assert faults.partition_problems(DEFERRED, days) == []
+    assert faults.partition_problems(DEFERRED_MARKED, days) == []
     faults.record(label, len(run_ids), "new try succeeded, one DONE job, loaded once")
 
 
@@ -163,11 +165,11 @@ def test_clear_of_a_deferred_task(faults: Faults) -> None:
 
 
 def sync_running(faults: Faults, label: str) -> tuple[list[str], list[str]]:
-    days = faults.days(SYNC)
-    run_ids = faults.trigger(SYNC, days, label)
+    days = faults.days(SYNC_MARKED)
+    run_ids = faults.trigger(SYNC_MARKED, days, label)
     for run_id in run_ids:
-        faults.wait_process(SYNC, run_id, "score")
-        faults.wait_job(SYNC, run_id, {"RUNNING"})
+        faults.wait_process(SYNC_MARKED, run_id, "score")
+        faults.wait_job(SYNC_MARKED, run_id, {"RUNNING"})
     return days, run_ids
 
 
@@ -175,8 +177,8 @@ def sync_running(faults: Faults, label: str) -> tuple[list[str], list[str]]:
 def test_mark_failed_of_a_running_sync_task_cancels_its_job(faults: Faults) -> None:
     days, run_ids = sync_running(faults, "sync_mark_failed")
     for run_id in run_ids:
-        faults.set_state(SYNC, run_id, "score", "failed")
-    assert_cancelled_nothing_loaded(faults, SYNC, run_ids, days)
+        faults.set_state(SYNC_MARKED, run_id, "score", "failed")
+    assert_cancelled_nothing_loaded(faults, SYNC_MARKED, run_ids, days)
     faults.record("sync_mark_failed (worker on_kill)", len(run_ids), "job CANCELLED, nothing loaded")
 
 
@@ -184,13 +186,13 @@ def test_mark_failed_of_a_running_sync_task_cancels_its_job(faults: Faults) -> N
 def test_clear_of_a_running_sync_task(faults: Faults) -> None:
     days, run_ids = sync_running(faults, "sync_clear")
     for run_id in run_ids:
-        faults.clear(SYNC, run_id, ["score"])
-    states = faults.wait_runs(SYNC, run_ids)
+        faults.clear(SYNC_MARKED, run_id, ["score"])
+    states = faults.wait_runs(SYNC_MARKED, run_ids)
     assert set(states.values()) == {"success"}, states
     for run_id in run_ids:
-        jobs = faults.jobs(SYNC, run_id)
+        jobs = faults.jobs(SYNC_MARKED, run_id)
         assert [j.status for j in jobs if j.status != "CANCELLED"] == ["DONE"], f"{run_id}: {jobs}"
-    assert faults.partition_problems(SYNC, days) == []
+    assert faults.partition_problems(SYNC_MARKED, days) == []
     faults.record("sync_clear (worker on_kill)", len(run_ids), "new try succeeded, one DONE job, loaded once")
 
 
@@ -294,7 +296,7 @@ def test_kill_during_a_load_keeps_the_partition_atomic(faults: Faults) -> None:
 
 @long_scenario
 def test_triggerer_killed_and_restarted(faults: Faults) -> None:
-    days, run_ids = deferred_runs(faults, "triggerer_sigkill_restart")
+    days, run_ids = deferred_runs(faults, "triggerer_sigkill_restart", DEFERRED)
     faults.cluster.kill_component("triggerer")
     time.sleep(3)
     faults.cluster.start_component("triggerer")
@@ -308,7 +310,7 @@ def test_two_triggerers_and_one_dies(faults: Faults) -> None:
     cluster = faults.cluster
     cluster.start_component("triggerer-2", "triggerer")
     time.sleep(10)  # both heartbeat before the triggers are created
-    days, run_ids = deferred_runs(faults, "two_triggerers")
+    days, run_ids = deferred_runs(faults, "two_triggerers", DEFERRED)
     cluster.kill_component("triggerer")
     assert_succeeded_with_one_job(faults, DEFERRED, run_ids, days)
     faults.record("two triggerers (HA), one SIGKILLed", len(run_ids), "all completed, 1 job each")
