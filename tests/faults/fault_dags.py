@@ -95,7 +95,7 @@ faults_deferred = fault_dag("faults_deferred", deferrable=True)
 faults_sync_marked = fault_dag("faults_sync_marked", deferrable=False, job_delay="30")
 faults_deferred_marked = fault_dag("faults_deferred_marked", deferrable=True, job_delay="30")
 faults_timeout = fault_dag(
-    "faults_timeout", deferrable=True, job_delay="300", retries=0, execution_timeout=timedelta(seconds=40)
+    "faults_timeout", deferrable=True, job_delay="300", retries=1, execution_timeout=timedelta(seconds=40)
 )
 faults_failing = fault_dag("faults_failing", deferrable=True, job_delay="0", retries=1, query=FAILING_QUERY)
 faults_backfill = fault_dag("faults_backfill", deferrable=True, job_delay="3")

@@ -148,7 +148,11 @@ def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
     assert set(states.values()) == {"success"}, states
     for run_id in run_ids:
         ti = faults.ti(DEFERRED_MARKED, run_id, "score")
-        assert (ti["state"], ti["try_number"]) == ("success", 2), ti  # the clear's try, not a retry
+        assert ti["state"] == "success", ti
+        # No try failed on the cancelled job (issue 13). A try may still fail from Airflow 3.3.2's own
+        # race when a trigger fires within seconds of deferring (#67287: "finished with state
+        # success, but the task instance's state attribute is queued"); its retry then succeeds.
+        assert "ended CANCELLED" not in faults.task_log(DEFERRED_MARKED, run_id, "score")
         jobs = faults.jobs(DEFERRED_MARKED, run_id)
         assert [j.status for j in jobs if j.status != "CANCELLED"] == ["DONE"], f"{run_id}: {jobs}"
     assert faults.partition_problems(DEFERRED_MARKED, days) == []
@@ -201,9 +205,12 @@ def test_execution_timeout_while_deferred_cancels_the_job(faults: Faults) -> Non
     dag_id = "faults_timeout"
     days = faults.days(dag_id)
     run_ids = faults.trigger(dag_id, days, "deferred_execution_timeout")
-    assert_cancelled_nothing_loaded(faults, dag_id, run_ids, days)
+    states = faults.wait_runs(dag_id, run_ids)
+    assert set(states.values()) == {"failed"}, states
     for run_id in run_ids:
-        assert faults.ti(dag_id, run_id, "score")["state"] == "failed"
+        jobs = faults.jobs(dag_id, run_id)  # one per try (retries=1), each cancelled at its deadline
+        assert jobs and {j.status for j in jobs} == {"CANCELLED"}, f"{run_id}: {jobs}"
+    assert faults.rows_of(dag_id, days) == 0
     faults.record(
         "execution_timeout while deferred", len(run_ids), "job CANCELLED, task failed, nothing loaded"
     )
