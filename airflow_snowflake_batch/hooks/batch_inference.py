@@ -29,7 +29,7 @@ from airflow_snowflake_batch.exceptions import (
 from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
 from airflow_snowflake_batch.hooks import retention, validation
 from airflow_snowflake_batch.identifiers import DEFAULT_JOB_PREFIX, Identifier, ObjectName, StageLocation
-from airflow_snowflake_batch.job_status import JobState
+from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
@@ -446,14 +446,19 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
         The job of try ``n`` is named ``<job_name>`` (n = 1) or ``<job_name>_T<n>``. The newest job of
         earlier tries decides: active → re-attach; DONE with ``_SUCCESS`` → nothing to do; failed,
-        cancelled, lost or DONE without ``_SUCCESS`` → a new job under this try's name.
+        cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it),
+        lost or DONE without ``_SUCCESS`` → a new job under this try's name. Before submitting, the
+        names of earlier tries that hold no job are dropped, which removes what a submission killed
+        half-way left behind.
         """
+        never_submitted: list[ObjectName] = []
         for candidate in reversed(_job_names(spec.job_name, try_number)):
             state = self.find_job(candidate.sql)
             if state is None:
+                never_submitted.append(candidate)
                 continue
             found = replace(spec, job_name=candidate)
-            if state.status.is_active:
+            if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
                 log.info(
                     "Re-attaching to job %s (%s) instead of submitting a new one.",
                     state.job_id,
@@ -464,14 +469,16 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 log.info("Job %s already finished with _SUCCESS; not submitting again.", state.job_id)
                 return self._job_start(found, state, reattached=True)
             log.warning(
-                "Job %s of an earlier try ended %s%s; submitting a new job.",
+                "Job %s of an earlier try %s%s; submitting a new job.",
                 state.job_id,
-                state.status.value,
+                "is being cancelled" if state.status.is_active else f"ended {state.status.value}",
                 " without _SUCCESS" if state.status.is_success else "",
             )
             break
 
         target = replace(spec, job_name=_job_names(spec.job_name, try_number)[-1])
+        for job in (n.sql for n in never_submitted if n != target.job_name):
+            self.drop_job(job)
         if (stale := self.find_job(target.job_name.sql)) is not None:
             # This try's own name is taken by a finished job that did not succeed: clear it first.
             self._idempotent(lambda b: b.drop_job(stale.job_id))

@@ -46,6 +46,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     try (or finishes at once if it already succeeded) instead of paying for a duplicate; a failed or
     cancelled job is never reported as success, a retry submits ``<JOB_NAME>_T<try>``. Killing the
     task, or reaching ``timeout``/``execution_timeout``, cancels the job, also while deferred.
+    Clearing a running or deferred task never fails its new try: the new try does not re-attach to
+    a job being cancelled, and if the earlier try's kill cancels a job the new try had re-attached
+    to, the new try submits its own job (``<JOB_NAME>_T<try>``) and waits for that one instead.
 
     Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location"}``.
 
@@ -193,6 +196,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._job: dict[str, str] | None = None
+        # The job was an earlier try's (re-attached), so its cancellation may be that try's kill.
+        self._reattached = False
         self._result: dict[str, str] | None = None
         # The version the registry resolved when this instance built the job (for lineage).
         self._model_version: str | None = None
@@ -206,7 +211,6 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 # look-up by job name covers the rest (older Airflow, a crash before the id was stored).
                 return self.execute_resumable(context)
             start = self._start(context)
-            self._store_job_id(context, start.job_id)
             if start.state.status.is_terminal:
                 return self._finish(BatchJobEvent.from_state(start.state))
             if not self.wait_for_completion:
@@ -216,12 +220,17 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             self._close()
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, job: dict[str, str] | None = None
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        job: dict[str, str] | None = None,
+        reattached: bool = False,
     ) -> dict[str, str]:
-        """Resume after the trigger fired: runs on a new instance, so only ``event`` and ``job`` count.
+        """Resume after the trigger fired: runs on a new instance, so only the keyword arguments count.
 
         ``job`` is the description pushed before deferring; ``dag.test()`` drops defer kwargs, so
-        without it the description is rebuilt from the event's job id.
+        without it the description is rebuilt from the event's job id. ``reattached`` tells that the
+        job was an earlier try's: if it was cancelled, this try submits its own and defers again.
         """
         parsed = BatchJobEvent.from_dict(event, task=f"Task {self.task_id}")
         try:
@@ -234,18 +243,46 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                     f"Task {self.task_id} resumed with an event for job {parsed.job_id} "
                     f"but deferred on {job!r}."
                 )
-            self._job = job
+            self._job, self._reattached = job, reattached
+            if self._cancelled_under_this_try(parsed):
+                start = self._start(context)
+                self._reattached = False  # at most one resubmission per try
+                if start.state.status.is_terminal:
+                    return self._finish(BatchJobEvent.from_state(start.state))
+                self._defer(context)
             return self._finish(parsed)
         finally:
             self._close()
 
     def on_kill(self) -> None:
+        """Cancel the job when the task is killed. Best effort: a failure is logged, never raised,
+        so Airflow's own clean-up of the killed task goes on (the job's deadline still applies)."""
         if not self.cancel_on_kill or self._job is None:
             return
         job_id = self._job["job_id"]
         self.log.info("Task killed: cancelling batch inference job %s.", job_id)
-        with self.make_hook(None) as hook:
-            hook.cancel_job(job_id)
+        try:
+            with self.make_hook(None) as hook:
+                hook.cancel_job(job_id)
+        except Exception:
+            self.log.exception("Could not cancel batch inference job %s; it may still be running.", job_id)
+
+    def _cancelled_under_this_try(self, event: BatchJobEvent) -> bool:
+        """Whether an earlier try's job this try re-attached to was cancelled while this try waited.
+
+        This try did not cancel it (its own kill would have ended this try), so the cancel came
+        from outside: most often the earlier try's ``on_kill`` when that try was cleared or marked
+        (the triggerer may process the clear after the new try re-attached). Failing would turn a
+        clear into a failed try, so the new try submits its own job instead.
+        """
+        if not (self._reattached and event.job_status is BatchJobStatus.CANCELLED):
+            return False
+        self.log.warning(
+            "Job %s of an earlier try was cancelled after this try re-attached to it (the earlier try "
+            "was cleared or marked); submitting this try's own job.",
+            event.job_id,
+        )
+        return True
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """The input table, query tables or stage folder → the job's folder, with the job id and model.
@@ -294,7 +331,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 hook_params=self.hook_params(context),
             ),
             method_name="execute_complete",
-            kwargs={"job": self._job},
+            kwargs={"job": self._job, "reattached": self._reattached},
             timeout=defer_timeout(deadline, self.poll_interval),
         )
 
@@ -315,7 +352,13 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         return state.status.value
 
     def is_job_active(self, status: str) -> bool:
-        return status in BatchJobStatus._value2member_map_ and BatchJobStatus(status).is_active
+        # A job being cancelled (a cleared or marked try's kill) is never re-attached to: the hook
+        # then submits this try's own job, as it does in start_batch_job.
+        return (
+            status in BatchJobStatus._value2member_map_
+            and BatchJobStatus(status).is_active
+            and status != BatchJobStatus.CANCELLING.value
+        )
 
     def is_job_succeeded(self, status: str) -> bool:
         return status == BatchJobStatus.DONE.value
@@ -324,8 +367,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:  # type: ignore[override]
         # Returns the result: on re-attach the mixin returns this method's value, not get_job_result's.
         hook = self._get_hook(context)
-        if self._job is None:  # re-attached through the stored id: publish it for this try
+        if self._job is None:  # re-attached through the stored id (an earlier try's): publish it
             self._publish(context, self._job_of(str(external_id)))
+            self._reattached = True
         job_id = str(external_id)
         deadline = job_deadline(context, self.timeout, self.execution_timeout)
         try:
@@ -333,7 +377,12 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         except BatchJobError:
             copy_job_logs(hook, job_id, failed=True, log=self.log)
             raise
-        self._result = self._finish(BatchJobEvent.from_state(state))
+        event = BatchJobEvent.from_state(state)
+        if self._cancelled_under_this_try(event):
+            start = self._start(context)
+            self._reattached = False  # at most one resubmission per try
+            return self.poll_until_complete(start.job_id, context)
+        self._result = self._finish(event)
         return self._result
 
     def get_job_result(self, external_id: Any, context: Context) -> dict[str, str]:
@@ -366,6 +415,10 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         )
         self._model_version = spec.model.version.value
         start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
+        self._reattached = start.reattached
+        # Stored at once (ResumableJobMixin stores it again after submit_job): the deferrable path and
+        # a job submitted after a re-attached one was cancelled have no mixin step that would.
+        self._store_job_id(context, start.job_id)
         self._publish(
             context,
             {
@@ -423,7 +476,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         context["ti"].xcom_push(key=JOB_XCOM_KEY, value=self._job)
 
     def _store_job_id(self, context: Context, job_id: str) -> None:
-        """On the deferrable path ResumableJobMixin does not run, so store the id as it would."""
+        """Store the job id where ResumableJobMixin reads it on the next try (Airflow 3.3+)."""
         store = context.get("task_state_store")
         if store is not None and getattr(self, "durable", False):
             store.set(self.external_id_key, job_id)

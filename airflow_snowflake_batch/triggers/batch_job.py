@@ -189,12 +189,27 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         return BatchJobEvent(BatchJobOutcome.TIMEOUT, self.job_id, status, message)
 
     async def on_kill(self) -> None:
-        """Cancel the job when a user kills the deferred task (Airflow 3.3+; never on triggerer restarts)."""
+        """Cancel the job when a user marks or clears the deferred task (Airflow 3.3+; never on
+        triggerer restarts). Best effort: a failure is logged, never raised.
+
+        When the task was cleared, its new try may already have re-attached to this job; the new
+        try then sees the job CANCELLED and submits its own (see the operator), so cancelling here
+        never fails it.
+        """
         if not self.cancel_on_kill:
             return
         hook = self._hook()
         try:
             self.log.info("Task was killed: cancelling batch inference job %s.", self.job_id)
             await hook.a_cancel_job(self.job_id)
+        except Exception:
+            self.log.exception(
+                "Could not cancel batch inference job %s; it may still be running.", self.job_id
+            )
         finally:
-            await asyncio.to_thread(hook.close)
+            try:
+                await asyncio.to_thread(hook.close)
+            except Exception:
+                self.log.warning(
+                    "Could not close the session used to cancel job %s.", self.job_id, exc_info=True
+                )

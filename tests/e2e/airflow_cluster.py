@@ -91,18 +91,30 @@ class AirflowCluster:
         """Migrate the database, start the four components, wait until all report healthy."""
         self._run_cli(["db", "migrate"], timeout=timeout)
         for name in COMPONENTS:
-            log = open(self.logs_folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-            self.procs[name] = subprocess.Popen(
-                ["airflow", name],
-                env=self.env,
-                cwd=self.home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() ends it with its children
-            )
-            log.close()
+            self.start_component(name)
         self.until(self._healthy, timeout, what="all components healthy")
+
+    def start_component(self, name: str, command: str | None = None) -> None:
+        """Start one component (``command`` defaults to ``name``: a second triggerer is
+        ``start_component("triggerer-2", "triggerer")``); its output is appended to ``<name>.log``."""
+        log = open(self.logs_folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        self.procs[name] = subprocess.Popen(
+            ["airflow", command or name],
+            env=self.env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends it with its children
+        )
+        log.close()
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL a component's whole process group (a crash: no clean-up runs) and forget it."""
+        proc = self.procs.pop(name)
+        _signal_group(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
 
     def stop(self, *, grace: float = 30) -> None:
         """SIGTERM every component's process group, then SIGKILL whatever is left, descendants included."""

@@ -49,8 +49,6 @@ if TYPE_CHECKING:
 # enough that the per-call overhead (Arrow to pandas, dtype casts) stays small against predict itself.
 DEFAULT_BATCH_ROWS = 32_768
 WAREHOUSE_BATCH_ROWS = 32_768
-# Snowflake copies a table/query input of a job here, under the output location (service_ops.py).
-SCRATCH_INPUT_FOLDER = "_snowflake_temporary"
 
 
 class LocalBackend:
@@ -225,16 +223,23 @@ class LocalBackend:
             self.remove_files(output)
         batch_rows = spec.max_batch_rows or DEFAULT_BATCH_ROWS
 
-        shutil.rmtree(job_dir, ignore_errors=True)
-        job_dir.mkdir(parents=True)
+        # A folder without a status is an earlier submission of this name killed half-way.
+        jobs.discard(job_dir)
         scratch: Path | None = None
+        if spec.source.stage_location is None:
+            scratch_location = spec.output_location.child(TEMPORARY_INPUT_FOLDER).child(uuid.uuid4().hex)
+            scratch = self.layout.location_dir(scratch_location)
+        # Recorded before anything is written: a SIGKILL from here on leaves a folder that the next
+        # try's drop_job (see the hook's start_batch_job) removes with its scratch input. The
+        # ``except`` below covers only exceptions, not a kill.
+        jobs.begin_submission(job_dir, scratch)
         try:
             if spec.source.stage_location is not None:
                 stages.require_stage(self.layout, spec.source.stage_location.stage)
                 input_dir = self.layout.location_dir(spec.source.stage_location)
             else:
-                scratch_location = spec.output_location.child(TEMPORARY_INPUT_FOLDER).child(uuid.uuid4().hex)
-                scratch = input_dir = self.layout.location_dir(scratch_location)
+                assert scratch is not None
+                input_dir = scratch
                 with self._connect() as con:
                     database.export_parquet(con, self._input_query(spec.source), input_dir / "data_0.parquet")
             write_json_atomic(
@@ -258,10 +263,9 @@ class LocalBackend:
             jobs.write_status(job_dir, BatchJobStatus.PENDING, "Submitted.")
             jobs.log_line(job_dir, f"Submitted {job_id}; results go to {output.sql}.")
             jobs.start_process(job_dir)
+            jobs.end_submission(job_dir)
         except BaseException:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-            shutil.rmtree(job_dir, ignore_errors=True)
+            jobs.discard(job_dir)
             raise
         return job_id
 
@@ -282,11 +286,15 @@ class LocalBackend:
         return jobs.logs(self._job_dir(job_id))
 
     def drop_job(self, job_id: str) -> None:
-        """``DROP SERVICE IF EXISTS``: stop the job if it runs, then forget it (its output stays)."""
+        """``DROP SERVICE IF EXISTS``: stop the job if it runs, then forget it (its output stays).
+
+        Also removes what a submission of this name killed half-way left: its folder and the copy
+        of its input under ``_snowflake_temporary/``.
+        """
         job_dir = self._job_dir(job_id)
         if jobs.state(job_id, job_dir) is not None:
             jobs.cancel(job_id, job_dir)
-        shutil.rmtree(job_dir, ignore_errors=True)
+        jobs.discard(job_dir)
 
     def list_jobs(self, database: Identifier, schema: Identifier) -> list[JobInfo]:
         """The schema's job records; a job's creation time is when its ``job.json`` was written."""

@@ -8,11 +8,13 @@ detached jobs, the test process) share a workspace. Connections are therefore op
 operation and closed at once, never held while a model scores, and opening retries lock conflicts
 (:func:`airflow_snowflake_batch.backends.retry.is_transient` recognises DuckDB's
 ``Could not set lock on file ...: Conflicting lock is held`` message) for up to
-:data:`LOCK_TIMEOUT_SECONDS`.
+:data:`LOCK_TIMEOUT_SECONDS`. A wait is logged (the task log, when an Airflow task waits) when it
+starts and every :data:`LOCK_WAIT_LOG_SECONDS` after, so a long wait never looks like a hang.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +37,8 @@ LOCK_TIMEOUT_SECONDS = 120.0
 # (opening, one output file) vanish, small enough that 1M rows still make 8 units for the workers.
 EXPORT_ROW_GROUP_ROWS = 131_072
 _DUCKDB_VECTOR_ROWS = 2_048
+# A lock wait is logged when it starts, then at most once per this many seconds.
+LOCK_WAIT_LOG_SECONDS = 10.0
 # DuckDB's own catalogs: a Snowflake database of one of these names cannot be attached.
 _DUCKDB_CATALOGS = frozenset({"MEMORY", "SYSTEM", "TEMP", "MAIN"})
 # The schema holding each database's COPY load history (see :func:`insert_files`).
@@ -43,6 +47,8 @@ _LOAD_HISTORY = Identifier("LOAD_HISTORY")
 
 # DuckDB instances of one process do not see each other's file locks: serialise them here.
 _process_lock = threading.RLock()
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -78,11 +84,35 @@ def connect(
             con.close()
 
 
+class _LockWaitLog:
+    """tenacity ``before_sleep``: log a lock wait at its start and every LOCK_WAIT_LOG_SECONDS."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.next_at = 0.0
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> None:
+        waited = retry_state.seconds_since_start or 0.0
+        if waited < self.next_at:
+            return
+        self.next_at = waited + LOCK_WAIT_LOG_SECONDS
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        log.warning(
+            "Waiting for a DuckDB file of workspace %s held by another process (%.0fs of %.0fs so far): %s",
+            self.layout.root,
+            waited,
+            LOCK_TIMEOUT_SECONDS,
+            exc,
+        )
+
+
 def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
+    waits = _LockWaitLog(layout)
     for attempt in tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
         stop=tenacity.stop_after_delay(LOCK_TIMEOUT_SECONDS),
         wait=tenacity.wait_random_exponential(multiplier=0.05, max=1.0),
+        before_sleep=waits,
         reraise=True,
     ):
         with attempt:
@@ -97,6 +127,12 @@ def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
             except BaseException:
                 con.close()
                 raise
+            if waits.next_at:  # a wait was logged: say when it ended
+                log.info(
+                    "Opened the DuckDB files of workspace %s after waiting %.1fs.",
+                    layout.root,
+                    attempt.retry_state.seconds_since_start or 0.0,
+                )
             return con
     raise AssertionError("unreachable")  # pragma: no cover
 

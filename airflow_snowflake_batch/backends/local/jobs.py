@@ -7,6 +7,11 @@ A job lives in ``<root>/jobs/<DB>/<SCHEMA>/<NAME>/``:
 - ``process.json``: pid and start time of the job process, so a job whose process died
   (``kill -9``, a reboot) reads as ``INTERNAL_ERROR`` instead of staying ``RUNNING``, and a recycled
   pid is never taken for the job;
+- ``cancel.json``: written by :func:`cancel` before it kills the job, so the job reads
+  ``CANCELLING`` until its process is gone and then ``CANCELLED``, never ``INTERNAL_ERROR``, whichever
+  process reads the status first;
+- ``submitting.json``: written before a submission prepares anything, naming the scratch input it
+  will create, so the leftovers of a submission killed half-way can be removed (:func:`discard`);
 - ``job.log``: what the job process and its workers wrote.
 
 The job process is started with ``start_new_session=True``: it outlives the submitting process
@@ -34,6 +39,9 @@ RUNNER_MODULE = "airflow_snowflake_batch.backends.local.job_runner"
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 PROCESS_FILE = "process.json"
+CANCEL_FILE = "cancel.json"
+SUBMITTING_FILE = "submitting.json"
+CANCELLED_MESSAGE = "Cancelled by request."
 LOG_FILE = "job.log"
 # Seconds a job may stay PENDING with no recorded process (the submitter died right after
 # starting it) before it counts as lost.
@@ -95,7 +103,12 @@ def _process(job_dir: Path) -> psutil.Process | None:
 
 
 def state(job_id: str, job_dir: Path) -> JobState | None:
-    """The job's state; a job whose process vanished without a verdict becomes INTERNAL_ERROR."""
+    """The job's state; a job whose process vanished without a verdict becomes INTERNAL_ERROR.
+
+    A job whose cancel was requested reads ``CANCELLING`` while its process lives and ``CANCELLED``
+    once it is gone: a reader racing :func:`cancel` between the kill and the status write must not
+    take the kill for a crash.
+    """
     if not (job_dir / JOB_FILE).is_file() or not (job_dir / STATUS_FILE).is_file():
         return None
     record = read_status(job_dir)
@@ -107,21 +120,31 @@ def state(job_id: str, job_dir: Path) -> JobState | None:
         record = read_status(job_dir)
         status = BatchJobStatus.parse(record["status"])
         if status.is_active:
-            record["message"] = (
-                "The job process exited without reporting a result (killed or crashed); "
-                f"see the job log {job_dir / LOG_FILE}."
-            )
-            status = BatchJobStatus.INTERNAL_ERROR
+            if (job_dir / CANCEL_FILE).is_file():
+                status, record["message"] = BatchJobStatus.CANCELLED, CANCELLED_MESSAGE
+            else:
+                status = BatchJobStatus.INTERNAL_ERROR
+                record["message"] = (
+                    "The job process exited without reporting a result (killed or crashed); "
+                    f"see the job log {job_dir / LOG_FILE}."
+                )
             write_status(job_dir, status, record["message"])
             log_line(job_dir, f"Marked {status.value}: {record['message']}")
+    elif status.is_active and (job_dir / CANCEL_FILE).is_file():
+        return JobState(job_id, BatchJobStatus.CANCELLING, "Cancel requested.")
     return JobState(job_id, status, record["message"])
 
 
 def cancel(job_id: str, job_dir: Path) -> None:
-    """Stop the job's process group and mark it CANCELLED (a finished job is left as it is)."""
+    """Record the cancel request, stop the job's process group, mark it CANCELLED.
+
+    A finished job is left as it is. The request is recorded before the kill so that a concurrent
+    :func:`state` reads CANCELLING/CANCELLED, never INTERNAL_ERROR.
+    """
     current = state(job_id, job_dir)
     if current is None or current.status.is_terminal:
         return
+    write_json_atomic(job_dir / CANCEL_FILE, {"requested_on": time.time(), "pid": os.getpid()})
     process = _process(job_dir)
     if process is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -129,18 +152,38 @@ def cancel(job_id: str, job_dir: Path) -> None:
         psutil.wait_procs([process], timeout=30)
     record = read_status(job_dir)
     if BatchJobStatus.parse(record["status"]).is_active:
-        write_status(job_dir, BatchJobStatus.CANCELLED, "Cancelled by request.")
-        log_line(job_dir, "Cancelled by request.")
+        write_status(job_dir, BatchJobStatus.CANCELLED, CANCELLED_MESSAGE)
+        log_line(job_dir, CANCELLED_MESSAGE)
     remove_scratch_input(job_dir)
+
+
+def begin_submission(job_dir: Path, scratch_input: Path | None) -> None:
+    """Create the job folder with a record of the scratch input the submission is about to write."""
+    job_dir.mkdir(parents=True)
+    write_json_atomic(
+        job_dir / SUBMITTING_FILE, {"scratch_input": str(scratch_input) if scratch_input else None}
+    )
+
+
+def end_submission(job_dir: Path) -> None:
+    (job_dir / SUBMITTING_FILE).unlink(missing_ok=True)
+
+
+def discard(job_dir: Path) -> None:
+    """Remove a job folder and the scratch input its job or unfinished submission made."""
+    import shutil
+
+    remove_scratch_input(job_dir)
+    shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def remove_scratch_input(job_dir: Path) -> None:
     """Delete the copy of a table/query input made at submit time (never user files)."""
     import shutil
 
-    job = read_json(job_dir / JOB_FILE)
-    if job.get("scratch_input"):
-        shutil.rmtree(job["scratch_input"], ignore_errors=True)
+    for record_file in (job_dir / JOB_FILE, job_dir / SUBMITTING_FILE):
+        if record_file.is_file() and (scratch := read_json(record_file).get("scratch_input")):
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def logs(job_dir: Path) -> str:

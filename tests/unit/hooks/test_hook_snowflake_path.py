@@ -299,6 +299,23 @@ def test_unsuccessful_earlier_job_gets_a_new_job_for_this_try(hook, ready, jobs,
     assert start.output_location.sql == "@DB.SC.OUT/preds/JOB_1_T2/"
 
 
+def test_cancelling_job_of_an_earlier_try_is_not_reattached(hook, ready, jobs):
+    # A cleared try's on_kill is cancelling it: re-attaching would fail this try when it ends CANCELLED.
+    jobs.status["DB.SC.JOB_1"] = "CANCELLING"
+    start = hook.start_batch_job(_spec(hook), try_number=2)
+    assert (start.job_id, start.reattached) == ("DB.SC.JOB_1_T2", False)
+    assert ready.run_batch.call_args.kwargs["job_name"] == "DB.SC.JOB_1_T2"
+
+
+def test_earlier_names_without_a_job_are_dropped_before_submitting(hook, ready, jobs, sql_log):
+    # Try 2 was killed before its job existed (its submit may have left files); try 1's job failed.
+    jobs.status["DB.SC.JOB_1"] = "FAILED"
+    start = hook.start_batch_job(_spec(hook), try_number=3)
+    assert start.job_id == "DB.SC.JOB_1_T3"
+    drops = [s.sql for s in sql_log.sent if s.sql.startswith("DROP SERVICE")]
+    assert drops == ["DROP SERVICE IF EXISTS DB.SC.JOB_1_T2"]
+
+
 def test_newest_try_decides(hook, ready, jobs):
     jobs.status.update({"DB.SC.JOB_1": "FAILED", "DB.SC.JOB_1_T2": "RUNNING"})
     start = hook.start_batch_job(_spec(hook), try_number=3)

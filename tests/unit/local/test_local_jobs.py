@@ -24,7 +24,7 @@ from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.local import LocalWorkspace
 
 
-def submit(hook: SnowflakeBatchInferenceHook, job_name: str, **options: Any) -> JobStart:
+def submit(hook: SnowflakeBatchInferenceHook, job_name: str, try_number: int = 1, **options: Any) -> JobStart:
     source = hook.input_source(
         input_table=options.pop(
             "input_table", None if "input_query" in options or "input_stage_location" in options else "INPUT"
@@ -42,7 +42,7 @@ def submit(hook: SnowflakeBatchInferenceHook, job_name: str, **options: Any) -> 
         job_name=job_name,
         **options,
     )
-    return hook.start_batch_job(spec)
+    return hook.start_batch_job(spec, try_number=try_number)
 
 
 def read_output(workspace: LocalWorkspace, start: JobStart) -> pd.DataFrame:

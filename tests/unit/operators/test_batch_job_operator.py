@@ -246,7 +246,7 @@ def test_defers_with_a_deadline_after_publishing_the_job(hook, context, clock):
     # The defer timeout is a backstop, padded so the trigger's own deadline (which cancels) comes first.
     assert deferred.value.timeout == timedelta(seconds=3600 + 15 + 60)
     job = pushed(context)[JOB_XCOM_KEY]
-    assert deferred.value.kwargs == {"job": job}
+    assert deferred.value.kwargs == {"job": job, "reattached": False}
     assert job == {
         "job_id": JOB,
         "job_name": NAME,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from airflow.providers.common.compat.sdk import TaskDeferred
 from operator_support import FakeTaskStateStore, make_context, stored
 from sklearn.linear_model import LinearRegression
 
+from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
@@ -140,3 +143,81 @@ def test_trigger_reports_success_of_a_real_job(workspace):
         job["job_id"],
         BatchJobStatus.DONE,
     )
+
+
+def first_event_of(trigger: SnowflakeBatchInferenceJobTrigger) -> dict:
+    async def first():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(first())
+
+
+def test_clearing_a_deferred_task_never_fails_its_new_try(workspace, monkeypatch):
+    """Issue 13: the new try re-attaches, then the cleared try's trigger on_kill cancels that job."""
+    monkeypatch.setenv(DELAY_ENV, "60")
+    with pytest.raises(TaskDeferred) as first:
+        make_op(deferrable=True).execute(make_context(1))
+    old_trigger = first.value.trigger
+    with pytest.raises(TaskDeferred) as second:  # the clear's new try, before the triggerer acts
+        make_op(deferrable=True).execute(make_context(2))
+    assert second.value.kwargs["reattached"] is True
+    assert second.value.trigger.job_id == old_trigger.job_id
+
+    asyncio.run(old_trigger.on_kill())  # the triggerer processes the clear late
+    monkeypatch.delenv(DELAY_ENV)
+    event = first_event_of(second.value.trigger)
+    assert event["job_status"] == "CANCELLED"
+    with pytest.raises(TaskDeferred) as resumed:
+        make_op(deferrable=True).execute_complete(make_context(2), event=event, **second.value.kwargs)
+
+    own = resumed.value.trigger.job_id
+    assert own == f"{old_trigger.job_id}_T2" and resumed.value.kwargs["reattached"] is False
+    result = make_op(deferrable=True).execute_complete(
+        make_context(2), event=first_event_of(resumed.value.trigger), **resumed.value.kwargs
+    )
+    assert (result["job_id"], result["status"]) == (own, "DONE")
+    assert job_count(workspace) == 2
+
+
+def test_a_cancelled_job_of_this_try_still_fails_it(workspace):
+    with pytest.raises(TaskDeferred) as deferred:
+        make_op(deferrable=True).execute(make_context(1))
+    event = {"outcome": "cancelled", "job_id": deferred.value.trigger.job_id, "job_status": "CANCELLED"}
+    with pytest.raises(BatchJobError, match="ended CANCELLED"):
+        make_op(deferrable=True).execute_complete(make_context(1), event=event, **deferred.value.kwargs)
+    assert job_count(workspace) == 1
+
+
+def test_clearing_a_running_sync_task_never_fails_its_new_try(workspace, monkeypatch):
+    """The sync new try re-attached (by name or stored id) when the cleared try's on_kill cancels."""
+    monkeypatch.setenv(DELAY_ENV, "60")
+    store = FakeTaskStateStore()
+    first = make_op(wait_for_completion=False).execute(make_context(1, store))
+    monkeypatch.delenv(DELAY_ENV)
+    cleared = make_op()
+    cleared._job = {"job_id": first["job_id"]}
+    canceller = threading.Timer(3.0, cleared.on_kill)  # the old worker's on_kill, while try 2 polls
+    canceller.start()
+    try:
+        result = make_op(deferrable=False).execute(make_context(2, store))
+    finally:
+        canceller.join()
+
+    assert (result["job_id"], result["status"]) == (f"{first['job_id']}_T2", "DONE")
+    assert wait_until_ended(first["job_id"]).status is BatchJobStatus.CANCELLED
+    assert job_count(workspace) == 2
+
+
+def test_on_kill_is_best_effort(workspace, caplog, capsys):
+    """A failing cancel (here: no such job) is logged, never raised, on the worker and the triggerer."""
+    message = "Could not cancel batch inference job ML.PUBLIC.NO_SUCH_JOB"
+    op = make_op()
+    op._job = {"job_id": "ML.PUBLIC.NO_SUCH_JOB"}
+    op.on_kill()
+    trigger = SnowflakeBatchInferenceJobTrigger(job_id="ML.PUBLIC.NO_SUCH_JOB", snowflake_conn_id=CONN_ID)
+    asyncio.run(trigger.on_kill())
+
+    captured = capsys.readouterr()
+    # The operator logs through Airflow's structlog (stdout), the trigger through logging.
+    assert (captured.out + captured.err + caplog.text).count(message) == 2

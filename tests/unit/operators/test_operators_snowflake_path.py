@@ -360,7 +360,10 @@ def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_
     assert isinstance(trigger, SnowflakeBatchInferenceJobTrigger)
     assert (trigger.job_id, trigger.snowflake_conn_id, trigger.poll_interval) == (JOB_ID, CONN_ID, 0.01)
     assert trigger.hook_params["query_tag"] == QUERY_TAG
-    assert (deferred.value.method_name, deferred.value.kwargs) == ("execute_complete", {"job": _published()})
+    assert (deferred.value.method_name, deferred.value.kwargs) == (
+        "execute_complete",
+        {"job": _published(), "reattached": False},
+    )
 
     async def first_event() -> Any:
         async for event in trigger.run():
