@@ -37,3 +37,7 @@ class BatchJobError(SnowflakeBatchInferenceError):
 
 class ResultsNotReadyError(SnowflakeBatchInferenceError):
     """A job's output folder has no ``_SUCCESS`` marker, so its results are incomplete."""
+
+
+class WorkspacePathError(SnowflakeBatchInferenceError):
+    """A local workspace path would lead outside the workspace (a symlink, or a name made of dots)."""

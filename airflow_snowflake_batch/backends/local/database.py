@@ -86,17 +86,44 @@ def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
         with attempt:
             con = duckdb.connect()
             try:
+                _confine(con, layout)
                 files = layout.databases()
                 for name in create - files.keys():
                     files[name] = layout.database_file(name)
                     files[name].parent.mkdir(parents=True, exist_ok=True)
                 for name, path in sorted(files.items()):
                     con.execute(f"ATTACH ? AS {name.quoted}", [str(path)])
+                # From here on no statement (a user's input_query included) can change these settings.
+                con.execute("SET lock_configuration = true")
             except BaseException:
                 con.close()
                 raise
             return con
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _confine(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Let the connection touch files only inside the workspace: no COPY TO, read_text or ATTACH of
+    anything outside it, no extension downloads, spills into the workspace's tmp folder."""
+    root = str(layout.root)
+    con.execute("SET allowed_directories = ?", [[root + "/"]])
+    con.execute("SET temp_directory = ?", [str(layout.confine(layout.root / "tmp" / "duckdb"))])
+    con.execute("SET enable_external_access = false")
+
+
+def check_single_query(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """DuckDB's own parse of a user query: one SELECT, or an error (the hook's sqlglot check, again).
+
+    The hook parsed the query as Snowflake SQL; DuckDB reads some text differently (a backslash
+    before a quote ends a DuckDB string, not a Snowflake one), so DuckDB's parser has the last word.
+    """
+    statements = con.extract_statements(query)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements) or "none"
+        raise InputValidationError(
+            f"input_query must be exactly one read-only query; the local workspace's DuckDB reads it as: "
+            f"{kinds}. Remove the extra statements, or quote strings the way both Snowflake and DuckDB read them."
+        )
 
 
 def _catalog_exists(con: duckdb.DuckDBPyConnection, database: Identifier) -> bool:
@@ -130,6 +157,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: ObjectName) -> bool:
 
 
 def describe_query(con: duckdb.DuckDBPyConnection, query: str) -> list[Column]:
+    check_single_query(con, query)
     return [Column(name=row[0], sql_type=row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()]
 
 
@@ -144,6 +172,7 @@ def export_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path, row_g
     ``COPY ... TO`` sizes row groups by its vectors and threads, which would make work units (and so
     job output files) differ between runs.
     """
+    check_single_query(con, query)
     path.parent.mkdir(parents=True, exist_ok=True)
     reader = con.sql(query).to_arrow_reader(min(row_group_rows, 100_000))
     rows = 0
