@@ -158,7 +158,12 @@ def check_input_query(query: str) -> str:
     text = query.strip() if isinstance(query, str) else ""
     expected = "exactly one read-only query (SELECT ..., WITH ... SELECT ..., or set operations of them)"
     try:
-        statements = [s for s in sqlglot.parse(text, read="snowflake") if s is not None]
+        # A comment after the last ";" parses as a bare Semicolon: not a statement.
+        statements = [
+            s
+            for s in sqlglot.parse(text, read="snowflake")
+            if s is not None and not isinstance(s, exp.Semicolon)
+        ]
     except sqlglot.errors.SqlglotError as exc:
         raise InputValidationError(
             f"input_query cannot be parsed as Snowflake SQL ({str(exc).splitlines()[0]}): expected {expected}. "

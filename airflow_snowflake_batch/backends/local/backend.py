@@ -104,7 +104,10 @@ class LocalBackend:
             try:
                 return database.describe_query(con, source.query)
             except duckdb.Error as exc:
-                raise InputValidationError(f"The input query cannot run: {exc}") from exc
+                raise InputValidationError(
+                    f"input_query cannot run in the local workspace ({type(exc).__name__}: {exc}). Check "
+                    "the tables and columns it names exist, and that it reads only tables of the workspace."
+                ) from exc
 
     def table_exists(self, table: ObjectName) -> bool:
         if table.database not in self.layout.databases():
