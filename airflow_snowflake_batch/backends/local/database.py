@@ -261,9 +261,43 @@ def insert_files(
                 )
         con.execute("COMMIT")
         return rows
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise _load_error(con, table, files, exc) from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _load_error(
+    con: duckdb.DuckDBPyConnection, table: ObjectName, files: Sequence[Path], exc: duckdb.Error
+) -> InputValidationError:
+    """DuckDB's error as a user can act on it: which file or column, and what to do."""
+    detail = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    unreadable = []
+    for path in files:
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError):
+            unreadable.append(path.name)
+    if unreadable:
+        return InputValidationError(
+            f"Cannot load into {table.sql}: {', '.join(unreadable)} in {files[0].parent} is not a readable "
+            f"Parquet file ({detail}). Replace or remove it, then load again."
+        )
+    if isinstance(exc, duckdb.ConversionException) and table_exists(con, table):
+        wanted = {c.name.upper(): c for c in table_columns(con, table)}
+        given = pq.read_schema(files[0])
+        clashes = [
+            f"{f.name} ({f.type} in the files, {wanted[f.name.upper()].sql_type} in the table)"
+            for f in given
+            if f.name.upper() in wanted
+        ]
+        return InputValidationError(
+            f"Cannot load into {table.sql}: a value does not fit its column's type ({detail}). Columns loaded: "
+            f"{'; '.join(clashes)}. Load into a new table, or change the mismatched column's type."
+        )
+    return InputValidationError(f"Cannot load {len(files)} file(s) into {table.sql}: {detail}.")
 
 
 def _file_key(path: Path) -> tuple[str, tuple[int, float]]:
