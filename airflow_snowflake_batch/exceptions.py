@@ -41,3 +41,7 @@ class ResultsNotReadyError(SnowflakeBatchInferenceError):
 
 class MissingExtraError(SnowflakeBatchInferenceError, ImportError):
     """An optional feature's dependencies are not installed; the message names the extra to install."""
+
+
+class WorkspacePathError(SnowflakeBatchInferenceError):
+    """A local workspace path would lead outside the workspace (a symlink, or a name made of dots)."""

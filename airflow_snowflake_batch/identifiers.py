@@ -226,6 +226,31 @@ def _normalize_folder(path: str, what: str, original: str) -> str:
     return f"{path}/" if path else ""
 
 
+# A job's last name part also names its output folder, <output_stage_location>/<JOB_NAME>/: it must be
+# one stage path segment, so "/" (nesting), "." and ".." (parents), and "$" (not a stage path
+# character) are refused here, once, for both backends.
+_JOB_FOLDER = re.compile(r"[A-Za-z0-9_]+")
+
+
+def parse_job_name(text: str, *, what: str = "job_name") -> ObjectName:
+    """A job name, ``NAME`` or ``DB.SCHEMA.NAME``, whose ``NAME`` is letters, digits and ``_``.
+
+    >>> parse_job_name("ml.public.score_daily").sql
+    'ML.PUBLIC.SCORE_DAILY'
+    >>> parse_job_name('"nightly_1"').name.value
+    'nightly_1'
+    """
+    name = ObjectName.parse(text, what=what)
+    if not _JOB_FOLDER.fullmatch(name.name.value):
+        raise _fail(
+            what,
+            text,
+            "letters, digits and '_' only in the job's name (e.g. SCORE_DAILY), as it also names the "
+            "job's output folder <output_stage_location>/<JOB_NAME>/",
+        )
+    return name
+
+
 def quote_string(value: str) -> str:
     """A SQL string literal, for the few places Snowflake accepts no bind variable (DDL options).
 

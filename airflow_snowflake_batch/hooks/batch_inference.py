@@ -28,7 +28,13 @@ from airflow_snowflake_batch.exceptions import (
 )
 from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
 from airflow_snowflake_batch.hooks import retention, validation
-from airflow_snowflake_batch.identifiers import DEFAULT_JOB_PREFIX, Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.identifiers import (
+    DEFAULT_JOB_PREFIX,
+    Identifier,
+    ObjectName,
+    StageLocation,
+    parse_job_name,
+)
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
 
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from airflow.models import Connection
 
     from airflow_snowflake_batch.backends.base import (
+        Column,
         InferenceBackend,
         ModelFunction,
         ModelVersionRef,
@@ -276,7 +283,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             return InputSource(
                 stage_location=self.parse_location(input_stage_location, what="input_stage_location")
             )
-        return InputSource(query=str(input_query).strip().rstrip(";"))
+        return InputSource(query=validation.check_input_query(str(input_query)))
 
     # -- registry ------------------------------------------------------------------------------
 
@@ -299,15 +306,15 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         *,
         strict: bool = False,
         partition: Mapping[str, PartitionValue] | None = None,
-    ) -> None:
-        """Check a table's or query's columns against the function before anything runs.
+    ) -> list[Column] | None:
+        """Check a table's or query's columns against the function before anything runs; return them.
 
         Columns must feed the inputs by snowflake-ml's naming rule, no output or partition column may
         replace an input column, and no column feeding a feature that cannot hold NULL may hold one
         (counted by one query). Files of a stage location are checked by the job itself.
         """
         if source.stage_location is not None:
-            return
+            return None
         columns = self._idempotent(lambda b: b.describe_input(source))
         where = source.description
         matched = validation.match_input_columns(function, columns, strict=strict, where=where)
@@ -318,6 +325,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         if checked:
             counts = self._idempotent(lambda b: b.count_nulls(source, checked))
             validation.check_nulls(function, matched, counts, where=where)
+        return columns
 
     def validate_output_location(
         self,
@@ -355,6 +363,12 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 f"Input location {source.stage_location.sql} lies inside the output location {base.sql}; "
                 "choose an output location outside the input files."
             )
+        if source.stage_location is not None and source.stage_location.contains(job_folder):
+            # A later run would read this run's results as input files.
+            raise StageValidationError(
+                f"Output folder {job_folder.sql} lies inside the input location {source.stage_location.sql}; "
+                "choose an output location outside the input files."
+            )
         if save_mode == "error" and (files := self._idempotent(lambda b: b.list_files(job_folder))):
             raise StageValidationError(
                 f"Output folder {job_folder.sql} already holds {len(files)} file(s) (e.g. {files[0]!r}) and "
@@ -387,6 +401,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             raise InputValidationError("Warehouse inference reads a table or a query, not a stage location.")
         table = self.qualify(output_table, what="output_table")
         partition = replace_key(_parse_partition(output_partition), output_mode, map_index)
+        validation.check_param_values(params or {})
         model = self.get_model_version(model_name, version_name)
         function = self.resolve_function(model, function_name)
         validation.check_params(function, params or {})
@@ -419,12 +434,18 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         job_name: str,
         **options: Any,
     ) -> BatchJobSpec:
-        """Resolve names and check the function and params; the stage is checked at submit time."""
+        """Resolve names and check the function and every value; the stage is checked at submit time.
+
+        Every value that reaches the job specification (a YAML document snowflake-ml embeds in a SQL
+        string literal) is checked here, before anything runs, with an error naming its argument.
+        """
+        name = parse_job_name(job_name, what="job_name")
+        output_location = self.parse_location(output_stage_location, what="output_stage_location")
+        params = dict(options.pop("params", None) or {})
+        _check_spec_values(source, output_location, params, options)
         model = self.get_model_version(model_name, version_name)
         function = self.resolve_function(model, function_name)
-        params = dict(options.pop("params", None) or {})
         validation.check_params(function, params)
-        name = ObjectName.parse(job_name, what="job_name")
         # Snowflake puts an unqualified job in the model's database and schema.
         name = name.qualify(model.model.database, model.model.schema)
         return BatchJobSpec(
@@ -433,7 +454,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             source=source,
             job_name=name,
             compute_pool=Identifier.parse(compute_pool, what="compute_pool"),
-            output_location=self.parse_location(output_stage_location, what="output_stage_location"),
+            output_location=output_location,
             params=params,
             partition_column=_column(options.pop("partition_column", None)),
             **options,
@@ -477,13 +498,15 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             break
 
         target = replace(spec, job_name=_job_names(spec.job_name, try_number)[-1])
+        # Inputs are checked before anything is dropped, removed or submitted.
+        columns = self.validate_input(target.source, target.function, strict=strict_input_validation)
+        validation.check_column_handling_is_safe(target.column_handling, columns)
         for job in (n.sql for n in never_submitted if n != target.job_name):
             self.drop_job(job)
         if (stale := self.find_job(target.job_name.sql)) is not None:
             # This try's own name is taken by a finished job that did not succeed: clear it first.
             self._idempotent(lambda b: b.drop_job(stale.job_id))
             self._idempotent(lambda b: b.remove_files(target.job_output_location))
-        self.validate_input(target.source, target.function, strict=strict_input_validation)
         self.validate_output_location(
             target.output_location,
             target.job_output_location,
@@ -645,7 +668,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     def load_results(
         self,
         *,
-        output_location: str,
+        output_location: str | None,
         target_table: str,
         mode: TableMode = "append",
         output_partition: dict[str, PartitionValue] | None = None,
@@ -661,6 +684,15 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         and no Parquet file (an empty input) loads 0 rows. ``map_index``: as in
         :meth:`run_warehouse_inference`.
         """
+        if output_location is None or str(output_location).strip() in ("", "None"):
+            # What a downstream task receives when the batch task was marked success by hand (or
+            # skipped) before its job pushed an output_location.
+            raise ResultsNotReadyError(
+                f"output_location is {output_location!r}: the upstream batch inference task produced no "
+                "results (it pushed no output_location, e.g. because it was marked success or skipped "
+                "before its job finished). Clear and re-run the upstream task, or pass the job folder "
+                "@DB.SCHEMA.STAGE/path/<JOB_NAME>/ explicitly."
+            )
         location = self.parse_location(output_location, what="output_location")
         table = self.qualify(target_table, what="target_table")
         files = self.list_files(location)
@@ -684,6 +716,32 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         if not request.parquet_files:
             log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
         return table, self.backend.load_results(request)
+
+
+def _check_spec_values(
+    source: InputSource, output: StageLocation, params: dict[str, Any], options: dict[str, Any]
+) -> None:
+    """Every value of a job spec that is text in its YAML stays inside the SQL literal (see validation).
+
+    ``image_repo`` is replaced by its parsed name in ``options``.
+    """
+    validation.check_param_values(params)
+    validation.check_column_handling_is_safe(options.get("column_handling") or {}, None)
+    validation.check_resources(
+        {k: options.get(k) for k in ("cpu_requests", "memory_requests", "gpu_requests")}
+    )
+    validation.check_literal_text(output.sql, "output_stage_location")
+    if source.stage_location is not None:
+        validation.check_literal_text(source.stage_location.sql, "input_stage_location")
+    if options.get("partition_column"):
+        validation.check_literal_text(options["partition_column"], "partition_column")
+    if options.get("engine") is not None:
+        validation.check_literal_text(options["engine"], "engine")
+    for index, argument in enumerate(options.get("engine_args_override") or ()):
+        validation.check_literal_text(argument, f"engine_args_override[{index}]")
+    if options.get("image_repo"):
+        repo = ObjectName.parse(options["image_repo"], what="image_repo")
+        options["image_repo"] = validation.check_literal_text(repo.sql, "image_repo")
 
 
 def _job_names(base: ObjectName, try_number: int) -> list[ObjectName]:

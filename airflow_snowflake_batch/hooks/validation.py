@@ -196,3 +196,167 @@ def check_params(function: ModelFunction, params: dict[str, Any]) -> None:
         raise InputValidationError(
             f"Unknown params {unknown} for function {function.name}; the function declares: {declared}."
         )
+
+
+# -- values that reach SQL text or a job specification -------------------------------------------
+
+# What an input_query may contain besides one query: nothing that writes, changes the session or
+# runs a command. sqlglot parses unknown statements as Command, which is refused too.
+_NOT_READ_ONLY = (
+    "DML",
+    "DDL",
+    "Command",
+    "Copy",
+    "Into",
+    "Set",
+    "Use",
+    "Transaction",
+    "Commit",
+    "Rollback",
+    "Pragma",
+    "Merge",
+    "Alter",
+    "Drop",
+    "Create",
+)
+
+
+def check_input_query(query: str) -> str:
+    """``input_query`` as one read-only query (a trailing ``;`` dropped), or an error naming it.
+
+    The text reaches ``session.sql()`` on Snowflake and DuckDB locally, both of which would run every
+    statement of a stacked ``SELECT ...; DROP TABLE ...``. It is parsed with sqlglot's Snowflake
+    dialect, so the check is the same on both backends and runs before anything else.
+
+    >>> check_input_query("SELECT * FROM ML.PUBLIC.T;")
+    'SELECT * FROM ML.PUBLIC.T'
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    text = query.strip() if isinstance(query, str) else ""
+    expected = "exactly one read-only query (SELECT ..., WITH ... SELECT ..., or set operations of them)"
+    try:
+        # A comment after the last ";" parses as a bare Semicolon: not a statement.
+        statements = [
+            s
+            for s in sqlglot.parse(text, read="snowflake")
+            if s is not None and not isinstance(s, exp.Semicolon)
+        ]
+    except sqlglot.errors.SqlglotError as exc:
+        raise InputValidationError(
+            f"input_query cannot be parsed as Snowflake SQL ({str(exc).splitlines()[0]}): expected {expected}. "
+            "If it is valid Snowflake SQL, wrap it in a view and pass input_table instead."
+        ) from exc
+    if len(statements) != 1:
+        raise InputValidationError(
+            f"input_query holds {len(statements)} statements: expected {expected}. "
+            "Remove the extra statements (and any ';' between them)."
+        )
+    statement = statements[0]
+    forbidden = tuple(getattr(exp, name) for name in _NOT_READ_ONLY if hasattr(exp, name))
+    offending = next((node for node in statement.walk() if isinstance(node, forbidden)), None)
+    if not isinstance(statement, (exp.Query, exp.Subquery)) or offending is not None:
+        kind = type(offending or statement).__name__.upper()
+        raise InputValidationError(
+            f"input_query is a {kind} statement or holds one: expected {expected}. "
+            "Batch inference only reads its input; run other statements in a separate task."
+        )
+    return text.rstrip(";").rstrip()
+
+
+# The characters a value may use when it is embedded in a SQL string literal or the job
+# specification: snowflake-ml escapes single quotes there but not backslashes, and the YAML it
+# writes escapes non-printable and non-ASCII characters with backslashes, which the literal then
+# decodes. Printable ASCII without a backslash reaches Snowflake exactly as given.
+_LITERAL_SAFE = re.compile(r"[\x20-\x5b\x5d-\x7e]*")
+_LITERAL_EXPECTED = (
+    "printable ASCII characters other than '\\' (the value is embedded in a SQL string literal, "
+    "which snowflake-ml does not escape for backslashes)"
+)
+# Snowflake's quantity syntax for SPCS resources (as Kubernetes): CPU "1", "0.5" or "500m"; memory
+# bytes with an optional decimal or binary suffix ("512Mi", "8Gi", "2G"); GPU a whole number.
+_RESOURCE_SYNTAX = {
+    "cpu_requests": (re.compile(r"\d+(\.\d+)?|\d+m"), 'a CPU quantity like "1", "0.5" or "500m"'),
+    "memory_requests": (
+        re.compile(r"\d+(\.\d+)?([KMGTPE]i?)?"),
+        'a memory quantity like "512Mi", "8Gi" or "2G"',
+    ),
+    "gpu_requests": (re.compile(r"\d+"), 'a whole number of GPUs like "1"'),
+}
+
+
+def check_literal_text(value: object, what: str) -> str:
+    """``value`` if it is a string that stays inside a SQL literal or the job spec; else an error naming ``what``."""
+    if not isinstance(value, str) or not _LITERAL_SAFE.fullmatch(value):
+        raise InputValidationError(f"Invalid {what} {value!r}: expected {_LITERAL_EXPECTED}.")
+    return value
+
+
+def check_param_values(params: dict[str, Any], *, what: str = "params") -> None:
+    """Every string in ``params`` (nested ones and dict keys too) stays inside its SQL literal.
+
+    snowflake-ml formats warehouse params into SQL (``format_param_value_for_sql``: strings escape
+    only single quotes, dict keys and list items are not escaped at all) and job params into the
+    job spec; so strings are limited to safe characters, and nested ones also lose quotes.
+    """
+
+    def visit(value: Any, path: str, nested: bool) -> None:
+        if isinstance(value, str):
+            check_literal_text(value, path)
+            if nested and ("'" in value or '"' in value):
+                raise InputValidationError(
+                    f"Invalid {path} {value!r}: strings inside lists and dicts of params cannot hold quotes "
+                    "(snowflake-ml writes them into SQL unescaped)."
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(key, f"{path} key", True)
+                visit(item, f"{path}[{key!r}]", True)
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                visit(item, f"{path}[{index}]", True)
+
+    for name, value in params.items():
+        visit(name, f"{what} name", False)
+        visit(value, f"{what}[{name!r}]", False)
+
+
+def check_resources(resources: dict[str, str | None]) -> None:
+    """``cpu_requests``/``memory_requests``/``gpu_requests`` in Snowflake's quantity syntax."""
+    for key, value in resources.items():
+        if value is None:
+            continue
+        pattern, expected = _RESOURCE_SYNTAX[key]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            argument = "resources['" + key.removesuffix("_requests") + "']"
+            raise InputValidationError(f"Invalid {argument} {value!r}: expected {expected}.")
+
+
+def check_column_handling_is_safe(
+    column_handling: dict[str, dict[str, str]], columns: list[Column] | None
+) -> None:
+    """``column_handling`` cannot break out of the job spec: its keys are input columns, its values safe text.
+
+    ``columns`` are the input's (None when the input is files, whose columns the job reads itself).
+    """
+    if not isinstance(column_handling, dict):
+        raise InputValidationError(
+            f"Invalid column_handling {column_handling!r}: expected a dict of column name to options."
+        )
+    names = None if columns is None else {c.name for c in columns}
+    for key, options in column_handling.items():
+        check_literal_text(key, "column_handling key")
+        if names is not None and not any(key == n or key.upper() == n.upper() for n in names):
+            raise InputValidationError(
+                f"column_handling names column {key!r}, which the input does not have. "
+                f"Columns available: {', '.join(sorted(names)) or 'none'}."
+            )
+        if not isinstance(options, dict):
+            raise InputValidationError(
+                f"Invalid column_handling[{key!r}] {options!r}: expected a dict like "
+                '{"input_format": "full_stage_path", "convert_to": "base64"}.'
+            )
+        for option, value in options.items():
+            check_literal_text(option, f"column_handling[{key!r}] option")
+            check_literal_text(value, f"column_handling[{key!r}][{option!r}]")

@@ -115,7 +115,10 @@ class LocalBackend:
             try:
                 return database.describe_query(con, source.query)
             except duckdb.Error as exc:
-                raise InputValidationError(f"The input query cannot run: {exc}") from exc
+                raise InputValidationError(
+                    f"input_query cannot run in the local workspace ({type(exc).__name__}: {exc}). Check "
+                    "the tables and columns it names exist, and that it reads only tables of the workspace."
+                ) from exc
 
     def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
         counts = ", ".join(f"count_if({Identifier(c).quoted} IS NULL)" for c in columns)

@@ -118,12 +118,15 @@ def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
         with attempt:
             con = duckdb.connect()
             try:
+                _confine(con, layout)
                 files = layout.databases()
                 for name in create - files.keys():
                     files[name] = layout.database_file(name)
                     files[name].parent.mkdir(parents=True, exist_ok=True)
                 for name, path in sorted(files.items()):
                     con.execute(f"ATTACH ? AS {name.quoted}", [str(path)])
+                # From here on no statement (a user's input_query included) can change these settings.
+                con.execute("SET lock_configuration = true")
             except BaseException:
                 con.close()
                 raise
@@ -135,6 +138,30 @@ def _open(layout: Layout, create: set[Identifier]) -> duckdb.DuckDBPyConnection:
                 )
             return con
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _confine(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Let the connection touch files only inside the workspace: no COPY TO, read_text or ATTACH of
+    anything outside it, no extension downloads, spills into the workspace's tmp folder."""
+    root = str(layout.root)
+    con.execute("SET allowed_directories = ?", [[root + "/"]])
+    con.execute("SET temp_directory = ?", [str(layout.confine(layout.root / "tmp" / "duckdb"))])
+    con.execute("SET enable_external_access = false")
+
+
+def check_single_query(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """DuckDB's own parse of a user query: one SELECT, or an error (the hook's sqlglot check, again).
+
+    The hook parsed the query as Snowflake SQL; DuckDB reads some text differently (a backslash
+    before a quote ends a DuckDB string, not a Snowflake one), so DuckDB's parser has the last word.
+    """
+    statements = con.extract_statements(query)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements) or "none"
+        raise InputValidationError(
+            f"input_query must be exactly one read-only query; the local workspace's DuckDB reads it as: "
+            f"{kinds}. Remove the extra statements, or quote strings the way both Snowflake and DuckDB read them."
+        )
 
 
 def _catalog_exists(con: duckdb.DuckDBPyConnection, database: Identifier) -> bool:
@@ -168,6 +195,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: ObjectName) -> bool:
 
 
 def describe_query(con: duckdb.DuckDBPyConnection, query: str) -> list[Column]:
+    check_single_query(con, query)
     return [Column(name=row[0], sql_type=row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()]
 
 
@@ -186,6 +214,7 @@ def export_parquet(
     the same input gives the same units (and output files) on every run. Default:
     :data:`EXPORT_ROW_GROUP_ROWS`.
     """
+    check_single_query(con, query)
     row_group_rows = row_group_rows or EXPORT_ROW_GROUP_ROWS
     if row_group_rows <= 0 or row_group_rows % _DUCKDB_VECTOR_ROWS:
         raise ValueError(
@@ -253,9 +282,46 @@ def insert_files(
                 )
         con.execute("COMMIT")
         return rows
+    except duckdb.Error as exc:
+        con.execute("ROLLBACK")
+        raise _load_error(con, table, files, exc) from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _load_error(
+    con: duckdb.DuckDBPyConnection, table: ObjectName, files: Sequence[Path], exc: duckdb.Error
+) -> InputValidationError:
+    """DuckDB's error as a user can act on it: which file or column, and what to do."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    detail = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    unreadable = []
+    for path in files:
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError):
+            unreadable.append(path.name)
+    if unreadable:
+        return InputValidationError(
+            f"Cannot load into {table.sql}: {', '.join(unreadable)} in {files[0].parent} is not a readable "
+            f"Parquet file ({detail}). Replace or remove it, then load again."
+        )
+    if isinstance(exc, duckdb.ConversionException) and table_exists(con, table):
+        wanted = {c.name.upper(): c for c in table_columns(con, table)}
+        given = pq.read_schema(files[0])
+        clashes = [
+            f"{f.name} ({f.type} in the files, {wanted[f.name.upper()].sql_type} in the table)"
+            for f in given
+            if f.name.upper() in wanted
+        ]
+        return InputValidationError(
+            f"Cannot load into {table.sql}: a value does not fit its column's type ({detail}). Columns loaded: "
+            f"{'; '.join(clashes)}. Load into a new table, or change the mismatched column's type."
+        )
+    return InputValidationError(f"Cannot load {len(files)} file(s) into {table.sql}: {detail}.")
 
 
 # DuckDB types of partition columns, by Python type (bool first: it subclasses int).

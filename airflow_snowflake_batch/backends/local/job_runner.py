@@ -49,14 +49,26 @@ OUTPUT_ROW_GROUP_ROWS = 131_072
 OUTPUT_ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 
-def work_units(input_dir: Path) -> list[Unit]:
-    files = sorted(p for p in input_dir.rglob("*.parquet") if p.is_file())
+def work_units(job: dict[str, Any]) -> list[Unit]:
+    """One unit per row group of the input files (each confined to the workspace, so read safely)."""
+    import pyarrow as pa
+
+    layout = Layout.at(job["workspace"])
+    input_dir = _confined(job, "input_dir")
+    files = sorted(layout.confine(p) for p in input_dir.rglob("*.parquet") if p.is_file())
     if not files:
         raise FileNotFoundError(f"No Parquet input files under {input_dir}.")
     units: list[Unit] = []
     for path in files:
-        for group in range(pq.ParquetFile(path).metadata.num_row_groups):
-            units.append((len(units), path, group))
+        try:
+            groups = pq.ParquetFile(path).metadata.num_row_groups
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(
+                f"Input file {path.relative_to(input_dir).as_posix()} is not a readable Parquet file ({exc}); "
+                "replace or remove it from the input location and run the job again."
+            ) from exc
+        first = len(units)
+        units.extend((first + g, path, g) for g in range(groups))
     return units
 
 
@@ -94,6 +106,11 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
     return converters
 
 
+def _confined(job: dict[str, Any], key: str) -> Path:
+    """A folder named by the job record, checked again here: it may have become a symlink since submit."""
+    return Layout.at(job["workspace"]).confine(job[key])
+
+
 def run_units(
     job_dir: Path,
     job: dict[str, Any],
@@ -103,7 +120,7 @@ def run_units(
     parent_pid: int | None = None,
 ) -> None:
     """Score the given work units into their output files (each input file is opened once)."""
-    output_dir = Path(job["output_dir"])
+    output_dir = _confined(job, "output_dir")
     output_dir.mkdir(parents=True, exist_ok=True)
     params = function.resolve_params(job["params"])
     for path, file_units in itertools.groupby(units, key=lambda unit: unit[1]):
@@ -166,7 +183,7 @@ def _run_workers(job_dir: Path, job: dict[str, Any], units: list[Unit], count: i
     they start at once with everything imported instead of paying seconds of imports each. Nothing
     has scored yet at the fork, so no thread pool (OpenMP, BLAS) is running in the copied process.
     """
-    function = load_function(Path(job["version_dir"]), job["target_method"])
+    function = load_function(_confined(job, "version_dir"), job["target_method"])
     context = multiprocessing.get_context("fork")
     others = [
         context.Process(
@@ -251,11 +268,11 @@ def _lead(job_dir: Path) -> int:
         if delay > 0:
             jobs.log_line(job_dir, f"Waiting {delay}s ({DELAY_ENV}).")
             time.sleep(delay)
-        units = work_units(Path(job["input_dir"]))
+        units = work_units(job)
         count = max(1, min(job["processes"], len(units)))
         jobs.log_line(job_dir, f"{len(units)} work unit(s), {count} worker process(es).")
         _run_workers(job_dir, job, units, count)
-        output_dir = Path(job["output_dir"])
+        output_dir = _confined(job, "output_dir")
         output_dir.mkdir(parents=True, exist_ok=True)
         rows = sum(pq.ParquetFile(p).metadata.num_rows for p in output_dir.glob("*.parquet"))
         (output_dir / SUCCESS_FILE).write_bytes(b"")

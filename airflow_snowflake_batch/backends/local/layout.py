@@ -10,7 +10,12 @@
     <root>/tmp/                                     scratch space of warehouse inference
 
 Identifiers become path segments as stored; anything but letters, digits, ``_`` and ``$`` is
-percent-encoded, so ``"My Stage"`` and ``MY_STAGE`` never share a folder.
+percent-encoded, so ``"My Stage"`` and ``MY_STAGE`` never share a folder, and dots too, so a name such
+as ``".."`` never becomes a ``..`` segment.
+
+Every path this backend opens comes from :class:`Layout`, whose :meth:`Layout.confine` resolves it
+(following symlinks) and refuses it unless it lies inside the workspace: a symlink in a stage or job
+folder that points outside is an error, never followed.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from airflow_snowflake_batch.exceptions import WorkspacePathError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_$]+")
@@ -34,7 +40,8 @@ def segment(identifier: Identifier) -> str:
     """A file name standing for one identifier (reversible with :func:`identifier_of`)."""
     if _PLAIN_SEGMENT.fullmatch(identifier.value):
         return identifier.value
-    return quote(identifier.value, safe="")
+    # quote() leaves "." alone: encode it too, so "." and ".." never name a parent or the folder itself.
+    return quote(identifier.value, safe="").replace(".", "%2E")
 
 
 def identifier_of(name: str) -> Identifier:
@@ -69,17 +76,33 @@ class Layout:
     def at(root: str | os.PathLike[str]) -> Layout:
         return Layout(Path(root).expanduser().resolve())
 
+    def confine(self, path: str | os.PathLike[str]) -> Path:
+        """``path`` resolved (symlinks followed), or an error when it lies outside the workspace.
+
+        Every path of the workspace goes through here before it is opened, listed, written or
+        removed, so neither a crafted name nor a symlink planted in a stage or job folder leads
+        outside the root.
+        """
+        candidate = Path(path)
+        resolved = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        if not resolved.is_relative_to(self.root):
+            raise WorkspacePathError(
+                f"Refusing {os.fspath(path)!r}: it resolves to {resolved}, outside the local workspace "
+                f"{self.root} (a symlink, or a name leading out of it). Remove the link or choose another name."
+            )
+        return resolved
+
     # -- databases -------------------------------------------------------------------------------
 
     def database_file(self, database: Identifier) -> Path:
-        return self.root / "databases" / f"{segment(database)}{DATABASE_SUFFIX}"
+        return self.confine(self.root / "databases" / f"{segment(database)}{DATABASE_SUFFIX}")
 
     def databases(self) -> dict[Identifier, Path]:
         folder = self.root / "databases"
         if not folder.is_dir():
             return {}
         return {
-            identifier_of(path.name[: -len(DATABASE_SUFFIX)]): path
+            identifier_of(path.name[: -len(DATABASE_SUFFIX)]): self.confine(path)
             for path in sorted(folder.iterdir())
             if path.name.endswith(DATABASE_SUFFIX)
         }
@@ -92,22 +115,22 @@ class Layout:
         return self.root / kind / segment(name.database) / segment(name.schema)  # type: ignore[arg-type]
 
     def stage_dir(self, stage: ObjectName) -> Path:
-        return self._schema_dir("stages", stage) / segment(stage.name)
+        return self.confine(self._schema_dir("stages", stage) / segment(stage.name))
 
     def stage_properties(self, stage: ObjectName) -> Path:
-        return self._schema_dir("stages", stage) / f"{segment(stage.name)}.stage.json"
+        return self.confine(self._schema_dir("stages", stage) / f"{segment(stage.name)}.stage.json")
 
     def location_dir(self, location: StageLocation) -> Path:
-        """The folder of a stage location (its path segments are already validated)."""
-        return self.stage_dir(location.stage).joinpath(*location.path.strip("/").split("/"))
+        """The folder (or file) of a stage location; StageLocation refuses "." and ".." segments."""
+        return self.confine(self.stage_dir(location.stage).joinpath(*location.path.strip("/").split("/")))
 
     # -- registry and jobs -----------------------------------------------------------------------
 
     def model_dir(self, model: ObjectName) -> Path:
-        return self._schema_dir("models", model) / segment(model.name)
+        return self.confine(self._schema_dir("models", model) / segment(model.name))
 
     def job_dir(self, job: ObjectName) -> Path:
-        return self._schema_dir("jobs", job) / segment(job.name)
+        return self.confine(self._schema_dir("jobs", job) / segment(job.name))
 
     def schema_jobs_dir(self, database: Identifier, schema: Identifier) -> Path:
         """The folder holding the job records of one schema."""
@@ -115,6 +138,6 @@ class Layout:
 
     def scratch_dir(self) -> Path:
         """A new private folder for intermediate files; the caller removes it."""
-        base = self.root / "tmp"
+        base = self.confine(self.root / "tmp")
         base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=base))

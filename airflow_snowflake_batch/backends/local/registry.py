@@ -116,10 +116,10 @@ class LocalRegistry:
         self.layout = layout
 
     def version_dir(self, model: ObjectName, version: Identifier) -> Path:
-        return self.layout.model_dir(model) / "versions" / segment(version)
+        return self.layout.confine(self.layout.model_dir(model) / "versions" / segment(version))
 
     def _index_path(self, model: ObjectName) -> Path:
-        return self.layout.model_dir(model) / "model.json"
+        return self.layout.confine(self.layout.model_dir(model) / "model.json")
 
     def _index(self, model: ObjectName) -> dict[str, Any]:
         path = self._index_path(model)

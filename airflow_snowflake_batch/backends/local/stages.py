@@ -53,13 +53,14 @@ def list_file_details(layout: Layout, location: StageLocation) -> list[StageFile
     folder = layout.location_dir(location)
     if not folder.is_dir():
         return []
+    # A symlinked file pointing outside the workspace is refused, not listed (and so never read).
     files = [
         StageFile(
             path=p.relative_to(folder).as_posix(),
             last_modified=datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc),
         )
         for p in folder.rglob("*")
-        if p.is_file()
+        if p.is_file() and layout.confine(p)
     ]
     return sorted(files, key=lambda f: f.path)
 
@@ -72,7 +73,8 @@ def remove_files(layout: Layout, location: StageLocation) -> None:
         shutil.rmtree(folder, ignore_errors=True)
     else:
         for child in folder.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            # A link is removed itself, never what it points to.
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 
 def put(layout: Layout, local_file: str | Path, location: StageLocation) -> str:
@@ -81,7 +83,7 @@ def put(layout: Layout, local_file: str | Path, location: StageLocation) -> str:
     source = Path(local_file)
     if not source.is_file():
         raise FileNotFoundError(f"{source} is not a file.")
-    target = layout.location_dir(location) / source.name
+    target = layout.confine(layout.location_dir(location) / source.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return f"{location.sql}{source.name}"

@@ -155,7 +155,7 @@ def test_unknown_function_and_missing_table(hook: SnowflakeBatchInferenceHook) -
         score(hook, model_name="IRIS", input_table="INPUT", output_table="BAD")
     with pytest.raises(InputValidationError, match="Input table ML.PUBLIC.NOPE does not exist"):
         score(hook, model_name="IRIS", function_name="PREDICT", input_table="NOPE", output_table="BAD")
-    with pytest.raises(InputValidationError, match="input query cannot run"):
+    with pytest.raises(InputValidationError, match="input_query cannot run"):
         score(
             hook,
             model_name="IRIS",
