@@ -21,7 +21,7 @@ from emulator.models import ModelStore
 from emulator.rewrites import rewrite
 from emulator.server import Answer, EmulatorServer, Query, Rewrite
 from emulator.session import SessionState
-from emulator.stages import StageFiles
+from emulator.stages import StageFiles, patch_fakesnow_copy_files
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,20 @@ class EmulatedAccount:
         import fakesnow.server
 
         self.models.install(fakesnow.server.shared_fs.duck_conn)
+        patch_fakesnow_copy_files()
         self._server.start()
 
     def stop(self) -> None:
         self.jobs.stop_all()
+        # Sessions left open would try to log out at interpreter exit, retrying a server long gone.
+        from snowflake.snowpark.session import _active_sessions
+
+        for session in list(_active_sessions):
+            if (
+                getattr(session.connection, "port", None) == self.port
+                or session.connection.host == "127.0.0.1"
+            ):
+                session.close()
         self._server.stop()
 
     @property

@@ -15,6 +15,7 @@ stored model and scores the rows for real with the local backend's scoring code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -230,6 +231,8 @@ class ModelStore:
 
     def install(self, duck_conn: Any) -> None:
         """Register the scoring function on fakesnow's DuckDB (its cursors share the function)."""
+        with contextlib.suppress(Exception):  # left by an earlier account in this process
+            duck_conn.remove_function(SCORE_FUNCTION)
         duck_conn.create_function(
             SCORE_FUNCTION,
             self._score,

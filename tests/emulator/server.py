@@ -131,6 +131,7 @@ def build_app(handler: Handler) -> Any:
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
+    from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     async def query_request(request: Request) -> Any:
@@ -153,10 +154,17 @@ def build_app(handler: Handler) -> Any:
             request._body = gzip.compress(encoded) if gzipped else encoded  # noqa: SLF001 - re-read by fakesnow
         return await fs.query_request(request)
 
+    async def login_request(request: Request) -> Any:
+        # fakesnow sends no master token, and without one the connector cannot log out: its
+        # connection stays open and retries the stopped server from an atexit handler.
+        response = await fs.login_request(request)
+        body = json.loads(response.body)
+        body["data"]["masterToken"] = "emulated-master-token"
+        return JSONResponse(body)
+
+    replaced = {"/queries/v1/query-request": query_request, "/session/v1/login-request": login_request}
     routes = [
-        Route(route.path, query_request, methods=["POST"])
-        if route.path == "/queries/v1/query-request"
-        else route
+        Route(route.path, replaced[route.path], methods=["POST"]) if route.path in replaced else route
         for route in fs.routes
     ]
     return Starlette(debug=True, routes=routes)

@@ -8,11 +8,14 @@ Stages are fakesnow's own (``CREATE STAGE``, ``PUT``, ``LIST`` are fakesnow's): 
 - ``CREATE TABLE ... USING TEMPLATE (... INFER_SCHEMA(LOCATION => '@...', [FILES => (...)], ...))``:
   the columns come from the Parquet files' schemas. Like Snowflake, every file under the location is
   read unless ``FILES`` names them, so a 0-byte ``_SUCCESS`` fails the statement;
-- ``COPY INTO table FROM @... PATTERN = '...'``: fakesnow has no ``PATTERN`` and takes ``FORCE = FALSE``
-  for ``FORCE = TRUE``, so the pattern becomes a ``FILES`` list and ``FORCE = FALSE`` is dropped;
+- ``COPY INTO table FROM @... PATTERN = '...'``: fakesnow has no ``PATTERN``, takes ``FORCE = FALSE``
+  for ``FORCE = TRUE`` and a qualified ``FORMAT_NAME`` only as a string, so the pattern becomes a
+  ``FILES`` list, ``FORCE = FALSE`` is dropped and the format name is quoted;
 - ``LIST @stage/path/`` (fakesnow lists whole stages only): names as Snowflake gives them,
   ``<stage in lower case>/<path>/<file>``;
-- ``REMOVE @stage/path``: deletes the files under the path.
+- ``REMOVE @stage/path``: deletes the files under the path;
+- ``SHOW STAGES``: fakesnow ignores ``LIKE`` and ``ENCRYPTION``; the emulator filters by name and
+  reports stages created with ``TYPE = 'SNOWFLAKE_SSE'`` as ``INTERNAL NO CSE``, as Snowflake does.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from airflow_snowflake_batch.identifiers import StageLocation
+from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
 from emulator.server import Answer, Rewrite, SqlError
 
 _UNLOAD = re.compile(
@@ -40,8 +43,14 @@ _INFER_LOCATION = re.compile(r"LOCATION\s*=>\s*'(?P<location>[^']+)'", re.I)
 _INFER_FILES = re.compile(r"FILES\s*=>\s*\((?P<files>[^)]*)\)", re.I)
 _COPY_LOAD = re.compile(r"^\s*COPY\s+INTO\s+(?P<table>[^\s'(]+)\s+FROM\s+(?P<location>@\S+)\s", re.I | re.S)
 _PATTERN = re.compile(r"\s+PATTERN\s*=\s*'(?P<pattern>(?:[^']|'')*)'", re.I)
+_FORMAT_NAME = re.compile(r"FORMAT_NAME\s*=\s*(?P<name>[^\s')]+)", re.I)
 _FORCE_FALSE = re.compile(r"\s+FORCE\s*=\s*FALSE\b", re.I)
 _LIST = re.compile(r"^\s*(?:LIST|LS)\s+(?P<location>@\S+?)\s*;?\s*$", re.I)
+_CREATE_SSE_STAGE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?STAGE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)\s.*SNOWFLAKE_SSE",
+    re.I | re.S,
+)
+_SHOW_STAGES = re.compile(r"^\s*SHOW\s+STAGES(?:\s+LIKE\s+'(?P<like>[^']*)')?", re.I)
 _REMOVE = re.compile(r"^\s*(?:REMOVE|RM)\s+(?P<location>@\S+?)\s*;?\s*$", re.I)
 
 # Arrow types → the Snowflake types INFER_SCHEMA reports.
@@ -57,12 +66,31 @@ _SNOWFLAKE_TYPES = [
 ]
 
 
+def patch_fakesnow_copy_files() -> None:
+    """Let fakesnow's ``COPY ... FILES = (...)`` read internal stages (it wants a URL scheme there)."""
+    import os
+
+    from fakesnow import copy_into
+    from fakesnow.transforms import stage
+
+    original = getattr(copy_into._source_urls, "__wrapped__", copy_into._source_urls)  # noqa: SLF001
+
+    def source_urls(source: str, files: list[str]) -> list[str]:
+        if stage.is_internal(source):
+            return [os.path.join(source, name) for name in files] or [source]
+        return original(source, files)
+
+    source_urls.__wrapped__ = original  # type: ignore[attr-defined]
+    copy_into._source_urls = source_urls  # noqa: SLF001
+
+
 class StageFiles:
     """Stage folders in fakesnow's bucket, and a fakesnow connection to run unload queries on."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._sse: set[str] = set()  # stages created with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')
 
     def folder(self, location: str | StageLocation) -> Path:
         from fakesnow.transforms import stage
@@ -78,11 +106,16 @@ class StageFiles:
             return self._unload(match["location"], match["query"])
         if match := _INFER_TEMPLATE.match(text):
             return self._create_from_template(match["table"], match["args"])
+        if match := _CREATE_SSE_STAGE.match(text):
+            self._sse.add(ObjectName.parse(match["name"]).name.value)
+            return None
+        if match := _SHOW_STAGES.match(text):
+            return self._show_stages(text, match["like"])
         if match := _LIST.match(text):
             return self._list(match["location"])
         if match := _REMOVE.match(text):
             return self._remove(match["location"])
-        if (match := _COPY_LOAD.match(text)) and (_PATTERN.search(text) or _FORCE_FALSE.search(text)):
+        if match := _COPY_LOAD.match(text):
             return self._copy_load(text, match["location"])
         return None
 
@@ -142,6 +175,25 @@ class StageFiles:
         body = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns.items())
         return Rewrite(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
 
+    def _show_stages(self, text: str, like: str | None) -> Answer:
+        rows = self.run(text).to_pylist()
+        if like is not None:
+            rows = [
+                r for r in rows if re.fullmatch(like.replace("%", ".*").replace("_", "."), r["name"], re.I)
+            ]
+        for row in rows:
+            if row["name"] in self._sse and row["type"] == "INTERNAL":
+                row["type"] = "INTERNAL NO CSE"
+        columns = self.run(text).column_names
+        return Answer(
+            pa.table(
+                {
+                    c: pa.array([str(r[c]) if r[c] is not None else None for r in rows], pa.string())
+                    for c in columns
+                }
+            )
+        )
+
     def _list(self, location: str) -> Answer:
         parsed = StageLocation.parse(location)
         root = self.folder(StageLocation(stage=parsed.stage, path=""))
@@ -176,7 +228,7 @@ class StageFiles:
         )
 
     def _copy_load(self, text: str, location: str) -> Rewrite:
-        rewritten = _FORCE_FALSE.sub("", text)
+        rewritten = _FORMAT_NAME.sub(lambda m: f"FORMAT_NAME = '{m['name']}'", _FORCE_FALSE.sub("", text))
         if pattern := _PATTERN.search(rewritten):
             regex = re.compile(pattern["pattern"].replace("''", "'"))
             folder = self.folder(location)
