@@ -29,7 +29,7 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLoc
 from airflow_snowflake_batch.job_status import JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from airflow.models import Connection
 
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 LOCAL_CONN_TYPE = "snowflake_batch_local"
 SUCCESS_FILE = "_SUCCESS"
+# The column a mapped task's map index goes to when its write replaces rows (see ``replace_key``).
+MAP_INDEX_COLUMN = "AIRFLOW_MAP_INDEX"
 
 log = logging.getLogger(__name__)
 
@@ -254,12 +256,32 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     # -- validation ----------------------------------------------------------------------------
 
-    def validate_input(self, source: InputSource, function: ModelFunction, *, strict: bool = False) -> None:
-        """Check a table's or query's columns against the function's inputs (files are checked by the job)."""
+    def validate_input(
+        self,
+        source: InputSource,
+        function: ModelFunction,
+        *,
+        strict: bool = False,
+        partition: Mapping[str, PartitionValue] | None = None,
+    ) -> None:
+        """Check a table's or query's columns against the function before anything runs.
+
+        Columns must feed the inputs by snowflake-ml's naming rule, no output or partition column may
+        replace an input column, and no column feeding a feature that cannot hold NULL may hold one
+        (counted by one query). Files of a stage location are checked by the job itself.
+        """
         if source.stage_location is not None:
             return
         columns = self._idempotent(lambda b: b.describe_input(source))
-        validation.check_input_columns(function, columns, strict=strict, where=source.description)
+        where = source.description
+        matched = validation.match_input_columns(function, columns, strict=strict, where=where)
+        validation.check_output_columns(function, columns, partition or {}, where=where)
+        checked = sorted(
+            {c.name for f in function.inputs if validation.cannot_hold_null(f) for c in [matched[f.name]]}
+        )
+        if checked:
+            counts = self._idempotent(lambda b: b.count_nulls(source, checked))
+            validation.check_nulls(function, matched, counts, where=where)
 
     def validate_output_location(
         self,
@@ -318,16 +340,21 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         params: dict[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
+        map_index: int | None = None,
     ) -> tuple[ObjectName, int, ModelVersionRef]:
-        """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version)."""
+        """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version).
+
+        What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
+        joins the replace key as :data:`MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
+        """
         if source.stage_location is not None:
             raise InputValidationError("Warehouse inference reads a table or a query, not a stage location.")
         table = self.qualify(output_table, what="output_table")
-        partition = _parse_partition(output_partition)
+        partition = replace_key(_parse_partition(output_partition), output_mode, map_index)
         model = self.get_model_version(model_name, version_name)
         function = self.resolve_function(model, function_name)
         validation.check_params(function, params or {})
-        self.validate_input(source, function, strict=strict_input_validation)
+        self.validate_input(source, function, strict=strict_input_validation, partition=partition)
         request = WarehouseInferenceRequest(
             model=model,
             function=function,
@@ -505,34 +532,38 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         output_partition: dict[str, PartitionValue] | None = None,
         create_table_if_missing: bool = True,
         require_success: bool = True,
+        map_index: int | None = None,
     ) -> tuple[ObjectName, int]:
         """Load a job folder's Parquet files into a table; return (table, rows loaded).
 
-        With ``output_partition`` the partition's rows are replaced atomically; with ``overwrite`` the
-        table's rows are; with ``append`` each file is loaded once (load history), so loading the same
-        job twice never duplicates rows.
+        With ``output_partition`` only the partition's rows are replaced, atomically, whatever the
+        mode; with ``overwrite`` the table's rows are; with ``append`` each file is loaded once (load
+        history), so loading the same job twice never duplicates rows. A folder with ``_SUCCESS``
+        and no Parquet file (an empty input) loads 0 rows. ``map_index``: as in
+        :meth:`run_warehouse_inference`.
         """
         location = self.parse_location(output_location, what="output_location")
         table = self.qualify(target_table, what="target_table")
-        request = LoadResultsRequest(
-            location=location,
-            target_table=table,
-            mode=mode,
-            partition=_parse_partition(output_partition),
-            create_table_if_missing=create_table_if_missing,
-        )
         files = self.list_files(location)
         if require_success and SUCCESS_FILE not in files:
             raise ResultsNotReadyError(
                 f"{location.sql} has no {SUCCESS_FILE} file: the job did not finish successfully, so nothing "
                 "was loaded. Set require_success=False to load partial results."
             )
-        if not any(f.endswith(".parquet") for f in files):
-            raise ResultsNotReadyError(f"{location.sql} holds no Parquet files to load.")
         if not create_table_if_missing and not self._idempotent(lambda b: b.table_exists(table)):
             raise InputValidationError(
                 f"Target table {table.sql} does not exist and create_table_if_missing is False."
             )
+        request = LoadResultsRequest(
+            location=location,
+            target_table=table,
+            mode=mode,
+            partition=replace_key(_parse_partition(output_partition), mode, map_index),
+            create_table_if_missing=create_table_if_missing,
+            parquet_files=tuple(f for f in files if f.endswith(".parquet")),
+        )
+        if not request.parquet_files:
+            log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
         return table, self.backend.load_results(request)
 
 
@@ -550,6 +581,31 @@ def _optional_identifier(value: str | None, what: str) -> Identifier | None:
 
 def _column(name: str | None) -> str | None:
     return None if not name else Identifier.parse(name, what="column name").value
+
+
+def replace_key(
+    partition: dict[str, PartitionValue], mode: TableMode, map_index: int | None
+) -> dict[str, PartitionValue]:
+    """The partition a write replaces; a mapped task's map index joins it when rows are replaced.
+
+    A mapped task (``map_index >= 0``) that replaces rows (an ``output_partition``, or ``overwrite``)
+    writes its map index in :data:`MAP_INDEX_COLUMN` and replaces only the rows of its own index,
+    so shards writing the same partition keep each other's rows. A mapped ``append`` without a
+    partition replaces nothing and gets no extra column.
+
+    >>> replace_key({"DS": "2024-01-01"}, "overwrite", 2)
+    {'DS': '2024-01-01', 'AIRFLOW_MAP_INDEX': 2}
+    >>> replace_key({}, "append", 2), replace_key({"DS": "x"}, "append", -1)
+    ({}, {'DS': 'x'})
+    """
+    if map_index is None or map_index < 0 or (not partition and mode == "append"):
+        return partition
+    if MAP_INDEX_COLUMN in partition:
+        raise InputValidationError(
+            f"output_partition names {MAP_INDEX_COLUMN}, which a mapped task fills with its map index; "
+            "use another column name."
+        )
+    return {**partition, MAP_INDEX_COLUMN: map_index}
 
 
 def _parse_partition(partition: dict[str, PartitionValue] | None) -> dict[str, PartitionValue]:

@@ -10,10 +10,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.exceptions import FunctionResolutionError, InputValidationError
-from airflow_snowflake_batch.identifiers import column_matches
+from airflow_snowflake_batch.identifiers import feature_column
 
 if TYPE_CHECKING:
-    from airflow_snowflake_batch.backends.base import Column, ModelFunction, ModelVersionRef
+    from collections.abc import Mapping
+
+    from airflow_snowflake_batch.backends.base import Column, Feature, ModelFunction, ModelVersionRef
 
 # Type families: a feature of one family is fed by a column of the same family.
 _FEATURE_FAMILY = {
@@ -84,27 +86,104 @@ def resolve_function(model: ModelVersionRef, function_name: str | None) -> Model
     )
 
 
-def check_input_columns(function: ModelFunction, columns: list[Column], *, strict: bool, where: str) -> None:
-    """Every signature input has a column of a compatible type; the error lists every problem."""
-    problems: list[str] = []
-    for feature in function.inputs:
-        column = next((c for c in columns if column_matches(feature.name, c.name)), None)
-        if column is None:
-            problems.append(f"missing column {feature.name!r} (type {feature.dtype})")
-            continue
-        family = sql_type_family(column.sql_type)
-        if not _accepts(feature.dtype, feature.shape, family, strict):
-            shape = f" with shape {list(feature.shape)}" if feature.shape else ""
-            problems.append(
-                f"column {column.name!r} has type {column.sql_type}, but feature {feature.name!r} "
-                f"expects {feature.dtype}{shape}"
-            )
-    if problems:
-        available = ", ".join(c.name for c in columns) or "none"
+def match_input_columns(
+    function: ModelFunction, columns: list[Column], *, strict: bool, where: str
+) -> dict[str, Column]:
+    """The column feeding each signature input, by snowflake-ml's rule; the error lists every problem.
+
+    As ``model_signature._validate_snowpark_data`` does, every feature is first looked up by its
+    exact name; if any is missing or of the wrong type, every feature is looked up by its normalized
+    (upper-case) name instead. One rule serves all features: ``"a"`` and ``B`` do not feed ``a, b``.
+    """
+    problems: dict[str, list[str]] = {}
+    for rule, normalized in (("exact", False), ("normalized", True)):
+        matched: dict[str, Column] = {}
+        found: list[str] = []
+        for feature in function.inputs:
+            wanted = feature_column(feature.name, normalized=normalized)
+            column = next((c for c in columns if c.name == wanted), None)
+            if column is None:
+                found.append(f"missing column {wanted or feature.name!r} (type {feature.dtype})")
+            elif not _accepts(feature.dtype, feature.shape, sql_type_family(column.sql_type), strict):
+                shape = f" with shape {list(feature.shape)}" if feature.shape else ""
+                found.append(
+                    f"column {column.name!r} has type {column.sql_type}, but feature {feature.name!r} "
+                    f"expects {feature.dtype}{shape}"
+                )
+            else:
+                matched[feature.name] = column
+        if not found:
+            return matched
+        problems[rule] = found
+    available = ", ".join(c.name for c in columns) or "none"
+    raise InputValidationError(
+        f"The {where} does not match the inputs of function {function.name}. snowflake-ml feeds every "
+        "feature from the column of its exact name, or else every feature from the column of its "
+        "normalized (upper-case) name, never a mix. By exact name: "
+        + "; ".join(problems["exact"])
+        + ". By normalized name: "
+        + "; ".join(problems["normalized"])
+        + f". Columns available: {available}."
+    )
+
+
+def check_output_columns(
+    function: ModelFunction, columns: list[Column], partition: Mapping[str, object], *, where: str
+) -> None:
+    """No model output or partition column would replace an input column (or each other).
+
+    ``ModelVersion.run()`` and batch jobs write the outputs next to the input columns, and a
+    same-named input column (compared case-insensitively, as loads match Parquet columns) would be
+    silently replaced, losing e.g. a join key.
+    """
+    taken = {c.name.upper(): f"input column {c.name!r}" for c in columns}
+    clashes = []
+    for feature in function.outputs:
+        if (owner := taken.get(feature.name.upper())) is not None:
+            clashes.append(f"model output {feature.name!r} would replace {owner}")
+        taken.setdefault(feature.name.upper(), f"model output {feature.name!r}")
+    for column in partition:
+        if (owner := taken.get(column.upper())) is not None:
+            clashes.append(f"output_partition column {column!r} would replace {owner}")
+    if clashes:
         raise InputValidationError(
-            f"The {where} does not match the inputs of function {function.name}: "
+            f"The {where} cannot be scored by function {function.name}: "
+            + "; ".join(clashes)
+            + ". Rename the input column (e.g. in input_query) or choose another partition column."
+        )
+
+
+def cannot_hold_null(feature: Feature) -> bool:
+    """Whether snowflake-ml casts the feature to a numpy type that has no NULL (``FeatureSpec.as_dtype``).
+
+    A nullable feature becomes a pandas nullable type (``Int64``, ``boolean``...); a non-nullable
+    integer or boolean one becomes ``int64``/``bool``, where a NULL fails (``IntCastingNaNError``)
+    or silently turns into ``False``.
+    """
+    return (
+        not feature.nullable
+        and not feature.shape
+        and _FEATURE_FAMILY.get(feature.dtype) in ("integer", "boolean")
+    )
+
+
+def check_nulls(
+    function: ModelFunction, matched: Mapping[str, Column], null_counts: Mapping[str, int], *, where: str
+) -> None:
+    """No NULL in a column feeding a feature that cannot hold one (see :func:`cannot_hold_null`)."""
+    problems = [
+        f"column {column.name!r} has {null_counts[column.name]} NULL value(s), but feature {name!r} is a "
+        f"non-nullable {feature.dtype}"
+        for name, column in matched.items()
+        if null_counts.get(column.name)
+        for feature in function.inputs
+        if feature.name == name
+    ]
+    if problems:
+        raise InputValidationError(
+            f"The {where} cannot be scored by function {function.name}: "
             + "; ".join(problems)
-            + f". Columns available: {available}."
+            + ". Filter or fill the NULLs (e.g. COALESCE in input_query), or log the model with nullable features."
         )
 
 
