@@ -668,7 +668,6 @@ def test_partition_load_replaces_the_partition_atomically(backend, sql_log):
     assert insert.tree.expression.find(exp.Table).sql(dialect="snowflake") == staging
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE9_SEQUENCE)
 def test_overwrite_load_deletes_every_row_in_the_transaction(backend, sql_log):
     sql_log.answer(r"^COPY INTO", _copy_rows(4))
     backend.load_results(_load(mode="overwrite"))
