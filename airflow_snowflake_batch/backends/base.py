@@ -10,6 +10,7 @@ The value objects below carry only plain Python data, so nothing here imports sn
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -40,6 +41,23 @@ class Feature:
     dtype: str
     nullable: bool = True
     shape: tuple[int, ...] | None = None
+
+
+def output_column(name: str) -> str:
+    """The table column of a model output, on both backends and both paths (README "Output column names").
+
+    Snowflake's own spelling varies: ``run()`` keeps ``output_feature_0`` when the inputs matched the
+    signature exactly and upper-cases it otherwise, and a load through ``INFER_SCHEMA(IGNORE_CASE =>
+    TRUE)`` upper-cases it. Tables written by this provider always use the upper-case form of a name
+    that is a plain identifier; other names (spaces, dashes...) are kept as they are.
+
+    >>> output_column("output_feature_0"), output_column("Prob Class 1")
+    ('OUTPUT_FEATURE_0', 'Prob Class 1')
+    """
+    return name.upper() if _PLAIN_NAME.fullmatch(name) else name
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 
 @dataclass(frozen=True)

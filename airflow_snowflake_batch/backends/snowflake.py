@@ -28,6 +28,7 @@ from airflow_snowflake_batch.backends.base import (
     Param,
     StageFile,
     StageInfo,
+    output_column,
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from snowflake.ml.model import ModelVersion
+    from snowflake.ml.registry import Registry
     from snowflake.snowpark import DataFrame, Row, Session
 
     from airflow_snowflake_batch.backends.base import (
@@ -79,8 +81,11 @@ class SnowflakeBackend:
     ) -> None:
         self._session_factory = session_factory
         self._session: Session | None = None
-        # ModelVersion objects run SHOW queries when built: keep the ones resolved in this session.
+        # Registry and ModelVersion objects run several SHOW queries each time they are built: keep
+        # the ones made in this session (a backend serves one hook, i.e. one task execution).
+        self._registries: dict[tuple[str | None, str | None], Registry] = {}
         self._versions: dict[tuple[str, str], ModelVersion] = {}
+        self._refs: dict[tuple[str, str | None], ModelVersionRef] = {}
         self.default_database = default_database
         self.default_schema = default_schema
         self.account_url = account_url
@@ -94,7 +99,9 @@ class SnowflakeBackend:
 
     def close(self) -> None:
         session, self._session = self._session, None
+        self._registries.clear()
         self._versions.clear()
+        self._refs.clear()
         if session is not None:
             session.close()
 
@@ -105,24 +112,37 @@ class SnowflakeBackend:
     # -- registry ------------------------------------------------------------------------------
 
     def get_model_version(self, model: ObjectName, version: str | None) -> ModelVersionRef:
-        mv = self._model_version(model, version)
-        resolved = Identifier.parse(mv.version_name, what="version_name")
-        self._versions[(model.sql, resolved.sql)] = mv
-        return ModelVersionRef(
-            model=model,
-            version=resolved,
-            functions=tuple(_function(info) for info in mv.show_functions()),
-        )
+        """Resolve once per backend: an alias moved meanwhile is seen by the next task, not mid-task."""
+        key = (model.sql, version)
+        if key not in self._refs:
+            mv = self._model_version(model, version)
+            resolved = Identifier.parse(mv.version_name, what="version_name")
+            self._versions[(model.sql, resolved.sql)] = mv
+            self._refs[key] = ModelVersionRef(
+                model=model,
+                version=resolved,
+                functions=tuple(_function(info) for info in mv.show_functions()),
+            )
+        return self._refs[key]
+
+    def _registry(self, model: ObjectName) -> Registry:
+        from snowflake.ml.registry import Registry
+
+        key = (model.database.sql if model.database else None, model.schema.sql if model.schema else None)
+        if key not in self._registries:
+            try:
+                self._registries[key] = Registry(self.session, database_name=key[0], schema_name=key[1])
+            except ValueError as exc:
+                # Registry() checks the database and schema exist: "Database DB does not exist."
+                raise ModelNotFoundError(
+                    f"Model {model.sql} cannot exist: {exc} (or the role cannot see it)."
+                ) from exc
+        return self._registries[key]
 
     def _model_version(self, model: ObjectName, version: str | None) -> ModelVersion:
-        from snowflake.ml.registry import Registry
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
-        registry = Registry(
-            self.session,
-            database_name=model.database.sql if model.database else None,
-            schema_name=model.schema.sql if model.schema else None,
-        )
+        registry = self._registry(model)
         try:
             found = registry.get_model(model.name.sql)
         except (ValueError, SnowparkSQLException) as exc:
@@ -218,6 +238,7 @@ class SnowflakeBackend:
             strict_input_validation=request.strict_input_validation,
             params=dict(request.params) or None,
         )
+        scored = _rename_outputs(scored, request.function)
         for column, value in request.partition.items():
             scored = scored.with_column(Identifier(column).sql, lit(value))
 
@@ -319,19 +340,28 @@ class SnowflakeBackend:
         return str(job.id)
 
     def get_job_state(self, job_id: str) -> JobState | None:
+        """One ``DESCRIBE SERVICE``; None when it answers "does not exist" (error 2003).
+
+        ``snowflake.ml.jobs.get_job`` is not used: for a missing service it falls back to
+        ``SNOWFLAKE.SPCS.GET_JOB_HISTORY()``, which needs another privilege (any error there failed the
+        look-up, so no job could be submitted), is unordered (after a drop and resubmit under the same
+        name it may report the old job) and takes quoted names with their quotes. A service that is
+        gone is absent for the hook, which then submits anew.
+        """
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
         try:
-            job = self._job(job_id)
-            status = BatchJobStatus.parse(job.status)
+            rows = self._run(sql.describe_service(ObjectName.parse(job_id, what="job_id")))
         except SnowparkSQLException as exc:
-            # Neither DESCRIBE SERVICE nor the SPCS job history knows the job.
             if exc.sql_error_code == DOES_NOT_EXIST:
                 return None
             raise
+        if not rows:
+            return None
+        status = BatchJobStatus.parse(_row(rows[0]).get("status"))
         message = ""
         if status in (BatchJobStatus.FAILED, BatchJobStatus.INTERNAL_ERROR):
-            message = self._log_tail(job)
+            message = self._log_tail(job_id)
         return JobState(job_id=job_id, status=status, message=message)
 
     def get_job_states(self, job_ids: Sequence[str]) -> dict[str, JobState | None]:
@@ -362,28 +392,36 @@ class SnowflakeBackend:
         return states
 
     def _job(self, job_id: str) -> Any:
-        from snowflake.ml import jobs
+        """An ``MLJob`` handle for its log methods, built without the look-ups of ``jobs.get_job``."""
+        from snowflake.ml.jobs import MLJob
 
-        return jobs.get_job(job_id, session=self.session)
+        return MLJob(job_id, session=self.session)
 
-    @staticmethod
-    def _log_tail(job: Any) -> str:
+    def _log_tail(self, job_id: str) -> str:
         """The last log lines of a failed job, or "" when the logs are gone (they are best effort)."""
         try:
-            return str(job.get_logs(limit=_FAILED_LOG_LINES))
+            return str(self._job(job_id).get_logs(limit=_FAILED_LOG_LINES))
         except Exception as exc:  # noqa: BLE001 - a missing log must not hide the job's failure
-            log.info("No logs for job %s: %s", job.id, exc)
+            log.info("No logs for job %s: %s", job_id, exc)
             return ""
 
     def cancel_job(self, job_id: str) -> None:
-        self._job(job_id).cancel()
+        """Cancel the job; a service that is already gone (dropped, or never there) counts as cancelled."""
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        try:
+            self._run(sql.cancel_job(ObjectName.parse(job_id, what="job_id")))
+        except SnowparkSQLException as exc:
+            if exc.sql_error_code != DOES_NOT_EXIST:
+                raise
+            log.info("Job %s has no service any more; nothing to cancel.", job_id)
 
     def get_job_logs(self, job_id: str) -> str:
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
         try:
             return str(self._job(job_id).get_logs())
-        except (SnowparkSQLException, KeyError, ValueError) as exc:
+        except (SnowparkSQLException, RuntimeError, KeyError, ValueError) as exc:
             # Logs of a job that never started, or was dropped, do not exist.
             log.info("No logs for job %s: %s", job_id, exc)
             return ""
@@ -433,11 +471,12 @@ class SnowflakeBackend:
             return 0
         file_format = ObjectName(name=PARQUET_FORMAT, schema=target.schema, database=target.database)
         self._run(sql.create_parquet_format(file_format))
+        parquet = request.parquet_files  # named, so INFER_SCHEMA never reads _SUCCESS
         if request.create_table_if_missing:
-            self._run(sql.create_table_from_parquet(target, request.location, file_format))
+            self._run(sql.create_table_from_parquet(target, request.location, file_format, parquet))
         file_columns = [
             (Identifier(str(row[0])), str(row[1]))
-            for row in self._run(sql.parquet_columns(request.location, file_format))
+            for row in self._run(sql.parquet_columns(request.location, file_format, parquet))
             if str(row[0]).upper() not in {c.upper() for c in request.partition}
         ]
         partition_columns = [(Identifier(c), sql.partition_type(v)) for c, v in request.partition.items()]
@@ -495,6 +534,17 @@ def snowflake_type_name(datatype: Any) -> str:
         (t.GeometryType, "GEOMETRY"),
     ]
     return next((name for cls, name in names if isinstance(datatype, cls)), type(datatype).__name__.upper())
+
+
+def _rename_outputs(scored: DataFrame, function: ModelFunction) -> DataFrame:
+    """Name the outputs by :func:`output_column`, whichever spelling ``run()`` chose for them."""
+    for feature in function.outputs:
+        wanted = Identifier(output_column(feature.name))
+        for existing in scored.columns:
+            value = Identifier.parse(existing).value
+            if value != wanted.value and value in (feature.name, feature.name.upper()):
+                scored = scored.with_column_renamed(existing, wanted.sql)
+    return scored
 
 
 def _function(info: Mapping[str, Any]) -> ModelFunction:

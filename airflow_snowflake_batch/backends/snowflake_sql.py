@@ -88,6 +88,25 @@ def remove_files(location: StageLocation) -> Statement:
     return f"REMOVE {location.sql}", []
 
 
+def describe_service(job: ObjectName) -> Statement:
+    """The job service's row (``status``...); error 2003 when no service of that name exists.
+
+    >>> describe_service(ObjectName.parse('DB.SC."job_1"'))
+    ('DESCRIBE SERVICE DB.SC."job_1"', [])
+    """
+    return f"DESCRIBE SERVICE {job.sql}", []
+
+
+def cancel_job(job: ObjectName) -> Statement:
+    """Cancel a job service: what ``MLJob.cancel()`` sends (snowflake-ml has no other cancel for
+    inference jobs); error 2003 when the service is gone.
+
+    >>> cancel_job(ObjectName.parse("DB.SC.JOB_1"))
+    ('CALL DB.SC.JOB_1!SPCS_CANCEL_JOB()', [])
+    """
+    return f"CALL {job.sql}!SPCS_CANCEL_JOB()", []
+
+
 def drop_service(job: ObjectName) -> Statement:
     """Dropping a job service loses its status and logs; ``IF EXISTS`` makes a repeated drop harmless."""
     return f"DROP SERVICE IF EXISTS {job.sql}", []
@@ -205,23 +224,34 @@ def create_parquet_format(file_format: ObjectName) -> Statement:
     return f"CREATE FILE FORMAT IF NOT EXISTS {file_format.sql} TYPE = PARQUET", []
 
 
-def parquet_columns(location: StageLocation, file_format: ObjectName) -> Statement:
-    """The columns and types of the Parquet files at ``location``, named as the created table names them."""
-    return f"SELECT COLUMN_NAME, TYPE FROM TABLE({_infer_schema(location, file_format)})", []
+def parquet_columns(location: StageLocation, file_format: ObjectName, files: Iterable[str]) -> Statement:
+    """The columns and types of the Parquet ``files`` at ``location``, named as the created table names them."""
+    return f"SELECT COLUMN_NAME, TYPE FROM TABLE({_infer_schema(location, file_format, files)})", []
 
 
-def _infer_schema(location: StageLocation, file_format: ObjectName) -> str:
+def _infer_schema(location: StageLocation, file_format: ObjectName, files: Iterable[str]) -> str:
+    """``INFER_SCHEMA`` over the named files (relative to ``location``): it has no pattern, and would
+    otherwise read every file there, the 0-byte ``_SUCCESS`` marker too, and fail on it."""
+    names = ", ".join(quote_string(name) for name in files)
+    if not names:
+        raise ValueError(f"No Parquet files at {location.sql} to take the table's columns from.")
     return (
         f"INFER_SCHEMA(LOCATION => {quote_string(location.sql)}, "
-        f"FILE_FORMAT => {quote_string(file_format.sql)}, IGNORE_CASE => TRUE)"
+        f"FILE_FORMAT => {quote_string(file_format.sql)}, FILES => ({names}), IGNORE_CASE => TRUE)"
     )
 
 
 def create_table_from_parquet(
-    table: ObjectName, location: StageLocation, file_format: ObjectName
+    table: ObjectName, location: StageLocation, file_format: ObjectName, files: Iterable[str]
 ) -> Statement:
-    """Create ``table`` with the columns of the Parquet files at ``location``, unless it exists."""
-    infer = _infer_schema(location, file_format)
+    """Create ``table`` with the columns of the Parquet ``files`` at ``location``, unless it exists.
+
+    >>> create_table_from_parquet(
+    ...     ObjectName.parse("DB.SC.T"), StageLocation.parse("@DB.SC.OUT/J/"), ObjectName.parse("DB.SC.PQ"), ["a.parquet"]
+    ... )[0].split("FROM TABLE")[1]
+    "(INFER_SCHEMA(LOCATION => '@DB.SC.OUT/J/', FILE_FORMAT => 'DB.SC.PQ', FILES => ('a.parquet'), IGNORE_CASE => TRUE)))"
+    """
+    infer = _infer_schema(location, file_format, files)
     return (
         f"CREATE TABLE IF NOT EXISTS {table.sql} USING TEMPLATE "
         f"(SELECT ARRAY_AGG(OBJECT_CONSTRUCT(*)) WITHIN GROUP (ORDER BY ORDER_ID) FROM TABLE({infer}))",

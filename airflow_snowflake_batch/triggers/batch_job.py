@@ -203,6 +203,7 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
             self.log.info("Task was killed: cancelling batch inference job %s.", self.job_id)
             await hook.a_cancel_job(self.job_id)
         except Exception:
+            # Best effort, as in the operator's on_kill: the kill must not fail on a cancel that failed.
             self.log.exception(
                 "Could not cancel batch inference job %s; it may still be running.", self.job_id
             )

@@ -28,7 +28,13 @@ CONN = {
 
 
 def parse_sql(text: str) -> exp.Expression:
-    """Parse one Snowflake statement; sqlglot raises ParseError on invalid SQL, failing the test."""
+    """Parse one Snowflake statement; sqlglot raises ParseError on invalid SQL, failing the test.
+
+    sqlglot has no grammar for the SPCS statements ``DESCRIBE SERVICE`` and ``CALL <job>!<method>()``;
+    they are checked on the emulated account (tests/emulator) instead.
+    """
+    if re.match(r"(DESCRIBE SERVICE|CALL \S+!\w+\(\))", text):
+        return exp.Command(this=text)
     return sqlglot.parse_one(text, read="snowflake")
 
 
@@ -114,3 +120,24 @@ def predict_function(
         "signature": signature,
         "is_partitioned": False,
     }
+
+
+def route_job_statements(sql_log: SqlLog, lookup: Callable[[str], Any]) -> Any:
+    """Answer the backend's job SQL from ``MLJob`` doubles: ``lookup(job_id)`` returns one or raises 2003.
+
+    ``DESCRIBE SERVICE`` reads the double's ``status``; ``CALL <job>!SPCS_CANCEL_JOB()`` calls its
+    ``cancel()``. Returns a patcher of ``snowflake.ml.jobs.MLJob`` (the backend's handle for logs) that
+    hands out the same doubles; use it as a context manager.
+    """
+    from snowflake.snowpark import Row
+
+    def describe(query: str, _: Any) -> list[Any]:
+        return [Row(status=lookup(query.split("DESCRIBE SERVICE ", 1)[1].strip()).status)]
+
+    def cancel(query: str, _: Any) -> list[Any]:
+        lookup(query.split("CALL ", 1)[1].split("!", 1)[0]).cancel()
+        return [Row(status="cancelled")]
+
+    sql_log.answer(r"^DESCRIBE SERVICE ", describe)
+    sql_log.answer(r"^CALL \S+!SPCS_CANCEL_JOB\(\)", cancel)
+    return mock.patch("snowflake.ml.jobs.MLJob", side_effect=lambda job_id, session=None: lookup(job_id))

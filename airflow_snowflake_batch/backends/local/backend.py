@@ -165,10 +165,10 @@ class LocalBackend:
             )
             params = function.resolve_params(request.params)
             parquet = pq.ParquetFile(exported)
-            columns, inferred = map_features(
+            columns, _ = map_features(
                 function.input_names, parquet.schema_arrow.names, where=request.source.description
             )
-            names = output_column_names(function, inferred)
+            names = output_column_names(function)
             scored = scratch / "scored.parquet"
             writer = None
             try:

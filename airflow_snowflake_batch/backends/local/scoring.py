@@ -138,20 +138,12 @@ def map_features(feature_names: list[str], columns: list[str], *, where: str) ->
     )
 
 
-def output_column_names(function: LoadedFunction, inferred: bool) -> list[str]:
-    """Output columns named as ``ModelVersion.run()`` names them: exact when the inputs matched
-    exactly, else normalized (``output_feature_0`` → ``OUTPUT_FEATURE_0``)."""
-    from airflow_snowflake_batch.identifiers import Identifier
+def output_column_names(function: LoadedFunction) -> list[str]:
+    """Output columns of a table: upper-case signature names, as on the Snowflake backend
+    (:func:`~airflow_snowflake_batch.backends.base.output_column`)."""
+    from airflow_snowflake_batch.backends.base import output_column
 
-    if inferred:
-        return function.output_names
-    names = []
-    for name in function.output_names:
-        try:
-            names.append(Identifier.parse(name).value)
-        except ValueError:
-            names.append(name)
-    return names
+    return [output_column(name) for name in function.output_names]
 
 
 def score_batch(

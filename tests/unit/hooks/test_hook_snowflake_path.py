@@ -6,7 +6,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from snowflake_doubles import predict_function
+from snowflake_doubles import predict_function, route_job_statements
 
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.exceptions import (
@@ -230,9 +230,12 @@ class Jobs:
 
 
 @pytest.fixture
-def jobs(sf_classes) -> Any:
+def jobs(sf_classes, sql_log) -> Any:
     registry = Jobs(sf_classes)
-    with mock.patch("snowflake.ml.jobs.get_job", autospec=True, side_effect=registry.get_job):
+    with (
+        mock.patch("snowflake.ml.jobs.get_job", autospec=True, side_effect=registry.get_job),
+        route_job_statements(sql_log, registry.get_job),
+    ):
         yield registry
 
 

@@ -1,0 +1,130 @@
+"""An emulated Snowflake account: fakesnow's SQL engine plus the ML and SPCS statements it lacks.
+
+:class:`EmulatedAccount` starts the server, owns a workspace folder (models, jobs) and routes each
+statement to the module that knows it. See ``README.md`` for what is emulated and how it differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from airflow_snowflake_batch.backends.local.layout import Layout
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from emulator.jobs import JobService
+from emulator.models import ModelStore
+from emulator.rewrites import rewrite
+from emulator.server import Answer, EmulatorServer, Query, Rewrite
+from emulator.session import SessionState
+from emulator.stages import StageFiles, patch_fakesnow_copy_files
+
+log = logging.getLogger(__name__)
+
+
+class EmulatedAccount:
+    """One emulated account: call :meth:`start` (or use :func:`emulated_account`), then connect."""
+
+    def __init__(self, root: Path) -> None:
+        self.layout = Layout.at(root)
+        self.session_state = SessionState()
+        self.models = ModelStore(self.layout)
+        self.stages = StageFiles()
+        self.jobs = JobService(self.layout, self.stages, self.models)
+        self.statements: list[Query] = []  # everything the clients sent, in order
+        self._server = EmulatorServer(self.handle)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        import fakesnow.server
+
+        self.models.install(fakesnow.server.shared_fs.duck_conn)
+        patch_fakesnow_copy_files()
+        self._server.start()
+
+    def stop(self) -> None:
+        self.jobs.stop_all()
+        # Sessions left open would try to log out at interpreter exit, retrying a server long gone.
+        from snowflake.snowpark.session import _active_sessions
+
+        for session in list(_active_sessions):
+            if (
+                getattr(session.connection, "port", None) == self.port
+                or session.connection.host == "127.0.0.1"
+            ):
+                session.close()
+        self._server.stop()
+
+    @property
+    def connect_kwargs(self) -> dict[str, Any]:
+        return self._server.connect_kwargs
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    # -- statements --------------------------------------------------------------------------------
+
+    def handle(self, query: Query) -> Answer | Rewrite | None:
+        self.statements.append(query)
+        outcome = (
+            self.session_state.handle(query.text)
+            or self.models.answer(query.text)
+            or self.jobs.handle(query)
+            or self.stages.handle(query.text)
+        )
+        if outcome is not None:
+            return outcome
+        rewritten = rewrite(self.models.rewrite_model_calls(query.text))
+        return Rewrite(rewritten) if rewritten != query.text else None
+
+    def sent(self, pattern: str) -> list[str]:
+        """Statements matching a regular expression (case-insensitive)."""
+        import re
+
+        regex = re.compile(pattern, re.I | re.S)
+        return [q.text for q in self.statements if regex.search(q.text)]
+
+    # -- test set-up -------------------------------------------------------------------------------
+
+    def log_model(
+        self,
+        model_object: Any,
+        model: str,
+        *,
+        version: str = "V1",
+        sample_input_data: Any = None,
+        target_methods: list[str] | None = None,
+    ) -> None:
+        """Register a model version (the first becomes the default), as ``Registry.log_model`` would."""
+        self.models.registry.log(
+            model_object,
+            model=ObjectName.parse(model),
+            version=Identifier.parse(version),
+            signatures=None,
+            sample_input_data=sample_input_data,
+            target_methods=target_methods,
+            comment=None,
+            metrics=None,
+        )
+
+    def stage_dir(self, location: str) -> Path:
+        """The folder behind a stage location (``@DB.SC.STAGE/path``)."""
+        return self.stages.folder(location)
+
+
+@contextmanager
+def emulated_account() -> Iterator[EmulatedAccount]:
+    root = Path(tempfile.mkdtemp(prefix="emulated-snowflake-"))
+    account = EmulatedAccount(root)
+    account.start()
+    try:
+        yield account
+    finally:
+        account.stop()
+        shutil.rmtree(root, ignore_errors=True)

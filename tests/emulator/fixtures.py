@@ -1,0 +1,77 @@
+"""pytest fixtures of the emulated account (registered as a plugin by ``tests/conftest.py``).
+
+- ``emulated_account``: one account per test session (the server and fakesnow's engine are shared;
+  each test makes its own schema through ``emulated_schema``).
+- ``emulated_schema``: a fresh ``DB.SC_<n>`` with an internal output stage ``OUT``.
+- ``emulated_conn_id``: an Airflow ``snowflake`` connection (``AIRFLOW_CONN_...``) pointing at the
+  account, so the real ``SnowflakeHook.get_snowpark_session`` connects to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from emulator.account import EmulatedAccount
+
+EMULATED_CONN_ID = "emulated_snowflake"
+_schemas = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def emulated_account() -> Iterator[EmulatedAccount]:
+    # The connector speaks https unless told otherwise, and SnowflakeHook passes no protocol:
+    # the emulated account serves plain http on loopback.
+    from snowflake.connector import connection
+
+    from emulator.account import emulated_account as _emulated_account
+
+    saved = connection.DEFAULT_CONFIGURATION["protocol"]
+    connection.DEFAULT_CONFIGURATION["protocol"] = ("http", str)
+    try:
+        with _emulated_account() as account:
+            yield account
+    finally:
+        connection.DEFAULT_CONFIGURATION["protocol"] = saved
+
+
+@pytest.fixture
+def emulated_schema(emulated_account: EmulatedAccount) -> tuple[str, str]:
+    """A new schema (``DB``, ``SC_<n>``) with an internal SSE stage ``OUT``."""
+    schema = f"SC_{next(_schemas)}"
+    for statement in (
+        "CREATE DATABASE IF NOT EXISTS DB",
+        f"CREATE SCHEMA IF NOT EXISTS DB.{schema}",
+        f"CREATE STAGE IF NOT EXISTS DB.{schema}.OUT ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')",
+    ):
+        emulated_account.stages.run(statement)
+    return "DB", schema
+
+
+@pytest.fixture
+def emulated_conn_id(
+    emulated_account: EmulatedAccount, emulated_schema: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    database, schema = emulated_schema
+    kwargs: dict[str, Any] = emulated_account.connect_kwargs
+    conn = {
+        "conn_type": "snowflake",
+        "login": kwargs["user"],
+        "password": kwargs["password"],
+        "schema": schema,
+        "extra": {
+            "account": kwargs["account"],
+            "database": database,
+            "warehouse": "EMULATED_WH",
+            "host": kwargs["host"],
+            "port": kwargs["port"],
+            "session_parameters": kwargs["session_parameters"],
+        },
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{EMULATED_CONN_ID.upper()}", json.dumps(conn))
+    return EMULATED_CONN_ID
