@@ -120,7 +120,14 @@ class EmulatedAccount:
 
 @contextmanager
 def emulated_account() -> Iterator[EmulatedAccount]:
+    from fakesnow.transforms import stage
+
     root = Path(tempfile.mkdtemp(prefix="emulated-snowflake-"))
+    # Stage folders live inside the account's workspace, as they do in a local workspace: job
+    # processes refuse any path outside it (the local backend's path confinement).
+    bucket = root / "stages"
+    bucket.mkdir()
+    stage.LOCAL_BUCKET_PATH = str(bucket)
     account = EmulatedAccount(root)
     account.start()
     try:
