@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,6 +14,8 @@ from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
 from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
+    Column,
+    FileInput,
     InputSource,
     LoadResultsRequest,
     WarehouseInferenceRequest,
@@ -216,29 +219,70 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         input_table: str | None = None,
         input_query: str | None = None,
         input_stage_location: str | None = None,
+        input_files: str | None = None,
+        file_pattern: str | None = None,
+        file_column: str | None = None,
     ) -> InputSource:
-        """Exactly one input, parsed and qualified."""
+        """Exactly one input, parsed and qualified.
+
+        ``input_files`` is a stage folder scored file by file; ``file_pattern`` (a regular expression
+        matched against each file's path below the folder) and ``file_column`` apply to it only.
+        """
         given = [
             n
             for n, v in (
                 ("input_table", input_table),
                 ("input_query", input_query),
                 ("input_stage_location", input_stage_location),
+                ("input_files", input_files),
             )
             if v
         ]
         if len(given) != 1:
             raise InputValidationError(
-                f"Exactly one of input_table, input_query or input_stage_location must be set; got "
-                f"{', '.join(given) or 'none'}."
+                "Exactly one of input_table, input_query, input_stage_location or input_files must be set; "
+                f"got {', '.join(given) or 'none'}."
             )
+        if (file_pattern or file_column) and not input_files:
+            raise InputValidationError("file_pattern and file_column apply only to input_files.")
         if input_table:
             return InputSource(table=self.qualify(input_table, what="input_table"))
         if input_stage_location:
             return InputSource(
                 stage_location=self.parse_location(input_stage_location, what="input_stage_location")
             )
+        if input_files:
+            return InputSource(
+                files=FileInput(
+                    location=self.parse_location(input_files, what="input_files"),
+                    pattern=validation.file_pattern(file_pattern),
+                    column=file_column or "",
+                )
+            )
         return InputSource(query=str(input_query).strip().rstrip(";"))
+
+    def list_input_files(self, files: FileInput) -> FileInput:
+        """The folder's matching files, as full stage paths (``LIST`` on Snowflake, the folder locally)."""
+        names = self._idempotent(lambda b: b.list_files(files.location))
+        matching = [n for n in names if files.pattern is None or re.fullmatch(files.pattern, n)]
+        if not matching:
+            raise InputValidationError(
+                f"input_files {files.location.sql} holds no file"
+                + (f" matching file_pattern {files.pattern!r}" if files.pattern else "")
+                + f" ({len(names)} file(s) in total); nothing was submitted."
+            )
+        paths = []
+        for name in matching:
+            path = f"{files.location.sql}{name}"
+            try:
+                StageLocation.parse(path, what="input file")
+            except ValueError as exc:
+                raise InputValidationError(
+                    f"Input file {path!r} has a name batch jobs cannot take: {exc} Rename it, or exclude it "
+                    "with file_pattern."
+                ) from exc
+            paths.append(path)
+        return replace(files, paths=tuple(paths))
 
     # -- registry ------------------------------------------------------------------------------
 
@@ -254,12 +298,41 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     # -- validation ----------------------------------------------------------------------------
 
-    def validate_input(self, source: InputSource, function: ModelFunction, *, strict: bool = False) -> None:
-        """Check a table's or query's columns against the function's inputs (files are checked by the job)."""
+    def validate_input(
+        self,
+        source: InputSource,
+        function: ModelFunction,
+        *,
+        strict: bool = False,
+        column_handling: dict[str, Any] | None = None,
+        batch: bool = False,
+    ) -> dict[str, dict[str, str]]:
+        """Check the input's columns and ``column_handling`` against the function; return the handling
+        normalized. Parquet files of a stage location are read by the job itself, so only the handling's
+        values are checked for them.
+
+        :param batch: The input goes to a batch job, which parses JSON text for structured features.
+        """
         if source.stage_location is not None:
-            return
-        columns = self._idempotent(lambda b: b.describe_input(source))
-        validation.check_input_columns(function, columns, strict=strict, where=source.description)
+            return validation.check_column_handling(
+                function, None, column_handling or {}, where=source.description
+            )
+        if source.files is not None:
+            columns = [Column(name=source.files.column, sql_type="VARCHAR")]
+        else:
+            columns = self._idempotent(lambda b: b.describe_input(source))
+        handling = validation.check_column_handling(
+            function, columns, column_handling or {}, where=source.description
+        )
+        validation.check_input_columns(
+            function,
+            columns,
+            strict=strict,
+            where=source.description,
+            converted={c: validation.ENCODED_TYPES[h["convert_to"]] for c, h in handling.items()},
+            json_text=batch,
+        )
+        return handling
 
     def validate_output_location(
         self,
@@ -292,9 +365,10 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                     message + " Recreate it with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')."
                 )
             log.warning(message)
-        if source.stage_location is not None and base.contains(source.stage_location):
+        inputs = source.stage_location or (source.files.location if source.files else None)
+        if inputs is not None and base.contains(inputs):
             raise StageValidationError(
-                f"Input location {source.stage_location.sql} lies inside the output location {base.sql}; "
+                f"Input location {inputs.sql} lies inside the output location {base.sql}; "
                 "choose an output location outside the input files."
             )
         if save_mode == "error" and (files := self._idempotent(lambda b: b.list_files(job_folder))):
@@ -320,8 +394,8 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         strict_input_validation: bool = False,
     ) -> tuple[ObjectName, int, ModelVersionRef]:
         """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version)."""
-        if source.stage_location is not None:
-            raise InputValidationError("Warehouse inference reads a table or a query, not a stage location.")
+        if source.stage_location is not None or source.files is not None:
+            raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
         table = self.qualify(output_table, what="output_table")
         partition = _parse_partition(output_partition)
         model = self.get_model_version(model_name, version_name)
@@ -364,10 +438,14 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         name = ObjectName.parse(job_name, what="job_name")
         # Snowflake puts an unqualified job in the model's database and schema.
         name = name.qualify(model.model.database, model.model.schema)
+        handling = dict(options.pop("column_handling", None) or {})
+        if source.files is not None:
+            source, handling = _file_source(function, source.files, handling)
         return BatchJobSpec(
             model=model,
             function=function,
             source=source,
+            column_handling=handling,
             job_name=name,
             compute_pool=Identifier.parse(compute_pool, what="compute_pool"),
             output_location=self.parse_location(output_stage_location, what="output_stage_location"),
@@ -413,7 +491,16 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             # This try's own name is taken by a finished job that did not succeed: clear it first.
             self._idempotent(lambda b: b.drop_job(stale.job_id))
             self._idempotent(lambda b: b.remove_files(target.job_output_location))
-        self.validate_input(target.source, target.function, strict=strict_input_validation)
+        if target.source.files is not None:
+            target = replace(target, source=InputSource(files=self.list_input_files(target.source.files)))
+        handling = self.validate_input(
+            target.source,
+            target.function,
+            strict=strict_input_validation,
+            column_handling=target.column_handling,
+            batch=True,
+        )
+        target = replace(target, column_handling=handling)
         self.validate_output_location(
             target.output_location,
             target.job_output_location,
@@ -534,6 +621,21 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                 f"Target table {table.sql} does not exist and create_table_if_missing is False."
             )
         return table, self.backend.load_results(request)
+
+
+def _file_source(
+    function: ModelFunction, files: FileInput, handling: dict[str, Any]
+) -> tuple[InputSource, dict[str, Any]]:
+    """The source of a folder of files, its paths in the column of the model's file feature, and the
+    handling that turns each path into what the feature takes (BYTES: raw bytes, STRING: base64),
+    unless ``column_handling`` already says how."""
+    feature = validation.file_column(
+        function, files.column or None, where=f"input files {files.location.sql}"
+    )
+    if not any(str(key).upper() == feature.name.upper() for key in handling):
+        encoding = "raw_bytes" if feature.dtype == "BYTES" else "base64"
+        handling[feature.name] = {"input_format": "full_stage_path", "convert_to": encoding}
+    return InputSource(files=replace(files, column=feature.name)), handling
 
 
 def _job_names(base: ObjectName, try_number: int) -> list[ObjectName]:

@@ -16,6 +16,7 @@ import duckdb
 from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
     Column,
+    FileInput,
     InputSource,
     LoadResultsRequest,
     ModelVersionRef,
@@ -216,10 +217,13 @@ class LocalBackend:
             else:
                 scratch_location = spec.output_location.child(SCRATCH_INPUT_FOLDER).child(uuid.uuid4().hex)
                 scratch = input_dir = self.layout.location_dir(scratch_location)
-                with self._connect() as con:
-                    database.export_parquet(
-                        con, self._input_query(spec.source), input_dir / "data_0.parquet", batch_rows
-                    )
+                if spec.source.files is not None:
+                    _write_file_rows(spec.source.files, input_dir / "data_0.parquet", batch_rows)
+                else:
+                    with self._connect() as con:
+                        database.export_parquet(
+                            con, self._input_query(spec.source), input_dir / "data_0.parquet", batch_rows
+                        )
             write_json_atomic(
                 job_dir / jobs.JOB_FILE,
                 {
@@ -293,6 +297,16 @@ class LocalBackend:
 
     def close(self) -> None:
         """Nothing to release: connections are opened per operation."""
+
+
+def _write_file_rows(files: FileInput, target: Path, batch_rows: int) -> None:
+    """The input of a folder of files: one row per file, its full stage path in the file column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({files.column: pa.array(files.paths, type=pa.string())})
+    pq.write_table(table, target, row_group_size=batch_rows)
 
 
 def _refuse_partitioned(function: str, partitioned: bool) -> None:

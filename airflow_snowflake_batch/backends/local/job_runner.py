@@ -13,8 +13,6 @@ make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a runni
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import os
 import subprocess
 import sys
@@ -26,10 +24,15 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from airflow_snowflake_batch.backends.local import jobs
+from airflow_snowflake_batch.backends.local import jobs, media
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json
 from airflow_snowflake_batch.backends.local.registry import load_function
-from airflow_snowflake_batch.backends.local.scoring import iter_batches, map_features, score_batch
+from airflow_snowflake_batch.backends.local.scoring import (
+    LoadedFunction,
+    iter_batches,
+    map_features,
+    score_batch,
+)
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
@@ -51,9 +54,7 @@ def work_units(input_dir: Path) -> list[Unit]:
 
 def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[Any], Any]]:
     """Per column of ``column_handling``: read the stage file a row names and convert its bytes."""
-    from airflow_snowflake_batch.backends.local.stages import file_of
-
-    layout = Layout.at(job["workspace"])
+    read = media.stage_reader(Layout.at(job["workspace"]), job["database"], job["schema"])
     converters = {}
     for key, handling in job["column_handling"].items():
         column = next((c for c in columns if c == key or c.upper() == key.upper()), None)
@@ -61,26 +62,26 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
             raise ValueError(
                 f"column_handling names column {key!r}, which the input does not have ({columns})."
             )
-        if handling.get("input_format", "full_stage_path").lower() != "full_stage_path":
-            raise ValueError(f"Unsupported input_format {handling['input_format']!r} for column {key!r}.")
-        convert_to = handling.get("convert_to", "raw_bytes").lower()
-        if convert_to not in ("raw_bytes", "base64", "base64_data_url"):
-            raise ValueError(f"Unsupported convert_to {convert_to!r} for column {key!r}.")
+        # The hook checked and lower-cased input_format and convert_to before submitting.
+        convert_to = handling["convert_to"]
 
         def convert(path: Any, convert_to: str = convert_to) -> Any:
-            if path is None:
-                return None
-            data = file_of(layout, str(path), job["database"], job["schema"]).read_bytes()
-            if convert_to == "raw_bytes":
-                return data
-            encoded = base64.b64encode(data).decode("ascii")
-            if convert_to == "base64":
-                return encoded
-            mime = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
-            return f"data:{mime};base64,{encoded}"
+            return None if path is None else media.encode(read(str(path)), convert_to, str(path))
 
         converters[column] = convert
     return converters
+
+
+def _message_converters(
+    job: dict[str, Any], function: LoadedFunction, feature_columns: list[str]
+) -> dict[str, Callable[[Any], Any]]:
+    """Chat models: stage URLs inside the ``messages`` column become the files' content, as on SPCS."""
+    read = media.stage_reader(Layout.at(job["workspace"]), job["database"], job["schema"])
+    return {
+        column: lambda messages: None if messages is None else media.resolve_messages(messages, read)
+        for spec, column in zip(function.inputs, feature_columns, strict=True)
+        if spec["name"].lower() == "messages" and "specs" in spec
+    }
 
 
 def run_units(
@@ -94,7 +95,7 @@ def run_units(
     for number, path, group in units:
         columns = pq.ParquetFile(path).schema_arrow.names
         feature_columns, _ = map_features(function.input_names, columns, where=f"input file {path.name}")
-        converters = _converters(job, columns)
+        converters = {**_message_converters(job, function, feature_columns), **_converters(job, columns)}
         target = output_dir / f"data_{number:05d}.parquet"
         partial = job_dir / f".{target.name}.partial"
         writer = None
