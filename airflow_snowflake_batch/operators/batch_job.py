@@ -55,7 +55,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         ``@DB.SC.STAGE/path/``: the operator builds the input itself, one row per file, the file's full
         stage path in the column of the model's file feature, which stays in the results. (templated)
     :param file_pattern: Regular expression a file's path below ``input_files`` must fully match to be
-        scored, e.g. ``r".*\.png"``; None scores every file. (templated)
+        scored, e.g. ``".*[.]png"``; None scores every file. (templated)
     :param file_column: The model input the files feed; needed only when the function has several BYTES
         or STRING inputs. A BYTES input gets the raw bytes, a STRING input base64, unless
         ``column_handling`` says otherwise. (templated)
