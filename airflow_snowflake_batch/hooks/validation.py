@@ -244,13 +244,15 @@ def check_params(function: ModelFunction, params: dict[str, Any]) -> None:
     rebuilt = [
         core.ParamGroupSpec.from_dict(s) if "specs" in s else core.ParamSpec.from_dict(s) for s in specs
     ]
-    try:
-        param_ops.validate_params(dict(params), rebuilt)
-    except (ValueError, TypeError) as exc:
-        declared = ", ".join(f"{p.name} ({p.dtype})" for p in function.params)
-        raise InputValidationError(
-            f"Invalid params for function {function.name}: {exc} The function declares: {declared}."
-        ) from exc
+    for name, value in params.items():  # one at a time, so the error names the param
+        try:
+            param_ops.validate_params({name: value}, rebuilt)
+        except (ValueError, TypeError) as exc:
+            spec = known[name.upper()]
+            raise InputValidationError(
+                f"params[{name!r}] = {value!r} does not fit parameter {spec.name} ({spec.dtype}) of function "
+                f"{function.name}: {exc}"
+            ) from exc
 
 
 def file_pattern(pattern: str | None) -> str | None:
