@@ -14,6 +14,9 @@ EXPECTED = {
     "nightly_warehouse_scoring": {"score_customers"},
     "nightly_batch_scoring": {"score_batch", "load_scores"},
     "backfill_scoring": {"score_on_warehouse", "score_in_batch", "load_batch_scores"},
+    "image_classification": {"classify_images", "load_predictions"},
+    "audio_features": {"analyze_audio", "load_features"},
+    "multimodal_llm": {"caption_images", "load_captions"},
 }
 # Imported by the scheduler and dag-processor on every parse: these belong inside task code only.
 HEAVY = (
