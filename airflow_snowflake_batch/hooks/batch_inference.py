@@ -314,6 +314,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         :param batch: The input goes to a batch job, which parses JSON text for structured features.
         """
         if source.stage_location is not None:
+            self._require_parquet(source.stage_location)
             return validation.check_column_handling(
                 function, None, column_handling or {}, where=source.description
             )
@@ -333,6 +334,17 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             json_text=batch,
         )
         return handling
+
+    def _require_parquet(self, location: StageLocation) -> None:
+        """``input_stage_location`` is read as Parquet: a folder of images or audio needs ``input_files``."""
+        names = self._idempotent(lambda b: b.list_files(location))
+        if not any(n.lower().endswith(".parquet") for n in names):
+            found = f"it holds {len(names)} other file(s), e.g. {names[:3]}" if names else "it is empty"
+            raise InputValidationError(
+                f"input_stage_location {location.sql} holds no Parquet files ({found}). Batch jobs read "
+                "input_stage_location as Parquet; to score a folder of files (images, audio...) one by one, "
+                f"use input_files={location.sql!r} instead."
+            )
 
     def validate_output_location(
         self,

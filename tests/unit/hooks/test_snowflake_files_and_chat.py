@@ -161,6 +161,18 @@ def test_the_four_inputs_are_mutually_exclusive_and_file_options_need_input_file
         hook.input_source(input_files="@media/", file_pattern="[")
 
 
+def test_a_stage_location_of_images_points_to_input_files(hook, model_registry, submitted):
+    model_registry.versions["V1"].show_functions.return_value = [_file_function("BYTES")]
+    function = hook.resolve_function(hook.get_model_version("iris"), None)
+    source = hook.input_source(input_stage_location="@media/digits/")
+    with pytest.raises(
+        InputValidationError,
+        match=r"@DB\.SC\.MEDIA/digits/ holds no Parquet files \(it holds 3 other file\(s\), e\.g\. \['a\.png'.*"
+        r"use input_files='@DB\.SC\.MEDIA/digits/' instead",
+    ):
+        hook.validate_input(source, function, batch=True)
+
+
 def test_an_ambiguous_file_feature_needs_file_column(hook, model_registry, submitted, session):
     from snowflake.ml.model import model_signature as ms
 
