@@ -245,13 +245,22 @@ def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1
     return Identifier(f"AIRFLOW_BATCH_{digest[:16].upper()}")
 
 
-def column_matches(feature_name: str, column_name: str) -> bool:
-    """Whether a table column (as stored) feeds a signature feature, by Snowflake's rule.
+def feature_column(feature_name: str, *, normalized: bool) -> str | None:
+    """The stored name of the column feeding a signature feature under one of snowflake-ml's two rules.
 
-    A feature matches a column of exactly its name, or of its normalized (upper-cased) name when the
-    feature name is a valid unquoted identifier: ``sepal_length`` matches ``SEPAL_LENGTH`` and
-    ``"sepal_length"``; ``Sepal Length`` matches only ``"Sepal Length"``.
+    snowflake-ml (``model_signature._validate_snowpark_data``) feeds every feature by its exact name
+    (the *inferred* rule: ``"a"`` feeds ``a``), or else every feature by its normalized name (the
+    *normalized* rule, ``identifier.resolve_identifier``: ``A`` feeds ``a``), never a mix of both.
+    None when the name has no normalized form (``Sepal Length``).
+
+    >>> feature_column("sepal_length", normalized=False), feature_column("sepal_length", normalized=True)
+    ('sepal_length', 'SEPAL_LENGTH')
+    >>> feature_column("Sepal Length", normalized=True) is None
+    True
     """
-    if column_name == feature_name:
-        return True
-    return bool(_UNQUOTED.fullmatch(feature_name)) and column_name == feature_name.upper()
+    if not normalized:
+        return feature_name
+    try:
+        return Identifier.parse(feature_name).value
+    except InvalidIdentifierError:
+        return None

@@ -54,7 +54,6 @@ with DAG(
         function_name="predict",
         input_query=DAY_QUERY,
         output_table="ML.PUBLIC.DAILY_SCORES_WAREHOUSE",
-        output_mode="append",
         output_partition={"SCORE_DATE": "{{ ds }}"},
     )
 
@@ -75,7 +74,6 @@ with DAG(
         task_id="load_batch_scores",
         output_location=score_in_batch.output["output_location"],
         target_table="ML.PUBLIC.DAILY_SCORES_BATCH",
-        mode="append",
         output_partition={"SCORE_DATE": "{{ ds }}"},
     )
 

@@ -61,7 +61,6 @@ with DAG(
         task_id="load_scores",
         output_location=score_batch.output["output_location"],
         target_table="ML.PUBLIC.CHURN_SCORES_BATCH",
-        mode="append",
         # Reloading a day (a rerun, a backfill) replaces that day's rows instead of adding them again.
         output_partition={"SCORE_DATE": "{{ ds }}"},
         snowflake_conn_id="snowflake_default",

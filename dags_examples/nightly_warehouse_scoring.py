@@ -44,8 +44,7 @@ with DAG(
             WHERE FEATURE_DATE = '{{ ds }}'
         """,
         output_table="ML.PUBLIC.CHURN_SCORES",
-        # With a partition, "append" replaces that day's rows atomically and keeps the other days.
-        output_mode="append",
+        # Only this day's rows are replaced (a rerun never duplicates them); earlier days stay.
         output_partition={"SCORE_DATE": "{{ ds }}"},
         snowflake_conn_id="snowflake_default",
     )

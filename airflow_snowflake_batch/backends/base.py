@@ -193,13 +193,18 @@ class BatchJobSpec:
 
 @dataclass(frozen=True)
 class LoadResultsRequest:
-    """Load the Parquet files of one job folder into a table."""
+    """Load the Parquet files of one job folder into a table.
+
+    ``parquet_files`` (relative to ``location``) may be empty: an empty input gives a job with
+    ``_SUCCESS`` and no Parquet file, and loading it writes no row (but still replaces the partition).
+    """
 
     location: StageLocation
     target_table: ObjectName
     mode: TableMode
     partition: dict[str, PartitionValue] = field(default_factory=dict)
     create_table_if_missing: bool = True
+    parquet_files: tuple[str, ...] = ()
 
 
 class InferenceBackend(Protocol):
@@ -219,6 +224,9 @@ class InferenceBackend(Protocol):
     def describe_input(self, source: InputSource) -> list[Column]:
         """The columns of an input table or query (not a stage location)."""
 
+    def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
+        """The number of NULLs in each of ``columns`` (stored names) of a table or query."""
+
     def table_exists(self, table: ObjectName) -> bool: ...
 
     def describe_stage(self, stage: ObjectName) -> StageInfo | None:
@@ -229,7 +237,10 @@ class InferenceBackend(Protocol):
 
     def remove_files(self, location: StageLocation) -> None: ...
 
-    # Warehouse inference
+    # Writes. Both follow the contract in README "What each write does": with a partition only its
+    # rows are replaced, whatever the mode; "overwrite" without one deletes and inserts in one
+    # transaction (the table object stays); columns the table lacks are added; the table is created
+    # when missing.
     def run_warehouse_inference(self, request: WarehouseInferenceRequest) -> int:
         """Score server-side into the output table; return the number of rows written."""
 
@@ -251,6 +262,6 @@ class InferenceBackend(Protocol):
 
     # Results
     def load_results(self, request: LoadResultsRequest) -> int:
-        """Load the job folder's Parquet files into the table; return the rows loaded."""
+        """Load the job folder's Parquet files into the table; return the rows loaded (0 for no file)."""
 
     def close(self) -> None: ...

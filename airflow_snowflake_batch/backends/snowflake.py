@@ -30,7 +30,7 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from snowflake.ml.model import ModelVersion
     from snowflake.snowpark import DataFrame, Row, Session
@@ -158,6 +158,12 @@ class SnowflakeBackend:
             for field in self._input_frame(source).schema.fields
         ]
 
+    def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
+        # One scan of the input; COUNT_IF over a subquery keeps a user query's text intact.
+        origin = source.table.sql if source.table is not None else f"({source.query})"
+        row = self._run(sql.count_nulls(origin, [Identifier(c) for c in columns]))[0]
+        return {column: int(row[i] or 0) for i, column in enumerate(columns)}
+
     def table_exists(self, table: ObjectName) -> bool:
         return any(_row(r).get("name") == table.name.value for r in self._run(sql.show_tables(table)))
 
@@ -189,9 +195,10 @@ class SnowflakeBackend:
         """Score server-side into a temporary table, then publish it to the output table.
 
         The model runs once (no row reaches the worker), and the row count, the table creation and
-        the publishing all read that table. Without a partition the output table is overwritten or
-        appended to (``save_as_table``); with one, that partition's rows are replaced in one
-        transaction whatever the mode, creating the table if it is missing.
+        the publishing all read that table. Publishing follows the write contract (README "What each
+        write does"): the table is created when missing and gets the columns it lacks; with a
+        partition only its rows are replaced, whatever the mode; ``overwrite`` deletes and inserts
+        in one transaction, so the table object (grants, comments, clustering, policies) stays.
         """
         from snowflake.snowpark.functions import lit
 
@@ -211,26 +218,43 @@ class SnowflakeBackend:
         scored.write.save_as_table(staging.sql, mode="errorifexists", table_type="temporary")
         try:
             rows = int(self._run(sql.count_rows(staging))[0][0])
-            if request.partition:
-                self._run(sql.create_table_like(target, staging))
-                columns = [Identifier.parse(f.name) for f in self.session.table(staging.sql).schema.fields]
-                self._replace_rows(target, request.partition, sql.insert_from(target, staging, columns))
+            columns = [
+                (Identifier.parse(f.name), snowflake_type_name(f.datatype))
+                for f in self.session.table(staging.sql).schema.fields
+            ]
+            self._run(sql.create_table_like(target, staging))
+            self._add_columns(target, columns)
+            insert = sql.insert_from(target, staging, [name for name, _ in columns])
+            if request.partition or request.mode == "overwrite":
+                self._replace_rows(target, request.partition, insert)
             else:
-                self.session.table(staging.sql).write.save_as_table(
-                    target.sql, mode=request.mode, column_order="name"
-                )
+                self._run(insert)
         finally:
             self._run(sql.drop_table(staging))
         return rows
 
+    def _add_columns(self, target: ObjectName, columns: Iterable[tuple[Identifier, str]]) -> None:
+        """Add the columns the table lacks, before any transaction (DDL commits one).
+
+        One ``SHOW COLUMNS`` spares a DDL statement per column the table has already.
+        """
+        have = {str(_row(r).get("column_name")) for r in self._run(sql.show_columns(target))}
+        for column, sql_type in columns:
+            if column.value not in have:
+                self._run(sql.add_column(target, column, sql_type))
+
     def _replace_rows(
-        self, target: ObjectName, partition: Mapping[str, PartitionValue], insert: sql.Statement
+        self, target: ObjectName, partition: Mapping[str, PartitionValue], insert: sql.Statement | None
     ) -> None:
-        """Delete the partition's rows (all rows when ``partition`` is empty) and insert, in one transaction."""
+        """Delete the partition's rows (all rows when ``partition`` is empty) and insert, in one transaction.
+
+        DDL commits a Snowflake transaction, so every ``CREATE``/``ALTER`` runs before this.
+        """
         self._run(sql.BEGIN)
         try:
             self._run(sql.delete_rows(target, partition))
-            self._run(insert)
+            if insert is not None:
+                self._run(insert)
             self._run(sql.COMMIT)
         except BaseException:
             # The original error matters more than a failed rollback (the session ends the transaction anyway).
@@ -345,13 +369,29 @@ class SnowflakeBackend:
     # -- results -------------------------------------------------------------------------------
 
     def load_results(self, request: LoadResultsRequest) -> int:
+        """COPY the job's Parquet files by column name, following the write contract.
+
+        ``append`` without a partition copies straight into the table, so its load history skips
+        files loaded before; otherwise the files are copied into a temporary table, which replaces
+        the partition's (or the table's) rows in one transaction. No file (an empty input) loads 0
+        rows, still replacing them, and creates no table: no file tells its columns.
+        """
         target = request.target_table
+        if not request.parquet_files:
+            if (request.partition or request.mode == "overwrite") and self.table_exists(target):
+                self._replace_rows(target, request.partition, None)
+            return 0
         file_format = ObjectName(name=PARQUET_FORMAT, schema=target.schema, database=target.database)
         self._run(sql.create_parquet_format(file_format))
         if request.create_table_if_missing:
             self._run(sql.create_table_from_parquet(target, request.location, file_format))
-        for column, value in request.partition.items():
-            self._run(sql.add_column(target, Identifier(column), sql.partition_type(value)))
+        file_columns = [
+            (Identifier(str(row[0])), str(row[1]))
+            for row in self._run(sql.parquet_columns(request.location, file_format))
+            if str(row[0]).upper() not in {c.upper() for c in request.partition}
+        ]
+        partition_columns = [(Identifier(c), sql.partition_type(v)) for c, v in request.partition.items()]
+        self._add_columns(target, [*file_columns, *partition_columns])
 
         if not request.partition and request.mode == "append":
             # Load history skips files this table loaded before: loading a job twice adds nothing.

@@ -8,6 +8,7 @@ from an already validated name or location.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, quote_string
@@ -59,6 +60,11 @@ def show_tables(table: ObjectName) -> Statement:
     return f"SHOW TABLES LIKE {like_pattern(table.name)} IN SCHEMA {_schema(table)}", []
 
 
+def show_columns(table: ObjectName) -> Statement:
+    """``SHOW COLUMNS``: one row per column, named in ``column_name``."""
+    return f"SHOW COLUMNS IN TABLE {table.sql}", []
+
+
 def list_files(location: StageLocation) -> Statement:
     """
     >>> list_files(StageLocation.parse("@DB.SC.OUT/preds/JOB"))
@@ -80,6 +86,16 @@ def count_rows(table: ObjectName) -> Statement:
     return f"SELECT COUNT(*) FROM {table.sql}", []
 
 
+def count_nulls(source: str, columns: Iterable[Identifier]) -> Statement:
+    """The NULLs of each column of ``source`` (a table name, or a parenthesised query), in one scan.
+
+    >>> count_nulls("DB.SC.T", [Identifier("A"), Identifier("b")])
+    ('SELECT COUNT_IF(A IS NULL), COUNT_IF("b" IS NULL) FROM DB.SC.T', [])
+    """
+    counts = ", ".join(f"COUNT_IF({c.sql} IS NULL)" for c in columns)
+    return f"SELECT {counts} FROM {source}", []
+
+
 def drop_table(table: ObjectName) -> Statement:
     return f"DROP TABLE IF EXISTS {table.sql}", []
 
@@ -92,14 +108,29 @@ def create_table_like(table: ObjectName, template: ObjectName, *, temporary: boo
 
 
 def add_column(table: ObjectName, column: Identifier, sql_type: str) -> Statement:
-    """Add a partition column unless the table has it already."""
-    return f"ALTER TABLE {table.sql} ADD COLUMN IF NOT EXISTS {column.sql} {_checked_type(sql_type)}", []
+    """Add a column unless the table has it already (one statement per column: ``IF NOT EXISTS`` is
+    documented for a single column).
+
+    >>> add_column(ObjectName.parse("DB.SC.T"), Identifier("DS"), "VARCHAR")
+    ('ALTER TABLE DB.SC.T ADD COLUMN IF NOT EXISTS DS VARCHAR', [])
+    """
+    return f"ALTER TABLE {table.sql} ADD COLUMN IF NOT EXISTS {column.sql} {checked_type(sql_type)}", []
 
 
-def _checked_type(sql_type: str) -> str:
-    if sql_type not in _PARTITION_TYPES.values():
+# A column type as Snowflake reports it (DESCRIBE, INFER_SCHEMA): words, and an optional (p) or (p, s).
+_COLUMN_TYPE = re.compile(r"[A-Z_]+(?: [A-Z_]+)*(?:\(\s*\d+\s*(?:,\s*\d+\s*)?\))?")
+
+
+def checked_type(sql_type: str) -> str:
+    """A column type safe to write into DDL (it comes from the catalog, but is text all the same).
+
+    >>> checked_type("NUMBER(38, 0)"), checked_type("TIMESTAMP_NTZ(9)")
+    ('NUMBER(38, 0)', 'TIMESTAMP_NTZ(9)')
+    """
+    text = sql_type.strip().upper()
+    if not _COLUMN_TYPE.fullmatch(text):
         raise ValueError(f"Unexpected column type {sql_type!r}.")
-    return sql_type
+    return text
 
 
 _PARTITION_TYPES = {bool: "BOOLEAN", int: "NUMBER(38,0)", float: "FLOAT", str: "VARCHAR"}
@@ -163,14 +194,23 @@ def create_parquet_format(file_format: ObjectName) -> Statement:
     return f"CREATE FILE FORMAT IF NOT EXISTS {file_format.sql} TYPE = PARQUET", []
 
 
+def parquet_columns(location: StageLocation, file_format: ObjectName) -> Statement:
+    """The columns and types of the Parquet files at ``location``, named as the created table names them."""
+    return f"SELECT COLUMN_NAME, TYPE FROM TABLE({_infer_schema(location, file_format)})", []
+
+
+def _infer_schema(location: StageLocation, file_format: ObjectName) -> str:
+    return (
+        f"INFER_SCHEMA(LOCATION => {quote_string(location.sql)}, "
+        f"FILE_FORMAT => {quote_string(file_format.sql)}, IGNORE_CASE => TRUE)"
+    )
+
+
 def create_table_from_parquet(
     table: ObjectName, location: StageLocation, file_format: ObjectName
 ) -> Statement:
     """Create ``table`` with the columns of the Parquet files at ``location``, unless it exists."""
-    infer = (
-        f"INFER_SCHEMA(LOCATION => {quote_string(location.sql)}, "
-        f"FILE_FORMAT => {quote_string(file_format.sql)}, IGNORE_CASE => TRUE)"
-    )
+    infer = _infer_schema(location, file_format)
     return (
         f"CREATE TABLE IF NOT EXISTS {table.sql} USING TEMPLATE "
         f"(SELECT ARRAY_AGG(OBJECT_CONSTRUCT(*)) WITHIN GROUP (ORDER BY ORDER_ID) FROM TABLE({infer}))",

@@ -32,7 +32,7 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLoc
 from airflow_snowflake_batch.job_status import JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from airflow.models import Connection
 
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 LOCAL_CONN_TYPE = "snowflake_batch_local"
 SUCCESS_FILE = "_SUCCESS"
+# The column a mapped task's map index goes to when its write replaces rows (see ``replace_key``).
+MAP_INDEX_COLUMN = "AIRFLOW_MAP_INDEX"
 
 log = logging.getLogger(__name__)
 
@@ -304,12 +306,17 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         function: ModelFunction,
         *,
         strict: bool = False,
+        partition: Mapping[str, PartitionValue] | None = None,
         column_handling: dict[str, Any] | None = None,
         batch: bool = False,
     ) -> dict[str, dict[str, str]]:
-        """Check the input's columns and ``column_handling`` against the function; return the handling
-        normalized. Parquet files of a stage location are read by the job itself, so only the handling's
-        values are checked for them.
+        """Check the input's columns and ``column_handling`` against the function before anything runs;
+        return the handling normalized.
+
+        Columns must feed the inputs by snowflake-ml's naming rule, no output or partition column may
+        replace an input column, and no column feeding a feature that cannot hold NULL may hold one
+        (counted by one query). Parquet files of a stage location are read by the job itself, so only
+        the handling's values are checked for them.
 
         :param batch: The input goes to a batch job, which parses JSON text for structured features.
         """
@@ -322,17 +329,23 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             columns = [Column(name=source.files.column, sql_type="VARCHAR")]
         else:
             columns = self._idempotent(lambda b: b.describe_input(source))
-        handling = validation.check_column_handling(
-            function, columns, column_handling or {}, where=source.description
-        )
-        validation.check_input_columns(
+        where = source.description
+        handling = validation.check_column_handling(function, columns, column_handling or {}, where=where)
+        matched = validation.match_input_columns(
             function,
             columns,
             strict=strict,
-            where=source.description,
+            where=where,
             converted={c: validation.ENCODED_TYPES[h["convert_to"]] for c, h in handling.items()},
             json_text=batch,
         )
+        validation.check_output_columns(function, columns, partition or {}, where=where)
+        checked = sorted(
+            {c.name for f in function.inputs if validation.cannot_hold_null(f) for c in [matched[f.name]]}
+        )
+        if checked and source.files is None:  # a folder's rows are its file paths, never NULL
+            counts = self._idempotent(lambda b: b.count_nulls(source, checked))
+            validation.check_nulls(function, matched, counts, where=where)
         return handling
 
     def _require_parquet(self, location: StageLocation) -> None:
@@ -404,16 +417,21 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         params: dict[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
+        map_index: int | None = None,
     ) -> tuple[ObjectName, int, ModelVersionRef]:
-        """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version)."""
+        """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version).
+
+        What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
+        joins the replace key as :data:`MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
+        """
         if source.stage_location is not None or source.files is not None:
             raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
         table = self.qualify(output_table, what="output_table")
-        partition = _parse_partition(output_partition)
+        partition = replace_key(_parse_partition(output_partition), output_mode, map_index)
         model = self.get_model_version(model_name, version_name)
         function = self.resolve_function(model, function_name)
         validation.check_params(function, params or {})
-        self.validate_input(source, function, strict=strict_input_validation)
+        self.validate_input(source, function, strict=strict_input_validation, partition=partition)
         request = WarehouseInferenceRequest(
             model=model,
             function=function,
@@ -604,34 +622,38 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         output_partition: dict[str, PartitionValue] | None = None,
         create_table_if_missing: bool = True,
         require_success: bool = True,
+        map_index: int | None = None,
     ) -> tuple[ObjectName, int]:
         """Load a job folder's Parquet files into a table; return (table, rows loaded).
 
-        With ``output_partition`` the partition's rows are replaced atomically; with ``overwrite`` the
-        table's rows are; with ``append`` each file is loaded once (load history), so loading the same
-        job twice never duplicates rows.
+        With ``output_partition`` only the partition's rows are replaced, atomically, whatever the
+        mode; with ``overwrite`` the table's rows are; with ``append`` each file is loaded once (load
+        history), so loading the same job twice never duplicates rows. A folder with ``_SUCCESS``
+        and no Parquet file (an empty input) loads 0 rows. ``map_index``: as in
+        :meth:`run_warehouse_inference`.
         """
         location = self.parse_location(output_location, what="output_location")
         table = self.qualify(target_table, what="target_table")
-        request = LoadResultsRequest(
-            location=location,
-            target_table=table,
-            mode=mode,
-            partition=_parse_partition(output_partition),
-            create_table_if_missing=create_table_if_missing,
-        )
         files = self.list_files(location)
         if require_success and SUCCESS_FILE not in files:
             raise ResultsNotReadyError(
                 f"{location.sql} has no {SUCCESS_FILE} file: the job did not finish successfully, so nothing "
                 "was loaded. Set require_success=False to load partial results."
             )
-        if not any(f.endswith(".parquet") for f in files):
-            raise ResultsNotReadyError(f"{location.sql} holds no Parquet files to load.")
         if not create_table_if_missing and not self._idempotent(lambda b: b.table_exists(table)):
             raise InputValidationError(
                 f"Target table {table.sql} does not exist and create_table_if_missing is False."
             )
+        request = LoadResultsRequest(
+            location=location,
+            target_table=table,
+            mode=mode,
+            partition=replace_key(_parse_partition(output_partition), mode, map_index),
+            create_table_if_missing=create_table_if_missing,
+            parquet_files=tuple(f for f in files if f.endswith(".parquet")),
+        )
+        if not request.parquet_files:
+            log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
         return table, self.backend.load_results(request)
 
 
@@ -664,6 +686,31 @@ def _optional_identifier(value: str | None, what: str) -> Identifier | None:
 
 def _column(name: str | None) -> str | None:
     return None if not name else Identifier.parse(name, what="column name").value
+
+
+def replace_key(
+    partition: dict[str, PartitionValue], mode: TableMode, map_index: int | None
+) -> dict[str, PartitionValue]:
+    """The partition a write replaces; a mapped task's map index joins it when rows are replaced.
+
+    A mapped task (``map_index >= 0``) that replaces rows (an ``output_partition``, or ``overwrite``)
+    writes its map index in :data:`MAP_INDEX_COLUMN` and replaces only the rows of its own index,
+    so shards writing the same partition keep each other's rows. A mapped ``append`` without a
+    partition replaces nothing and gets no extra column.
+
+    >>> replace_key({"DS": "2024-01-01"}, "overwrite", 2)
+    {'DS': '2024-01-01', 'AIRFLOW_MAP_INDEX': 2}
+    >>> replace_key({}, "append", 2), replace_key({"DS": "x"}, "append", -1)
+    ({}, {'DS': 'x'})
+    """
+    if map_index is None or map_index < 0 or (not partition and mode == "append"):
+        return partition
+    if MAP_INDEX_COLUMN in partition:
+        raise InputValidationError(
+            f"output_partition names {MAP_INDEX_COLUMN}, which a mapped task fills with its map index; "
+            "use another column name."
+        )
+    return {**partition, MAP_INDEX_COLUMN: map_index}
 
 
 def _parse_partition(partition: dict[str, PartitionValue] | None) -> dict[str, PartitionValue]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.backends.base import Column
 from airflow_snowflake_batch.exceptions import FunctionResolutionError, InputValidationError
-from airflow_snowflake_batch.identifiers import column_matches
+from airflow_snowflake_batch.identifiers import feature_column
 
 if TYPE_CHECKING:
     from airflow_snowflake_batch.backends.base import Feature, ModelFunction, ModelVersionRef
@@ -86,7 +86,7 @@ def resolve_function(model: ModelVersionRef, function_name: str | None) -> Model
     )
 
 
-def check_input_columns(
+def match_input_columns(
     function: ModelFunction,
     columns: list[Column],
     *,
@@ -94,8 +94,12 @@ def check_input_columns(
     where: str,
     converted: Mapping[str, str] | None = None,
     json_text: bool = False,
-) -> None:
-    """Every signature input has a column of a compatible type; the error lists every problem.
+) -> dict[str, Column]:
+    """The column feeding each signature input, by snowflake-ml's rule; the error lists every problem.
+
+    As ``model_signature._validate_snowpark_data`` does, every feature is first looked up by its
+    exact name; if any is missing or of the wrong type, every feature is looked up by its normalized
+    (upper-case) name instead. One rule serves all features: ``"a"`` and ``B`` do not feed ``a, b``.
 
     :param converted: Columns the job converts before the model sees them (``column_handling``): column
         name → the feature type of the converted value (``BYTES`` for raw bytes, ``STRING`` for base64).
@@ -104,35 +108,109 @@ def check_input_columns(
         so a string column may feed a semi-structured feature; ``ModelVersion.run()`` does not.
     """
     converted_by_name = {name.upper(): dtype for name, dtype in (converted or {}).items()}
-    problems: list[str] = []
-    for feature in function.inputs:
-        column = next((c for c in columns if column_matches(feature.name, c.name)), None)
-        if column is None:
-            problems.append(f"missing column {feature.name!r} (type {feature.dtype})")
-            continue
+
+    def family(column: Column) -> str:
         if column.name.upper() in converted_by_name:
-            family = _FEATURE_FAMILY[converted_by_name[column.name.upper()]]
-        else:
-            family = sql_type_family(column.sql_type)
-        if json_text and family == "string" and (feature.shape or feature.dtype == "OBJECT"):
-            continue
-        if not _accepts(feature.dtype, feature.shape, family, strict):
-            shape = f" with shape {list(feature.shape)}" if feature.shape else ""
-            hint = ""
-            if family == "string" and feature.dtype == "OBJECT":
-                hint = (
-                    " (JSON text is parsed by batch jobs only: use PARSE_JSON(...) for warehouse inference)"
+            return _FEATURE_FAMILY[converted_by_name[column.name.upper()]]
+        return sql_type_family(column.sql_type)
+
+    def fits(feature: Feature, column: Column) -> bool:
+        if json_text and family(column) == "string" and (feature.shape or feature.dtype == "OBJECT"):
+            return True
+        return _accepts(feature.dtype, feature.shape, family(column), strict)
+
+    problems: dict[str, list[str]] = {}
+    for rule, normalized in (("exact", False), ("normalized", True)):
+        matched: dict[str, Column] = {}
+        found: list[str] = []
+        for feature in function.inputs:
+            wanted = feature_column(feature.name, normalized=normalized)
+            column = next((c for c in columns if c.name == wanted), None)
+            if column is None:
+                found.append(f"missing column {wanted or feature.name!r} (type {feature.dtype})")
+            elif not fits(feature, column):
+                shape = f" with shape {list(feature.shape)}" if feature.shape else ""
+                hint = ""
+                if family(column) == "string" and feature.dtype == "OBJECT":
+                    hint = " (JSON text is parsed by batch jobs only: use PARSE_JSON(...) for warehouse inference)"
+                found.append(
+                    f"column {column.name!r} has type {column.sql_type}, but feature {feature.name!r} "
+                    f"expects {feature.dtype}{shape}{hint}"
                 )
-            problems.append(
-                f"column {column.name!r} has type {column.sql_type}, but feature {feature.name!r} "
-                f"expects {feature.dtype}{shape}{hint}"
-            )
-    if problems:
-        available = ", ".join(c.name for c in columns) or "none"
+            else:
+                matched[feature.name] = column
+        if not found:
+            return matched
+        problems[rule] = found
+    available = ", ".join(c.name for c in columns) or "none"
+    raise InputValidationError(
+        f"The {where} does not match the inputs of function {function.name}. snowflake-ml feeds every "
+        "feature from the column of its exact name, or else every feature from the column of its "
+        "normalized (upper-case) name, never a mix. By exact name: "
+        + "; ".join(problems["exact"])
+        + ". By normalized name: "
+        + "; ".join(problems["normalized"])
+        + f". Columns available: {available}."
+    )
+
+
+def check_output_columns(
+    function: ModelFunction, columns: list[Column], partition: Mapping[str, object], *, where: str
+) -> None:
+    """No model output or partition column would replace an input column (or each other).
+
+    ``ModelVersion.run()`` and batch jobs write the outputs next to the input columns, and a
+    same-named input column (compared case-insensitively, as loads match Parquet columns) would be
+    silently replaced, losing e.g. a join key.
+    """
+    taken = {c.name.upper(): f"input column {c.name!r}" for c in columns}
+    clashes = []
+    for feature in function.outputs:
+        if (owner := taken.get(feature.name.upper())) is not None:
+            clashes.append(f"model output {feature.name!r} would replace {owner}")
+        taken.setdefault(feature.name.upper(), f"model output {feature.name!r}")
+    for column in partition:
+        if (owner := taken.get(column.upper())) is not None:
+            clashes.append(f"output_partition column {column!r} would replace {owner}")
+    if clashes:
         raise InputValidationError(
-            f"The {where} does not match the inputs of function {function.name}: "
+            f"The {where} cannot be scored by function {function.name}: "
+            + "; ".join(clashes)
+            + ". Rename the input column (e.g. in input_query) or choose another partition column."
+        )
+
+
+def cannot_hold_null(feature: Feature) -> bool:
+    """Whether snowflake-ml casts the feature to a numpy type that has no NULL (``FeatureSpec.as_dtype``).
+
+    A nullable feature becomes a pandas nullable type (``Int64``, ``boolean``...); a non-nullable
+    integer or boolean one becomes ``int64``/``bool``, where a NULL fails (``IntCastingNaNError``)
+    or silently turns into ``False``.
+    """
+    return (
+        not feature.nullable
+        and not feature.shape
+        and _FEATURE_FAMILY.get(feature.dtype) in ("integer", "boolean")
+    )
+
+
+def check_nulls(
+    function: ModelFunction, matched: Mapping[str, Column], null_counts: Mapping[str, int], *, where: str
+) -> None:
+    """No NULL in a column feeding a feature that cannot hold one (see :func:`cannot_hold_null`)."""
+    problems = [
+        f"column {column.name!r} has {null_counts[column.name]} NULL value(s), but feature {name!r} is a "
+        f"non-nullable {feature.dtype}"
+        for name, column in matched.items()
+        if null_counts.get(column.name)
+        for feature in function.inputs
+        if feature.name == name
+    ]
+    if problems:
+        raise InputValidationError(
+            f"The {where} cannot be scored by function {function.name}: "
             + "; ".join(problems)
-            + f". Columns available: {available}."
+            + ". Filter or fill the NULLs (e.g. COALESCE in input_query), or log the model with nullable features."
         )
 
 
@@ -199,7 +277,7 @@ def check_column_handling(
                 f"{key!r}: column {column.name!r} has type {column.sql_type}, but full stage paths are text"
             )
         wanted = ENCODED_TYPES.get(values["convert_to"])
-        feature = next((f for f in function.inputs if column_matches(f.name, column.name)), None)
+        feature = next((f for f in function.inputs if _feeds(f.name, column.name)), None)
         if wanted and feature is not None and feature.dtype != wanted:
             fitting = [e for e, t in ENCODED_TYPES.items() if t == feature.dtype]
             problems.append(
@@ -215,6 +293,14 @@ def check_column_handling(
             + "."
         )
     return normalized
+
+
+def _feeds(feature_name: str, column_name: str) -> bool:
+    """Whether the column feeds the feature under either of snowflake-ml's rules (exact or normalized)."""
+    return column_name in (
+        feature_column(feature_name, normalized=False),
+        feature_column(feature_name, normalized=True),
+    )
 
 
 def handling_value(handling: Mapping[str, Any], key: str) -> Any:
@@ -272,9 +358,7 @@ def file_column(function: ModelFunction, wanted: str | None, *, where: str) -> F
     """The feature a folder of files feeds: the one named ``wanted``, else the only BYTES or STRING input."""
     candidates = [f for f in function.inputs if f.dtype in ("BYTES", "STRING") and not f.shape]
     if wanted:
-        feature = next(
-            (f for f in function.inputs if column_matches(f.name, wanted) or f.name == wanted), None
-        )
+        feature = next((f for f in function.inputs if _feeds(f.name, wanted) or f.name == wanted), None)
         if feature is None:
             raise InputValidationError(
                 f"file_column {wanted!r} is not an input of function {function.name}; its inputs: "

@@ -22,15 +22,19 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
 
     Give it the batch operator's output, ``batch_op.output["output_location"]``. Loading is safe to
     repeat: ``append`` loads each file once, ``output_partition`` and ``overwrite`` replace rows
-    atomically.
+    atomically. A job of an empty input (``_SUCCESS`` and no Parquet file) loads 0 rows.
 
     Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``.
 
     :param output_location: The job's folder, ``@DB.SC.STAGE/path/<JOB_NAME>/``. (templated)
     :param target_table: Table to load into. (templated)
-    :param mode: ``"append"`` adds rows, ``"overwrite"`` replaces the table's rows.
+    :param mode: Without ``output_partition``: ``"append"`` adds rows (each file once), ``"overwrite"``
+        replaces the table's rows (in one transaction; the table itself stays). With it, only the
+        partition's rows are replaced, whatever the mode.
     :param output_partition: Columns and values added to every loaded row, e.g. ``{"DS": "{{ ds }}"}``;
-        the table's rows of that partition are replaced atomically. (templated)
+        only that partition's rows are replaced, atomically. Columns the table lacks are added. In a
+        mapped task the map index joins the partition as column ``AIRFLOW_MAP_INDEX``, so shards keep
+        each other's rows. (templated)
     :param create_table_if_missing: Create the table from the files' schema when it does not exist.
     :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker.
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type.
@@ -85,6 +89,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
                 output_partition=self.output_partition,
                 create_table_if_missing=self.create_table_if_missing,
                 require_success=self.require_success,
+                map_index=context["ti"].map_index,
             )
         self.log.info("Loaded %s rows from %s into %s.", rows, self.output_location, table.sql)
         return {"target_table": table.sql, "rows_loaded": rows}

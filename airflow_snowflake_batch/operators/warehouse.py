@@ -32,9 +32,13 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     :param input_table: Table to score; give exactly one of ``input_table`` and ``input_query``. (templated)
     :param input_query: SELECT to score, or a path to a ``.sql`` file. (templated)
     :param output_table: Table receiving the inputs plus the model's outputs. (templated)
-    :param output_mode: ``"overwrite"`` replaces the table's rows, ``"append"`` adds to them.
+    :param output_mode: Without ``output_partition``: ``"overwrite"`` replaces the table's rows (in one
+        transaction; the table itself stays), ``"append"`` adds to them. With it, only the partition's
+        rows are replaced, whatever the mode.
     :param output_partition: Columns and values added to every output row, e.g. ``{"DS": "{{ ds }}"}``;
-        the table's rows of that partition are replaced atomically, so reruns do not duplicate. (templated)
+        only that partition's rows are replaced, atomically, so reruns do not duplicate and other
+        partitions stay. Columns the table lacks are added. In a mapped task the map index joins the
+        partition as column ``AIRFLOW_MAP_INDEX``, so shards keep each other's rows. (templated)
     :param params: Inference parameters of the model function. These are the model's parameters;
         Airflow's DAG-level ``params`` stay available to templates as usual.
     :param partition_column: Column partitioning the input of a table function. (templated)
@@ -111,6 +115,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 params=self.inference_params,
                 partition_column=self.partition_column,
                 strict_input_validation=self.strict_input_validation,
+                map_index=context["ti"].map_index,
             )
         self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
         return {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}

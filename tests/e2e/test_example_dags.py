@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from airflow.sdk import XComArg
 
 from .repo import EXAMPLE_DAGS
 
@@ -51,6 +52,10 @@ def test_batch_results_are_loaded_from_the_job_folder_of_the_same_run() -> None:
         ("backfill_scoring", "score_in_batch", "load_batch_scores"),
     ):
         dag = dags[dag_id]
+        source = dag.task_dict[load].output_location
+        # The load reads the folder the batch task of the same run pushed, not a fixed path.
+        assert isinstance(source, XComArg), source
+        assert (source.operator.task_id, source.key) == (batch, "output_location")
         assert dag.task_dict[load].upstream_task_ids == {batch}
         assert dag.task_dict[batch].deferrable is True
         assert dag.task_dict[load].output_partition == {"SCORE_DATE": "{{ ds }}"}

@@ -11,8 +11,8 @@ from airflow_snowflake_batch.identifiers import (
     Identifier,
     ObjectName,
     StageLocation,
-    column_matches,
     default_job_name,
+    feature_column,
     quote_string,
 )
 
@@ -159,15 +159,15 @@ def test_default_job_name_is_deterministic_valid_and_distinct():
     assert name not in others and len(others) == 4
 
 
-@pytest.mark.parametrize(
-    ("feature", "column", "matches"),
-    [
-        ("sepal_length", "SEPAL_LENGTH", True),
-        ("sepal_length", "sepal_length", True),
-        ("SEPAL_LENGTH", "sepal_length", False),
-        ("Sepal Length", "Sepal Length", True),
-        ("Sepal Length", "SEPAL LENGTH", False),
-    ],
-)
-def test_column_matches_follows_snowflake_case_rules(feature, column, matches):
-    assert column_matches(feature, column) is matches
+@pytest.mark.parametrize("feature", ["sepal_length", "SEPAL_LENGTH", "Sepal Length", '"quoted"', "a$1", "_x"])
+def test_feature_column_follows_snowflake_ml_naming_rules(feature):
+    """Both rules give the stored name of the column snowflake-ml itself looks up for the feature."""
+    from snowflake.ml._internal.utils import identifier
+
+    inferred = Identifier.parse(identifier.get_inferred_name(feature)).value
+    assert feature_column(feature, normalized=False) == inferred
+    try:
+        normalized = Identifier.parse(identifier.resolve_identifier(feature)).value
+    except ValueError:
+        normalized = None
+    assert feature_column(feature, normalized=True) == normalized

@@ -107,6 +107,13 @@ class LocalBackend:
             except duckdb.Error as exc:
                 raise InputValidationError(f"The input query cannot run: {exc}") from exc
 
+    def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
+        counts = ", ".join(f"count_if({Identifier(c).quoted} IS NULL)" for c in columns)
+        with self._connect() as con:
+            row = con.execute(f"SELECT {counts} FROM ({self._input_query(source)})").fetchone()
+        # DuckDB's count_if over no row is NULL (Snowflake's COUNT_IF is 0).
+        return {column: int(count or 0) for column, count in zip(columns, row or (), strict=True)}
+
     def table_exists(self, table: ObjectName) -> bool:
         if table.database not in self.layout.databases():
             return False
@@ -170,10 +177,8 @@ class LocalBackend:
                     [scored],
                     mode=request.mode,
                     partition=request.partition,
-                    replace_table=True,
                     upper_case_new_columns=False,
                     skip_loaded=False,
-                    allow_extra_columns=False,
                 )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -278,9 +283,7 @@ class LocalBackend:
 
     def load_results(self, request: LoadResultsRequest) -> int:
         folder = self.layout.location_dir(request.location)
-        files = [folder / f for f in self.list_files(request.location) if f.endswith(".parquet")]
-        if not files:
-            raise InputValidationError(f"{request.location.sql} holds no Parquet files to load.")
+        files = [folder / f for f in request.parquet_files]
         with self._connect(create=(request.target_table.database,)) as con:  # type: ignore[arg-type]
             return database.insert_files(
                 con,
@@ -288,10 +291,8 @@ class LocalBackend:
                 files,
                 mode=request.mode,
                 partition=request.partition,
-                replace_table=False,
                 upper_case_new_columns=True,
                 skip_loaded=True,
-                allow_extra_columns=True,
                 create_if_missing=request.create_table_if_missing,
             )
 

@@ -175,55 +175,49 @@ def insert_files(
     *,
     mode: str,
     partition: dict[str, PartitionValue],
-    replace_table: bool,
     upper_case_new_columns: bool,
     skip_loaded: bool,
-    allow_extra_columns: bool,
     create_if_missing: bool = True,
 ) -> int:
     """Load Parquet ``files`` into ``table`` in one transaction; return the rows inserted.
 
-    - ``mode="overwrite"``: the table's rows are replaced (``replace_table`` also replaces its
-      columns, as Snowpark ``save_as_table(mode="overwrite")`` does);
-    - ``mode="append"`` with a ``partition``: that partition's rows are replaced, so loading the same
-      day twice never duplicates it;
-    - ``mode="append"`` without one and ``skip_loaded``: files already loaded into the table (same
-      path, size and modification time) are skipped, as Snowflake's COPY load history does.
+    The write contract of both backends (README "What each write does"):
+
+    - with a ``partition``, only that partition's rows are replaced, whatever ``mode``;
+    - ``mode="overwrite"`` without one deletes the table's rows and inserts (the table stays);
+    - ``mode="append"`` without one adds rows; with ``skip_loaded``, files already loaded into the
+      table (same path, size and modification time) are skipped, as Snowflake's COPY load history does;
+    - file and partition columns the table lacks are added (``ALTER TABLE ... ADD COLUMN``); the
+      table is created from the files when missing (not when there is no file to tell its columns).
 
     File columns match table columns case-insensitively (``MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE``);
-    partition columns get the partition's literal values. File columns the table lacks are ignored
-    with ``allow_extra_columns`` (as COPY does) and refused otherwise (as an INSERT would be). Loads
-    with ``skip_loaded`` are recorded in the database's ``_LOCAL_META.LOAD_HISTORY`` table.
+    new columns are upper-cased with ``upper_case_new_columns`` (as ``INFER_SCHEMA(IGNORE_CASE => TRUE)``
+    names them). Loads with ``skip_loaded`` are recorded in the database's ``_LOCAL_META.LOAD_HISTORY``.
     """
     ensure_schema(con, table.database, table.schema)  # type: ignore[arg-type]
     keys = [_file_key(f) for f in files]
+    paths = [path for path, _ in keys]
     con.execute("BEGIN TRANSACTION")
     try:
         _ensure_history(con, table)
-        exists = table_exists(con, table)
-        if not exists and not create_if_missing:
-            raise InputValidationError(f"Table {table.sql} does not exist.")
-        if mode == "overwrite" and exists:
-            if replace_table:
-                con.execute(f"DROP TABLE {table.quoted}")
-                exists = False
-            else:
-                con.execute(f"DELETE FROM {table.quoted}")
-            _forget_history(con, table)
-        if not exists:
-            _create_from_files(con, table, [path for path, _ in keys], partition, upper_case_new_columns)
-        elif partition:
-            missing = [c for c in partition if not _has_column(con, table, c)]
-            if missing:
-                raise InputValidationError(
-                    f"Table {table.sql} has no partition column(s) {missing}; add them or drop output_partition."
-                )
+        if not table_exists(con, table):
+            if not create_if_missing:
+                raise InputValidationError(f"Table {table.sql} does not exist.")
+            if not paths:
+                con.execute("COMMIT")
+                return 0
+            _create_from_files(con, table, paths, partition, upper_case_new_columns)
+        _add_missing_columns(con, table, paths, partition, upper_case_new_columns)
+        if partition:
             where = " AND ".join(f"{Identifier(c).quoted} IS NOT DISTINCT FROM ?" for c in partition)
             con.execute(f"DELETE FROM {table.quoted} WHERE {where}", list(partition.values()))
-        if skip_loaded and not partition and mode == "append":
+        elif mode == "overwrite":
+            con.execute(f"DELETE FROM {table.quoted}")
+            _forget_history(con, table)
+        elif skip_loaded:
             loaded = _loaded_keys(con, table)
             keys = [k for k in keys if k not in loaded]
-        rows = _insert(con, table, [path for path, _ in keys], partition, allow_extra_columns) if keys else 0
+        rows = _insert(con, table, [path for path, _ in keys], partition) if keys else 0
         if skip_loaded:
             for path, (size, mtime) in keys:
                 con.execute(
@@ -235,6 +229,31 @@ def insert_files(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+# DuckDB types of partition columns, by Python type (bool first: it subclasses int).
+_PARTITION_TYPES = ((bool, "BOOLEAN"), (int, "BIGINT"), (float, "DOUBLE"), (str, "VARCHAR"))
+
+
+def _add_missing_columns(
+    con: duckdb.DuckDBPyConnection,
+    table: ObjectName,
+    files: list[str],
+    partition: dict[str, PartitionValue],
+    upper_case: bool,
+) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for each file or partition column the table lacks."""
+    have = {c.name.upper() for c in table_columns(con, table)}
+    wanted: list[tuple[str, str]] = []
+    for name, sql_type in _file_column_types(con, files) if files else []:
+        if name.upper() not in {p.upper() for p in partition}:
+            wanted.append((name.upper() if upper_case else name, sql_type))
+    for column, value in partition.items():
+        wanted.append((column, next(t for kind, t in _PARTITION_TYPES if isinstance(value, kind))))
+    for name, sql_type in wanted:
+        if name.upper() not in have:
+            have.add(name.upper())
+            con.execute(f"ALTER TABLE {table.quoted} ADD COLUMN {Identifier(name).quoted} {sql_type}")
 
 
 def _file_key(path: Path) -> tuple[str, tuple[int, float]]:
@@ -271,13 +290,17 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: ObjectName, column: str) 
     return any(c.name.upper() == column.upper() for c in table_columns(con, table))
 
 
-def _file_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[str]:
+def _file_column_types(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[tuple[str, str]]:
     return [
-        row[0]
+        (row[0], row[1])
         for row in con.execute(
             "DESCRIBE SELECT * FROM read_parquet(?, union_by_name = true)", [files]
         ).fetchall()
     ]
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[str]:
+    return [name for name, _ in _file_column_types(con, files)]
 
 
 def _create_from_files(
@@ -306,26 +329,14 @@ def _insert(
     table: ObjectName,
     files: list[str],
     partition: dict[str, PartitionValue],
-    allow_extra_columns: bool,
 ) -> int:
+    """Insert the files' rows by column name (the table has every file column: see ``_add_missing_columns``)."""
     table_cols = {c.name.upper(): c.name for c in table_columns(con, table)}
-    file_cols = _file_columns(con, files)
-    extra = [n for n in file_cols if n.upper() not in table_cols]
-    if extra and not allow_extra_columns:
-        raise InputValidationError(
-            f"Table {table.sql} has no column(s) {extra} for the scored rows; use mode='overwrite' to "
-            "recreate it, or another output table."
-        )
     targets, values, params = [], [], []
-    for name in file_cols:
-        if name.upper() in table_cols and name.upper() not in {p.upper() for p in partition}:
+    for name in _file_columns(con, files):
+        if name.upper() not in {p.upper() for p in partition}:
             targets.append(Identifier(table_cols[name.upper()]).quoted)
             values.append(Identifier(name).quoted)
-    if not targets:
-        raise InputValidationError(
-            f"No column of the files ({', '.join(file_cols)}) matches a column of table {table.sql} "
-            f"({', '.join(table_cols.values())})."
-        )
     for column, value in partition.items():
         targets.append(Identifier(table_cols[column.upper()]).quoted)
         values.append("?")

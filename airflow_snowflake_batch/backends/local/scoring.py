@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from airflow_snowflake_batch.exceptions import InputValidationError
-from airflow_snowflake_batch.identifiers import column_matches
+from airflow_snowflake_batch.identifiers import feature_column
 
 # snowflake.ml.model.model_signature.DataType names → numpy dtypes (DataType._numpy_type).
 _NUMPY = {
@@ -135,25 +135,19 @@ def arrow_type(feature: dict[str, Any]) -> pa.DataType | None:
 def map_features(feature_names: list[str], columns: list[str], *, where: str) -> tuple[list[str], bool]:
     """The column feeding each feature, and whether every match was exact (Snowflake's INFERRED rule).
 
-    Snowflake first tries exact names for all features (``"a"`` feeds ``a``), then normalized names
-    (``A`` feeds ``a``); see ``model_signature._validate_snowpark_data``.
+    As ``model_signature._validate_snowpark_data``: every feature by its exact name, or else every
+    feature by its normalized name, never a mix (see :func:`~airflow_snowflake_batch.identifiers.feature_column`).
     """
-    if all(name in columns for name in feature_names):
-        return list(feature_names), True
-    chosen, missing = [], []
-    for name in feature_names:
-        column = next((c for c in columns if column_matches(name, c)), None)
-        if column is None:
-            column = next((c for c in columns if c.upper() == name.upper()), None)
-        if column is None:
-            missing.append(name)
-        else:
-            chosen.append(column)
-    if missing:
-        raise InputValidationError(
-            f"The {where} has no column for feature(s) {missing}. Columns available: {', '.join(columns) or 'none'}."
-        )
-    return chosen, False
+    missing: list[str] = []
+    for normalized in (False, True):
+        wanted = [feature_column(name, normalized=normalized) for name in feature_names]
+        missing = [n for n, w in zip(feature_names, wanted, strict=True) if w is None or w not in columns]
+        if not missing:
+            return [w for w in wanted if w is not None], not normalized
+    raise InputValidationError(
+        f"The {where} has no column for feature(s) {missing} by their exact names, nor for every feature "
+        f"by its normalized (upper-case) name. Columns available: {', '.join(columns) or 'none'}."
+    )
 
 
 def output_column_names(function: LoadedFunction, inferred: bool) -> list[str]:

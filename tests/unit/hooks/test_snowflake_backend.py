@@ -295,11 +295,16 @@ def _scored(model_registry: Any, new_dataframe: Any, session: Any) -> Any:
     return scored
 
 
-def test_warehouse_overwrite_scores_server_side_into_a_temp_table_then_the_target(
+def _kinds(sql_log: Any) -> list[str]:
+    return [type(s.tree).__name__ for s in sql_log.sent]
+
+
+def test_warehouse_overwrite_deletes_and_inserts_in_one_transaction_never_replacing_the_table(
     backend, ref, model_registry, new_dataframe, session, sql_log
 ):
     scored = _scored(model_registry, new_dataframe, session)
     sql_log.answer(r"COUNT\(\*\)", [_row(**{"COUNT(*)": 150})])
+    sql_log.answer(r"^SHOW COLUMNS", [_row(column_name="SEPAL_LENGTH"), _row(column_name="DS")])
     rows = backend.run_warehouse_inference(_request(ref, params={}, strict_input_validation=True))
     assert rows == 150
     model_registry.versions["V1"].run.assert_called_once_with(
@@ -313,15 +318,33 @@ def test_warehouse_overwrite_scores_server_side_into_a_temp_table_then_the_targe
     staging = staging_call.args[0]
     assert staging.startswith("DB.SC.AIRFLOW_SNOWFLAKE_BATCH_TMP_")
     assert staging_call.kwargs == {"mode": "errorifexists", "table_type": "temporary"}
-    session.table.return_value.write.save_as_table.assert_called_once_with(
-        "DB.SC.PREDS", mode="overwrite", column_order="name"
-    )
+    # The table object stays (grants, comments, policies): no save_as_table(mode="overwrite"), no
+    # CREATE OR REPLACE; its rows are replaced in one transaction.
+    session.table.return_value.write.save_as_table.assert_not_called()
+    assert not any(s.tree.args.get("replace") for s in sql_log.sent)
+    assert _kinds(sql_log) == [
+        "Select", "Create", "Show", "Transaction", "Delete", "Insert", "Commit", "Drop"
+    ]  # fmt: skip
+    delete = sql_log.one(r"^DELETE")
+    assert delete.sql == "DELETE FROM DB.SC.PREDS" and not delete.params
+    insert = sql_log.one(r"^INSERT")
+    assert [c.name for c in insert.tree.this.expressions] == ["SEPAL_LENGTH", "DS"]
     count = sql_log.one(r"COUNT")
     assert count.tree.find(exp.Table).sql(dialect="snowflake") == staging
     assert sql_log.one(r"^DROP TABLE").tree.find(exp.Table).sql(dialect="snowflake") == staging
     # Nothing was pulled to the worker.
     scored.collect.assert_not_called()
     scored.to_pandas.assert_not_called()
+
+
+def test_warehouse_append_without_partition_inserts_without_deleting(
+    backend, ref, model_registry, new_dataframe, session, sql_log
+):
+    _scored(model_registry, new_dataframe, session)
+    sql_log.answer(r"COUNT\(\*\)", [_row(c=2)])
+    sql_log.answer(r"^SHOW COLUMNS", [_row(column_name="SEPAL_LENGTH"), _row(column_name="DS")])
+    backend.run_warehouse_inference(_request(ref, mode="append"))
+    assert _kinds(sql_log) == ["Select", "Create", "Show", "Insert", "Drop"]
 
 
 def test_warehouse_partition_replaces_the_partition_in_one_transaction(
@@ -331,18 +354,22 @@ def test_warehouse_partition_replaces_the_partition_in_one_transaction(
 
     scored = _scored(model_registry, new_dataframe, session)
     sql_log.answer(r"COUNT\(\*\)", [_row(c=3)])
+    # The table exists without the partition column: it is added before the transaction.
+    sql_log.answer(r"^SHOW COLUMNS", [_row(column_name="SEPAL_LENGTH")])
     rows = backend.run_warehouse_inference(
-        _request(ref, mode="append", partition={"DS": "2024-01-01"}, params={"threshold": 0.5})
+        _request(ref, mode="overwrite", partition={"DS": "2024-01-01"}, params={"threshold": 0.5})
     )
     assert rows == 3
     assert model_registry.versions["V1"].run.call_args.kwargs["params"] == {"threshold": 0.5}
     (call,) = scored.with_column.call_args_list
     assert call.args[0] == "DS"
     assert str(call.args[1]) == str(lit("2024-01-01"))
-    kinds = [type(s.tree).__name__ for s in sql_log.sent]
-    assert kinds == ["Select", "Create", "Transaction", "Delete", "Insert", "Commit", "Drop"]
+    assert _kinds(sql_log) == [
+        "Select", "Create", "Show", "Alter", "Transaction", "Delete", "Insert", "Commit", "Drop"
+    ]  # fmt: skip
     create = sql_log.sent[1].tree
     assert create.args["exists"] and create.this.sql(dialect="snowflake") == "DB.SC.PREDS"
+    assert sql_log.one("^ALTER").sql == "ALTER TABLE DB.SC.PREDS ADD COLUMN IF NOT EXISTS DS VARCHAR"
     delete = sql_log.one(r"^DELETE")
     assert delete.tree.this.sql(dialect="snowflake") == "DB.SC.PREDS"
     where = delete.tree.args["where"].this
@@ -351,7 +378,7 @@ def test_warehouse_partition_replaces_the_partition_in_one_transaction(
         and where.this.name == "DS"
         and isinstance(where.expression, exp.Placeholder)
     )
-    assert delete.params == ["2024-01-01"]
+    assert delete.params == ["2024-01-01"]  # only that partition, even in overwrite mode
     insert = sql_log.one(r"^INSERT")
     assert [c.name for c in insert.tree.this.expressions] == ["SEPAL_LENGTH", "DS"]
     session.table.return_value.write.save_as_table.assert_not_called()
@@ -365,7 +392,7 @@ def test_warehouse_partition_rolls_back_when_the_insert_fails(
     sql_log.answer(r"^INSERT", RuntimeError("insert failed"))
     with pytest.raises(RuntimeError, match="insert failed"):
         backend.run_warehouse_inference(_request(ref, partition={"DS": "x"}))
-    kinds = [type(s.tree).__name__ for s in sql_log.sent]
+    kinds = _kinds(sql_log)
     assert kinds[-3:] == ["Insert", "Rollback", "Drop"]
     assert "Commit" not in kinds
 
@@ -529,47 +556,77 @@ def _copy_options(tree: exp.Expression) -> dict[str, str]:
     }
 
 
+FILES = ("data_0.parquet", "data_1.parquet")
+
+
+def _load(**kwargs: Any) -> LoadResultsRequest:
+    return LoadResultsRequest(
+        **{"location": JOB_FOLDER, "target_table": TABLE, "mode": "append", "parquet_files": FILES, **kwargs}
+    )
+
+
+def _file_columns(sql_log: Any, *columns: tuple[str, str]) -> None:
+    sql_log.answer(r"^SELECT COLUMN_NAME, TYPE", [_row(COLUMN_NAME=n, TYPE=t) for n, t in columns])
+
+
 def test_append_copies_straight_into_the_table_with_load_history(backend, sql_log):
     sql_log.answer(r"^COPY INTO", _copy_rows(10, 5))
-    rows = backend.load_results(LoadResultsRequest(location=JOB_FOLDER, target_table=TABLE, mode="append"))
+    _file_columns(sql_log, ("ID", "NUMBER(38, 0)"), ("OUTPUT_FEATURE_0", "REAL"))
+    sql_log.answer(r"^SHOW COLUMNS", [_row(column_name="ID"), _row(column_name="OUTPUT_FEATURE_0")])
+    rows = backend.load_results(_load())
     assert rows == 15
-    assert [type(s.tree).__name__ for s in sql_log.sent] == ["Create", "Create", "Copy"]
+    assert _kinds(sql_log) == ["Create", "Create", "Select", "Show", "Copy"]
     fmt = sql_log.sent[0]
     assert fmt.sql == "CREATE FILE FORMAT IF NOT EXISTS DB.SC.AIRFLOW_SNOWFLAKE_BATCH_PARQUET TYPE = PARQUET"
     template = sql_log.sent[1].tree
     assert template.args["exists"] and template.this.sql(dialect="snowflake") == "DB.SC.SCORES"
-    infer = template.find(exp.Anonymous)
-    kwargs = {k.this.name.upper(): k.expression for k in infer.expressions}
-    assert kwargs["LOCATION"].this == "@DB.SC.OUT/preds/JOB_1/"
-    assert kwargs["FILE_FORMAT"].this == "DB.SC.AIRFLOW_SNOWFLAKE_BATCH_PARQUET"
-    copy = sql_log.sent[2]
+    for tree in (template, sql_log.sent[2].tree):  # the template and the file columns read the same files
+        infer = tree.find(exp.Anonymous)
+        kwargs = {k.this.name.upper(): k.expression for k in infer.expressions}
+        assert kwargs["LOCATION"].this == "@DB.SC.OUT/preds/JOB_1/"
+        assert kwargs["FILE_FORMAT"].this == "DB.SC.AIRFLOW_SNOWFLAKE_BATCH_PARQUET"
+    copy = sql_log.sent[4]
     assert copy.tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
     assert "FORCE = FALSE" in copy.sql and "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE" in copy.sql
     assert "PATTERN = '.*[.]parquet'" in copy.sql
 
 
+def test_file_columns_the_table_lacks_are_added_before_the_copy(backend, sql_log):
+    _file_columns(sql_log, ("ID", "NUMBER(38, 0)"), ("OUTPUT_FEATURE_0", "REAL"), ("LABEL", "TEXT"))
+    sql_log.answer(r"^SHOW COLUMNS", [_row(column_name="ID")])
+    backend.load_results(_load(create_table_if_missing=False))
+    assert [s.sql for s in sql_log.matching("^ALTER")] == [
+        "ALTER TABLE DB.SC.SCORES ADD COLUMN IF NOT EXISTS OUTPUT_FEATURE_0 REAL",
+        "ALTER TABLE DB.SC.SCORES ADD COLUMN IF NOT EXISTS LABEL TEXT",
+    ]
+    assert _kinds(sql_log)[-1] == "Copy"
+
+
+def test_a_column_type_that_is_not_a_type_never_reaches_ddl(backend, sql_log):
+    _file_columns(sql_log, ("X", "INT; DROP TABLE T"))
+    with pytest.raises(ValueError, match="Unexpected column type"):
+        backend.load_results(_load())
+    assert not sql_log.matching("^ALTER|^COPY")
+
+
 def test_second_append_of_the_same_job_loads_nothing(backend, sql_log):
     sql_log.answer(r"^COPY INTO", [_row(status="Copy executed with 0 files processed.")])
-    assert (
-        backend.load_results(LoadResultsRequest(location=JOB_FOLDER, target_table=TABLE, mode="append")) == 0
-    )
+    assert backend.load_results(_load()) == 0
 
 
 def test_partition_load_replaces_the_partition_atomically(backend, sql_log):
+    """The one place the whole statement sequence of a partition load is pinned."""
     sql_log.answer(r"^COPY INTO", _copy_rows(7))
+    _file_columns(sql_log, ("ID", "NUMBER(38, 0)"))
+    sql_log.answer(r"^SHOW COLUMNS", [_row(column_name="ID")])
     rows = backend.load_results(
-        LoadResultsRequest(
-            location=JOB_FOLDER,
-            target_table=TABLE,
-            mode="append",
-            partition={"DS": "2024-01-01", "SHARD": 3},
-            create_table_if_missing=False,
-        )
+        _load(partition={"DS": "2024-01-01", "SHARD": 3}, create_table_if_missing=False)
     )
     assert rows == 7
-    kinds = [type(s.tree).__name__ for s in sql_log.sent]
-    assert kinds == [
+    assert _kinds(sql_log) == [
         "Create",
+        "Select",
+        "Show",
         "Alter",
         "Alter",
         "Create",
@@ -585,7 +642,7 @@ def test_partition_load_replaces_the_partition_atomically(backend, sql_log):
         "ALTER TABLE DB.SC.SCORES ADD COLUMN IF NOT EXISTS DS VARCHAR",
         "ALTER TABLE DB.SC.SCORES ADD COLUMN IF NOT EXISTS SHARD NUMBER(38,0)",
     ]
-    staging_create = sql_log.sent[3]
+    staging_create = sql_log.sent[5]
     staging = staging_create.tree.this.sql(dialect="snowflake")
     assert staging_create.sql == f"CREATE TEMPORARY TABLE {staging} LIKE DB.SC.SCORES"
     copy = sql_log.one("^COPY")
@@ -606,11 +663,23 @@ def test_partition_load_replaces_the_partition_atomically(backend, sql_log):
 
 def test_overwrite_load_deletes_every_row_in_the_transaction(backend, sql_log):
     sql_log.answer(r"^COPY INTO", _copy_rows(4))
-    backend.load_results(LoadResultsRequest(location=JOB_FOLDER, target_table=TABLE, mode="overwrite"))
+    backend.load_results(_load(mode="overwrite"))
     delete = sql_log.one("^DELETE")
     assert delete.sql == "DELETE FROM DB.SC.SCORES" and not delete.params
-    kinds = [type(s.tree).__name__ for s in sql_log.sent]
+    kinds = _kinds(sql_log)
     assert kinds.index("Transaction") < kinds.index("Delete") < kinds.index("Insert") < kinds.index("Commit")
+
+
+def test_load_of_no_file_replaces_the_partition_with_nothing(backend, sql_log):
+    sql_log.answer(r"^SHOW TABLES", [_row(name="SCORES")])
+    assert backend.load_results(_load(partition={"DS": "2024-01-01"}, parquet_files=())) == 0
+    assert _kinds(sql_log) == ["Show", "Transaction", "Delete", "Commit"]
+    assert sql_log.one("^DELETE").params == ["2024-01-01"]
+
+
+def test_load_of_no_file_into_a_missing_table_creates_nothing(backend, sql_log):
+    assert backend.load_results(_load(mode="overwrite", parquet_files=())) == 0
+    assert _kinds(sql_log) == ["Show"]
 
 
 def test_list_files_at_the_stage_root(backend, sql_log):

@@ -35,12 +35,27 @@ def stored(job_id: str) -> dict[str, str]:
     return {SnowflakeBatchInferenceOperator.external_id_key: job_id} if AIRFLOW_V_3_3_PLUS else {}
 
 
-def make_context(try_number: int = 1, store: FakeTaskStateStore | None = None) -> dict[str, Any]:
-    ti = mock.Mock(
+def make_task_instance(**fields: Any) -> Any:
+    """An autospec of the runtime task instance with ``fields`` set: a field or method the real class
+    lacks fails the test instead of answering a Mock."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    unknown = set(fields) - set(RuntimeTaskInstance.model_fields) - set(dir(RuntimeTaskInstance))
+    assert not unknown, f"RuntimeTaskInstance has no {sorted(unknown)}"
+    ti = mock.create_autospec(RuntimeTaskInstance, instance=True)
+    for name, value in fields.items():
+        setattr(ti, name, value)
+    return ti
+
+
+def make_context(
+    try_number: int = 1, store: FakeTaskStateStore | None = None, map_index: int = -1
+) -> dict[str, Any]:
+    ti = make_task_instance(
         dag_id="scoring",
         task_id="score",
         run_id="manual__2026-01-01",
-        map_index=-1,
+        map_index=map_index,
         try_number=try_number,
         start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
         stats_tags={},

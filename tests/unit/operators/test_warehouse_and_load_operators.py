@@ -77,6 +77,7 @@ def test_warehouse_operator_scores_through_the_hook(warehouse_hook_cls, context)
         params={"threshold": 0.4},  # the DAG's "region" param is not the model's
         partition_column=None,
         strict_input_validation=True,
+        map_index=-1,
     )
     hook.__exit__.assert_called_once()
 
@@ -125,7 +126,26 @@ def test_load_operator_loads_through_the_hook(load_hook_cls, context):
         output_partition={"DS": "2026-01-01"},
         create_table_if_missing=False,
         require_success=False,
+        map_index=-1,
     )
+
+
+@pytest.mark.parametrize("operator", ["warehouse", "load"])
+def test_a_mapped_task_hands_its_map_index_to_the_hook(warehouse_hook_cls, operator):
+    """The hook makes the map index part of what the write replaces (see hook.replace_key)."""
+    from operator_support import make_context
+
+    if operator == "warehouse":
+        op = SnowflakeWarehouseInferenceOperator(
+            task_id="score", model_name="m", input_table="t", output_table="o"
+        )
+        call = warehouse_hook_cls.return_value.run_warehouse_inference
+    else:
+        op = SnowflakeLoadBatchResultsOperator(task_id="score", output_location="@OUT/x/", target_table="o")
+        call = warehouse_hook_cls.return_value.load_results  # the same patched hook class
+        call.return_value = (SCORES, 0)
+    op.execute(make_context(map_index=2))
+    assert call.call_args.kwargs["map_index"] == 2
 
 
 def test_load_operator_rejects_unknown_mode():

@@ -7,7 +7,6 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
 from airflow_snowflake_batch.exceptions import BatchJobError
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.sensors.batch_job import SnowflakeBatchInferenceJobSensor
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
@@ -18,14 +17,19 @@ NOW = 1_767_225_600.0
 
 
 @pytest.fixture
-def hook():
+def hook_cls():
     with mock.patch(
         "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
     ) as cls:
-        hook = cls.return_value
-        hook.__enter__.return_value = hook
-        hook.get_job_logs.return_value = "replica 0: done"
-        yield hook
+        yield cls
+
+
+@pytest.fixture
+def hook(hook_cls):
+    hook = hook_cls.return_value
+    hook.__enter__.return_value = hook
+    hook.get_job_logs.return_value = "replica 0: done"
+    return hook
 
 
 @pytest.fixture
@@ -119,7 +123,17 @@ def test_execute_complete_rejects_malformed_events(hook, context, event):
         make_sensor().execute_complete(context, event)
 
 
-def test_patched_name_is_the_real_hook():
-    import airflow_snowflake_batch.sensors.batch_job as module
+def test_poke_asks_the_hook_of_the_sensor_connection_and_overrides(hook_cls, hook, context):
+    """The hook the sensor polls is built from its own connection arguments and the task's QUERY_TAG."""
+    hook.get_job_state.return_value = state("RUNNING")
+    make_sensor(snowflake_conn_id="sf_prod", database="ML", schema="PUBLIC", role="SCORER").poke(context)
 
-    assert module.SnowflakeBatchInferenceHook is SnowflakeBatchInferenceHook
+    hook_cls.assert_called_once_with(
+        snowflake_conn_id="sf_prod",
+        database="ML",
+        schema="PUBLIC",
+        warehouse=None,
+        role="SCORER",
+        query_tag={"dag_id": "scoring", "task_id": "wait", "run_id": "r1"},
+    )
+    hook.__exit__.assert_called_once()  # the session is released after each poke

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 from unittest import mock
 
@@ -210,13 +211,31 @@ async def test_deadline_without_cancel_leaves_the_job_running(hook, sleep):
 
 
 @pytest.mark.asyncio
-async def test_on_kill_cancels_the_job_and_cleanup_does_not(hook):
-    trigger = make_trigger()
+async def test_triggerer_stopping_the_trigger_closes_the_hook_and_leaves_the_job_running(hook):
+    """A triggerer that stops watching (restart, reassignment) cancels run()'s task, then calls cleanup()."""
+    polled = asyncio.Event()
 
+    async def running(job_id):
+        polled.set()
+        return state("RUNNING")
+
+    hook.a_get_job_state.side_effect = running
+    trigger = make_trigger(poll_interval=0.01)
+    watching = asyncio.create_task(anext(trigger.run()))
+    await asyncio.wait_for(polled.wait(), timeout=30)
+
+    watching.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await watching
     await trigger.cleanup()
-    hook.a_cancel_job.assert_not_awaited()
 
-    await trigger.on_kill()
+    hook.close.assert_called_once_with()  # run()'s finally released the session
+    hook.a_cancel_job.assert_not_awaited()  # the job keeps running for the next triggerer
+
+
+@pytest.mark.asyncio
+async def test_on_kill_cancels_the_job(hook):
+    await make_trigger().on_kill()
     hook.a_cancel_job.assert_awaited_once_with(JOB)
     hook.close.assert_called_once_with()
 

@@ -1,0 +1,32 @@
+"""The model every contract test scores with, and its signature.
+
+No ``from __future__ import annotations`` here: snowflake-ml checks that inference methods are
+annotated with the ``pandas.DataFrame`` class itself, not a string.
+"""
+
+import pandas as pd
+from snowflake.ml.model import custom_model
+
+
+class Scorer(custom_model.CustomModel):
+    """SCORE = 2 * sepal_length + species_code; a negative sepal_length fails, as a broken model would."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        if (X["sepal_length"] < 0).any():
+            raise ValueError("negative sepal length: the model cannot score this row")
+        return pd.DataFrame({"SCORE": X["sepal_length"] * 2 + X["species_code"]})
+
+
+def signature():
+    """Lower-case features (fed by upper-case columns through the normalized rule); ``species_code``
+    is a non-nullable INT64, so a NULL in its column cannot be scored."""
+    from snowflake.ml.model import model_signature as ms
+
+    return ms.ModelSignature(
+        inputs=[
+            ms.FeatureSpec("sepal_length", ms.DataType.DOUBLE),
+            ms.FeatureSpec("species_code", ms.DataType.INT64, nullable=False),
+        ],
+        outputs=[ms.FeatureSpec("SCORE", ms.DataType.DOUBLE)],
+    )

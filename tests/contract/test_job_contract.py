@@ -1,0 +1,79 @@
+"""Batch job lifecycle on both backends: submit, re-attach, cancel, fail, ``_SUCCESS``, then load."""
+
+from __future__ import annotations
+
+from contract_sides import MODEL
+from contract_support import OUTPUT, features, load, rows, scored
+
+from airflow_snowflake_batch.job_status import BatchJobStatus
+
+BASE = "@OUT/preds/"
+
+
+def _start(side, hook, *, try_number: int = 1):
+    spec = hook.build_batch_job_spec(
+        model_name=MODEL,
+        version_name=None,
+        function_name=None,
+        source=hook.input_source(input_table="INPUT"),
+        compute_pool="POOL",
+        output_stage_location=BASE,
+        job_name="JOB_1",
+    )
+    return hook.start_batch_job(spec, try_number=try_number)
+
+
+def test_a_job_scores_into_its_folder_with_success_and_loads(side):
+    side.write_table("INPUT", features(range(6)))
+    with side.hook() as hook:
+        start = _start(side, hook)
+        assert not start.reattached and start.job_name == "JOB_1"
+        assert side.wait(hook, start.job_id).status is BatchJobStatus.DONE
+        files = hook.list_files(start.output_location)
+    assert "_SUCCESS" in files and any(f.endswith(".parquet") for f in files)
+    assert load(side, folder=start.output_location.sql, output_partition={"DS": "2024-01-01"}) == 6
+    assert rows(side.read_table(OUTPUT), ["ID", "SCORE"]) == rows(scored(features(range(6))), ["ID", "SCORE"])
+
+
+def test_a_retry_reattaches_to_the_running_job_and_cancel_stops_it(side):
+    side.write_table("INPUT", features(range(3)))
+    with side.held_jobs(), side.hook() as hook:
+        first = _start(side, hook)
+        again = _start(side, hook, try_number=2)
+        assert again.reattached and again.job_id == first.job_id
+        hook.cancel_job(first.job_id)
+        assert side.wait(hook, first.job_id).status is BatchJobStatus.CANCELLED
+        assert "_SUCCESS" not in hook.list_files(first.output_location)
+
+
+def test_a_finished_job_is_not_submitted_again(side):
+    side.write_table("INPUT", features(range(3)))
+    with side.hook() as hook:
+        first = _start(side, hook)
+        side.wait(hook, first.job_id)
+        again = _start(side, hook, try_number=2)
+    assert again.reattached and again.job_id == first.job_id
+
+
+def test_a_failed_job_is_replaced_by_a_new_one_on_retry(side):
+    # A negative sepal length makes the model raise inside the job, not before submit.
+    side.write_table("INPUT", features(range(3)).assign(SEPAL_LENGTH=[-1.0, 1.0, 2.0]))
+    with side.hook() as hook:
+        first = _start(side, hook)
+        assert side.wait(hook, first.job_id).status is BatchJobStatus.FAILED
+        side.write_table("INPUT", features(range(3)))
+        retry = _start(side, hook, try_number=2)
+        # The job of try n is <job_name>_T<n>, in a folder of that name.
+        assert not retry.reattached and retry.job_name == "JOB_1_T2"
+        assert retry.output_location.sql.endswith("/preds/JOB_1_T2/")
+        assert side.wait(hook, retry.job_id).status is BatchJobStatus.DONE
+
+
+def test_an_empty_input_ends_done_with_success_and_no_parquet_and_loads_zero_rows(side):
+    side.write_table("INPUT", features([]))
+    with side.hook() as hook:
+        start = _start(side, hook)
+        assert side.wait(hook, start.job_id).status is BatchJobStatus.DONE
+        files = hook.list_files(start.output_location)
+    assert files == ["_SUCCESS"]
+    assert load(side, folder=start.output_location.sql, output_partition={"DS": "2024-01-01"}) == 0
