@@ -43,19 +43,31 @@ def build(root: Path, rows: int) -> tuple[LocalWorkspace, object]:
         sample_input_data=train.head(100),
         target_methods=["predict_proba"],
     )
+    create_input(ws, rows)
+    return ws, model
+
+
+def create_input(ws: LocalWorkspace, rows: int) -> None:
+    """Table ML.PUBLIC.BIG (ID and the random DOUBLE features) and the output stage OUT."""
     ws.sql(
         "CREATE TABLE ML.PUBLIC.BIG AS SELECT range AS ID, "
         + ", ".join(f"random() AS {name}" for name in FEATURES)
         + f" FROM range({int(rows)})"
     )
     ws.create_stage("OUT")
-    return ws, model
 
 
-def run_job(ws: LocalWorkspace, name: str, max_batch_rows: int) -> tuple[float, int, float]:
+def run_job(
+    ws: LocalWorkspace,
+    name: str,
+    max_batch_rows: int | None,
+    *,
+    model: str = "BENCH",
+    num_workers: int | None = None,
+) -> tuple[float, int, float]:
     """Score the table in one job; return (peak RSS MiB of its processes, output rows, seconds)."""
     backend = LocalBackend(ws.root)
-    version = backend.get_model_version(ObjectName.parse("ML.PUBLIC.BENCH"), None)
+    version = backend.get_model_version(ObjectName.parse(f"ML.PUBLIC.{model}"), None)
     spec = BatchJobSpec(
         model=version,
         function=version.functions[0],
@@ -64,11 +76,12 @@ def run_job(ws: LocalWorkspace, name: str, max_batch_rows: int) -> tuple[float, 
         compute_pool=Identifier("LOCAL"),
         output_location=StageLocation.parse("@ML.PUBLIC.OUT/bench/"),
         max_batch_rows=max_batch_rows,
+        num_workers=num_workers,
     )
     started = time.monotonic()
     job_id = backend.submit_job(spec)
     while not (state := backend.get_job_state(job_id)).status.is_terminal:
-        time.sleep(0.2)
+        time.sleep(0.05)
     elapsed = time.monotonic() - started
     logs = backend.get_job_logs(job_id)
     if not state.status.is_success:

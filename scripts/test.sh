@@ -5,7 +5,8 @@
 #      the whole suite: unit, local backend, and end-to-end against a real Airflow;
 #      system tests skip themselves unless SNOWFLAKE_* credentials are set;
 #   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
-#   3. lint: ruff check and ruff format --check (versions pinned in the test extra).
+#   3. lint: ruff check and ruff format --check (versions pinned in the test extra);
+#   4. the benchmarks at their --smoke size (a step that fails only if a script crashes).
 #
 # Both environments always run, so one failure does not hide another; the script fails if either
 # fails or collects no tests. Extra arguments go to both pytest runs (e.g. `-k warehouse`).
@@ -60,6 +61,17 @@ if .venv/bin/ruff check "${LINTED[@]}" && .venv/bin/ruff format --check "${LINTE
     SUMMARY+=("PASS  lint")
 else
     SUMMARY+=("FAIL  lint: run .venv/bin/ruff check --fix and .venv/bin/ruff format"); FAILED=1
+fi
+
+step "Benchmarks, smoke sizes (fail only if a script crashes; figures are not checked)"
+BENCH_FAILED=()
+for bench in triggerer_scale parse_cost local_throughput; do
+    .venv/bin/python "benchmarks/${bench}.py" --smoke || BENCH_FAILED+=("${bench}")
+done
+if [[ ${#BENCH_FAILED[@]} -eq 0 ]]; then
+    SUMMARY+=("PASS  benchmarks (smoke)")
+else
+    SUMMARY+=("FAIL  benchmarks crashed: ${BENCH_FAILED[*]}"); FAILED=1
 fi
 
 run_pytest locked .venv/bin/python tests "$@"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
     from airflow_snowflake_batch.job_status import JobState
 
@@ -250,6 +252,13 @@ class InferenceBackend(Protocol):
 
     def get_job_state(self, job_id: str) -> JobState | None:
         """The job's state, or None when no job of that id exists."""
+
+    def get_job_states(self, job_ids: Sequence[str]) -> dict[str, JobState | None]:
+        """The states of several jobs (fully qualified ids), each None when no such job exists.
+
+        What the triggerer's shared status poller calls for all the jobs it watches: the cost must not
+        grow with their number (Snowflake: one ``SHOW JOB SERVICES`` per schema).
+        """
 
     def cancel_job(self, job_id: str) -> None: ...
 

@@ -30,7 +30,7 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from snowflake.ml.model import ModelVersion
     from snowflake.snowpark import DataFrame, Row, Session
@@ -325,6 +325,30 @@ class SnowflakeBackend:
         if status in (BatchJobStatus.FAILED, BatchJobStatus.INTERNAL_ERROR):
             message = self._log_tail(job)
         return JobState(job_id=job_id, status=status, message=message)
+
+    def get_job_states(self, job_ids: Sequence[str]) -> dict[str, JobState | None]:
+        """One ``SHOW JOB SERVICES IN SCHEMA`` per schema, whatever the number of jobs.
+
+        A job the listing lacks (dropped, or known only to the job history) and a failed one (whose
+        message is its log tail) are looked up alone with :meth:`get_job_state`: rare, and once per job.
+        """
+        by_schema: dict[tuple[str, str], list[tuple[str, ObjectName]]] = {}
+        for job_id in job_ids:
+            name = ObjectName.parse(job_id, what="job_id")
+            by_schema.setdefault((str(name.database), str(name.schema)), []).append((job_id, name))
+        states: dict[str, JobState | None] = {}
+        for jobs in by_schema.values():
+            listed = {
+                str(row.get("name")): row for row in map(_row, self._run(sql.show_job_services(jobs[0][1])))
+            }
+            for job_id, name in jobs:
+                row = listed.get(name.name.value)
+                status = BatchJobStatus.parse(row.get("status")) if row is not None else None
+                if status is None or status in (BatchJobStatus.FAILED, BatchJobStatus.INTERNAL_ERROR):
+                    states[job_id] = self.get_job_state(job_id)
+                else:
+                    states[job_id] = JobState(job_id=job_id, status=status)
+        return states
 
     def _job(self, job_id: str) -> Any:
         from snowflake.ml import jobs

@@ -60,6 +60,15 @@ def show_tables(table: ObjectName) -> Statement:
     return f"SHOW TABLES LIKE {like_pattern(table.name)} IN SCHEMA {_schema(table)}", []
 
 
+def show_job_services(in_schema_of: ObjectName) -> Statement:
+    """``SHOW JOB SERVICES`` of the schema holding ``in_schema_of``: the status of all its jobs in one query.
+
+    >>> show_job_services(ObjectName.parse("DB.SC.JOB_1"))
+    ('SHOW JOB SERVICES IN SCHEMA DB.SC', [])
+    """
+    return f"SHOW JOB SERVICES IN SCHEMA {_schema(in_schema_of)}", []
+
+
 def show_columns(table: ObjectName) -> Statement:
     """``SHOW COLUMNS``: one row per column, named in ``column_name``."""
     return f"SHOW COLUMNS IN TABLE {table.sql}", []

@@ -30,9 +30,10 @@ from airflow_snowflake_batch.exceptions import (
 from airflow_snowflake_batch.hooks import validation
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import JobState
+from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from airflow.models import Connection
 
@@ -85,7 +86,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     """
 
     conn_name_attr = "snowflake_conn_id"
-    default_conn_name = "snowflake_default"
+    default_conn_name = DEFAULT_CONN_ID
     # The Snowflake provider owns the ``snowflake`` type; this hook registers the local workspace type.
     conn_type = LOCAL_CONN_TYPE
     hook_name = "Snowflake Batch Inference (local workspace)"
@@ -562,6 +563,17 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         if state is None:
             raise BatchJobError(f"Batch inference job {job_id} does not exist (or was dropped).")
         return state
+
+    def get_job_states(self, job_ids: Sequence[str]) -> dict[str, JobState | None]:
+        """The states of several jobs, keyed by the ids as given (None: no such job).
+
+        One look-up per schema on Snowflake (``SHOW JOB SERVICES``), however many jobs: the triggerer's
+        shared status poller (:mod:`airflow_snowflake_batch.triggers.status_poller`) asks this for every
+        job its triggers watch.
+        """
+        qualified = {job_id: self.qualify(job_id, what="job_id").sql for job_id in job_ids}
+        found = self._idempotent(lambda b: b.get_job_states(sorted(set(qualified.values()))))
+        return {job_id: found.get(job) for job_id, job in qualified.items()}
 
     async def a_get_job_state(self, job_id: str) -> JobState:
         """Async version of :meth:`get_job_state`: runs in a thread so the event loop never blocks."""

@@ -9,20 +9,22 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
 from airflow_snowflake_batch.exceptions import BatchJobError
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
-from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent
 from airflow_snowflake_batch.utils.arguments import as_int, model_params, seconds
-from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.connection import (
+    CONNECTION_TEMPLATE_FIELDS,
+    DEFAULT_CONN_ID,
+    SnowflakeConnectionMixin,
+)
 from airflow_snowflake_batch.utils.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_snowflake_batch.hooks.batch_inference import JobStart
+    from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 
 # Statuses reported to ResumableJobMixin for a stored job id that cannot be re-attached to.
 _MISSING = "MISSING"
@@ -150,7 +152,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         poll_interval: float = 30.0,
         timeout: float | timedelta | None = timedelta(hours=24),
         cancel_on_kill: bool = True,
-        snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,
+        snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
         warehouse: str | None = None,
@@ -249,6 +251,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             hook.cancel_job(job_id)
 
     def _defer(self, context: Context) -> None:
+        # Imported here: DAG files import this module at every parse, and only deferring needs the trigger.
+        from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+
         assert self._job is not None
         deadline = job_deadline(context, self.timeout, self.execution_timeout)
         self.defer(

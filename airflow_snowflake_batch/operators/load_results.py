@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.connection import (
+    CONNECTION_TEMPLATE_FIELDS,
+    DEFAULT_CONN_ID,
+    SnowflakeConnectionMixin,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -61,7 +64,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         output_partition: dict[str, PartitionValue] | None = None,
         create_table_if_missing: bool = True,
         require_success: bool = True,
-        snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,
+        snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
         warehouse: str | None = None,

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.utils.arguments import model_params
-from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.connection import (
+    CONNECTION_TEMPLATE_FIELDS,
+    DEFAULT_CONN_ID,
+    SnowflakeConnectionMixin,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,7 +81,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         params: Mapping[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
-        snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,
+        snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
         warehouse: str | None = None,

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
 
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
-from airflow_snowflake_batch.utils.connection import CONNECTION_TEMPLATE_FIELDS, SnowflakeConnectionMixin
+from airflow_snowflake_batch.utils.connection import (
+    CONNECTION_TEMPLATE_FIELDS,
+    DEFAULT_CONN_ID,
+    SnowflakeConnectionMixin,
+)
 from airflow_snowflake_batch.utils.job_wait import defer_timeout, end_wait, job_deadline
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ class SnowflakeBatchInferenceJobSensor(SnowflakeConnectionMixin, BaseSensorOpera
         *,
         job_id: str,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        snowflake_conn_id: str = SnowflakeBatchInferenceHook.default_conn_name,
+        snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
         warehouse: str | None = None,
@@ -58,6 +60,9 @@ class SnowflakeBatchInferenceJobSensor(SnowflakeConnectionMixin, BaseSensorOpera
             return super().execute(context)
         if self.poke(context):
             return None
+        # Imported here: DAG files import this module at every parse, and only deferring needs the trigger.
+        from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+
         deadline = job_deadline(context, self.timeout, self.execution_timeout)
         self.defer(
             trigger=SnowflakeBatchInferenceJobTrigger(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,9 +13,16 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_snowflake_batch.backends.retry import is_transient
+from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
+from airflow_snowflake_batch.triggers.status_poller import (
+    SharedStatusPoller,
+    poller_key,
+    shared_poller,
+    shared_settings,
+)
 
 # Backoff after a transient error: doubles from one poll interval up to this many seconds.
 MAX_TRANSIENT_BACKOFF = 300.0
@@ -23,11 +32,14 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
     """
     Poll a batch inference job until it ends, then fire one :class:`BatchJobEvent`.
 
-    One hook (one Snowflake session) serves the whole wait; every call runs in a thread. The first
-    check comes one ``poll_interval`` after deferral, so the operator's own pre-defer check is not
-    repeated at once. Transient errors (network, throttling, expired session) are retried with
-    backoff until ``deadline``; only other errors end the wait with an ``error`` event. A job still
-    running at ``deadline`` is cancelled.
+    Status checks go through the triggerer's shared poller
+    (:mod:`~airflow_snowflake_batch.triggers.status_poller`): the triggers of one connection share one
+    session and one status query per tick (a multiple of ``poll_interval``), in a thread, so a
+    thousand deferred jobs cost Snowflake no more than one. The first check comes about one
+    ``poll_interval`` after deferral (0.5 to 1.5 of it, to meet the shared ticks), so the operator's
+    own pre-defer check is not repeated at once. Transient errors (network, throttling, expired
+    session) are retried with backoff until ``deadline``; only other errors end the wait with an
+    ``error`` event. A job still running at ``deadline`` is cancelled.
 
     :param job_id: Fully qualified job id, ``DB.SCHEMA.NAME``.
     :param snowflake_conn_id: Connection of the hook that polls.
@@ -90,9 +102,15 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         return SnowflakeBatchInferenceHook(snowflake_conn_id=self.snowflake_conn_id, **self.hook_params)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self._hook()
+        key = poller_key(self.snowflake_conn_id, self.hook_params)
+        factory = functools.partial(  # holds no trigger: the poller outlives the trigger that made it
+            SnowflakeBatchInferenceHook,
+            snowflake_conn_id=self.snowflake_conn_id,
+            **shared_settings(self.hook_params),
+        )
         try:
-            event = await self._wait(hook)
+            async with shared_poller(key, factory) as poller:
+                event = await self._wait(poller)
         except Exception as exc:
             self.log.exception(
                 "Stopped watching batch inference job %s after an unexpected error.", self.job_id
@@ -103,16 +121,17 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 BatchJobStatus.UNKNOWN,
                 f"The trigger could not watch job {self.job_id}: {type(exc).__name__}: {exc}",
             )
-        finally:
-            await asyncio.to_thread(hook.close)
         yield TriggerEvent(event.to_dict())
 
-    async def _wait(self, hook: SnowflakeBatchInferenceHook) -> BatchJobEvent:
-        delay, failures = self.poll_interval, 0
+    async def _wait(self, poller: SharedStatusPoller) -> BatchJobEvent:
+        delay, failures, last, tick = self.poll_interval, 0, None, None
         while True:
-            await asyncio.sleep(self._until_deadline(delay))
+            tick = self._next_tick(tick, delay)
+            await asyncio.sleep(self._until_deadline(max(0.0, tick - time.time())))
             try:
-                state = await hook.a_get_job_state(self.job_id)
+                state = await poller.job_state(self.job_id)
+                if state is None:
+                    raise BatchJobError(f"Batch inference job {self.job_id} does not exist (or was dropped).")
             except Exception as exc:
                 if not is_transient(exc):
                     raise
@@ -126,19 +145,36 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 if state.status.is_terminal:
                     return BatchJobEvent.from_state(state)
                 delay, failures = self.poll_interval, 0
-                self.log.info("Job %s is %s.", self.job_id, state.status.value)
+                if state.status is not last:  # one line per change, not per check of 1,000 jobs
+                    self.log.info("Job %s is %s.", self.job_id, state.status.value)
+                    last = state.status
             if self.deadline is not None and time.time() >= self.deadline:
-                return await self._time_out(hook)
+                return await self._time_out()
+
+    def _next_tick(self, previous: float | None, delay: float) -> float:
+        """When to check next (epoch seconds): a tick, i.e. a multiple of ``poll_interval``.
+
+        Every trigger of an interval checks on the same ticks, so the shared poller answers them all
+        with one status query per tick. Checks are ``delay`` apart, counted from the previous tick
+        (not from when its answer came), unless that tick has passed already; the first check,
+        ``poll_interval`` after deferral, moves by at most half an interval to meet the ticks.
+        """
+        now, step = time.time(), self.poll_interval
+        if previous is not None and previous + delay >= now:
+            return previous + delay
+        earliest = now + delay - step / 2 if previous is None else now
+        return math.ceil(earliest / step) * step
 
     def _until_deadline(self, delay: float) -> float:
         if self.deadline is None:
             return delay
         return max(0.0, min(delay, self.deadline - time.time()))
 
-    async def _time_out(self, hook: SnowflakeBatchInferenceHook) -> BatchJobEvent:
+    async def _time_out(self) -> BatchJobEvent:
         message = f"Job {self.job_id} did not finish before its deadline"
         status = BatchJobStatus.UNKNOWN
         if self.cancel_on_timeout:
+            hook = self._hook()  # the task's own session and query tag, as for any cancel
             try:
                 await hook.a_cancel_job(self.job_id)
                 message += " and was cancelled."
@@ -146,6 +182,8 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
             except Exception as exc:
                 self.log.exception("Could not cancel job %s at its deadline.", self.job_id)
                 message += f"; cancelling it failed ({exc}), so it may still be running."
+            finally:
+                await asyncio.to_thread(hook.close)
         else:
             message += "; it was left running."
         return BatchJobEvent(BatchJobOutcome.TIMEOUT, self.job_id, status, message)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.utils.arguments import task_query_tag
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+
+#: The default ``snowflake_conn_id`` of every operator, the sensor and the hook. Defined here, not read
+#: from the hook, so DAG files can use the operators without importing the hook (and with it the
+#: Snowflake provider's hook, requests, cryptography...), which only a running task needs.
+DEFAULT_CONN_ID = "snowflake_default"
 
 #: Template fields of the connection overrides, appended to each task's own.
 CONNECTION_TEMPLATE_FIELDS = ("database", "schema", "warehouse", "role")
@@ -53,6 +59,8 @@ class SnowflakeConnectionMixin:
 
     def make_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
         """A new hook for this task; its session carries the task's ``QUERY_TAG`` when ``context`` is given."""
+        from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+
         return SnowflakeBatchInferenceHook(
             snowflake_conn_id=self.snowflake_conn_id, **self.hook_params(context)
         )

@@ -80,3 +80,60 @@ def test_dag_files_importing_the_operators_stay_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# Parsing a DAG must not import the hook or the trigger: the hook pulls in the Snowflake provider's hook
+# (requests, common.sql, sqlparse, cryptography...), which only a running or deferring task needs.
+PARSE_FORBIDDEN = (
+    "airflow_snowflake_batch.hooks.batch_inference",
+    "airflow_snowflake_batch.triggers.batch_job",
+    "airflow.providers.snowflake.hooks.snowflake",
+)
+
+_PARSE_DAG = textwrap.dedent(
+    """
+    import json, sys
+    from datetime import datetime
+
+    from airflow.sdk import DAG
+
+    from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+    from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
+    from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
+    from airflow_snowflake_batch.sensors.batch_job import SnowflakeBatchInferenceJobSensor
+
+    with DAG("parse_probe", start_date=datetime(2024, 1, 1), schedule=None):
+        SnowflakeWarehouseInferenceOperator(
+            task_id="w", model_name="M", input_table="T", output_table="O"
+        )
+        batch = SnowflakeBatchInferenceOperator(
+            task_id="b", model_name="M", input_table="T", compute_pool="P",
+            output_stage_location="@OUT/p", deferrable=True,
+        )
+        SnowflakeBatchInferenceJobSensor(task_id="s", job_id="DB.SC.J", deferrable=True)
+        SnowflakeLoadBatchResultsOperator(
+            task_id="l", output_location=batch.output["output_location"], target_table="R"
+        )
+    print(json.dumps(sorted(m for m in sys.modules if m in FORBIDDEN)))
+    """
+)
+
+
+def test_parsing_a_dag_imports_neither_the_hook_nor_the_trigger():
+    code = f"FORBIDDEN = {PARSE_FORBIDDEN!r}\n" + _PARSE_DAG
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_operators_default_connection_is_the_hooks():
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+    from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
+
+    assert SnowflakeBatchInferenceHook.default_conn_name == DEFAULT_CONN_ID == "snowflake_default"
+    op = SnowflakeBatchInferenceOperator(
+        task_id="b", model_name="M", input_table="T", compute_pool="P", output_stage_location="@OUT"
+    )
+    assert op.snowflake_conn_id == DEFAULT_CONN_ID

@@ -29,6 +29,7 @@ from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_
 from airflow_snowflake_batch.backends.local.scoring import (
     map_features,
     output_column_names,
+    parquet_writer,
     score_batch,
     scored_schema,
 )
@@ -37,11 +38,14 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLoc
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.models import Connection
 
-# Rows per batch when the job spec gives no max_batch_rows, and for warehouse inference.
-DEFAULT_BATCH_ROWS = 1024
-WAREHOUSE_BATCH_ROWS = 10_000
+# Rows per model call when the job spec gives no max_batch_rows, and for warehouse inference: large
+# enough that the per-call overhead (Arrow to pandas, dtype casts) stays small against predict itself.
+DEFAULT_BATCH_ROWS = 32_768
+WAREHOUSE_BATCH_ROWS = 32_768
 # Snowflake copies a table/query input of a job here, under the output location (service_ops.py).
 SCRATCH_INPUT_FOLDER = "_snowflake_temporary"
 
@@ -142,9 +146,7 @@ class LocalBackend:
         try:
             exported = scratch / "input.parquet"
             with self._connect() as con:
-                database.export_parquet(
-                    con, self._input_query(request.source), exported, WAREHOUSE_BATCH_ROWS
-                )
+                database.export_parquet(con, self._input_query(request.source), exported)
             function = load_function(
                 self.registry.version_dir(request.model.model, request.model.version),
                 request.function.target_method,
@@ -162,7 +164,7 @@ class LocalBackend:
                     table = score_batch(
                         batch, function, feature_columns=columns, output_names=names, params=params
                     )
-                    writer = writer or pq.ParquetWriter(scored, table.schema)
+                    writer = writer or parquet_writer(scored, table.schema)
                     writer.write_table(table)
             finally:
                 if writer is not None:
@@ -223,11 +225,11 @@ class LocalBackend:
                 scratch_location = spec.output_location.child(SCRATCH_INPUT_FOLDER).child(uuid.uuid4().hex)
                 scratch = input_dir = self.layout.location_dir(scratch_location)
                 if spec.source.files is not None:
-                    _write_file_rows(spec.source.files, input_dir / "data_0.parquet", batch_rows)
+                    _write_file_rows(spec.source.files, input_dir / "data_0.parquet")
                 else:
                     with self._connect() as con:
                         database.export_parquet(
-                            con, self._input_query(spec.source), input_dir / "data_0.parquet", batch_rows
+                            con, self._input_query(spec.source), input_dir / "data_0.parquet"
                         )
             write_json_atomic(
                 job_dir / jobs.JOB_FILE,
@@ -259,6 +261,10 @@ class LocalBackend:
 
     def get_job_state(self, job_id: str) -> JobState | None:
         return jobs.state(job_id, self._job_dir(job_id))
+
+    def get_job_states(self, job_ids: Sequence[str]) -> dict[str, JobState | None]:
+        """Each job's record, read from its folder (no connection is opened)."""
+        return {job_id: self.get_job_state(job_id) for job_id in job_ids}
 
     def cancel_job(self, job_id: str) -> None:
         job_dir = self._job_dir(job_id)
@@ -300,14 +306,14 @@ class LocalBackend:
         """Nothing to release: connections are opened per operation."""
 
 
-def _write_file_rows(files: FileInput, target: Path, batch_rows: int) -> None:
+def _write_file_rows(files: FileInput, target: Path) -> None:
     """The input of a folder of files: one row per file, its full stage path in the file column."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     target.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table({files.column: pa.array(files.paths, type=pa.string())})
-    pq.write_table(table, target, row_group_size=batch_rows)
+    pq.write_table(table, target, row_group_size=database.EXPORT_ROW_GROUP_ROWS)
 
 
 def _refuse_partitioned(function: str, partitioned: bool) -> None:

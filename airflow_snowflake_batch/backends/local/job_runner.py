@@ -1,11 +1,12 @@
 """The process of one local batch job: ``python -m airflow_snowflake_batch.backends.local.job_runner <job_dir>``.
 
 It behaves like an SPCS batch inference job. The input Parquet files are cut into work units (one
-per row group), shared round-robin by ``replicas × num_workers`` worker processes; each unit is read
-in batches of ``max_batch_rows``, so memory stays bounded whatever the input size. Each unit's
-scored rows (input columns + model outputs) go to one Parquet file named after the unit, so the same
-input and model always give the same files. ``_SUCCESS`` is written last, only when every unit
-succeeded.
+per row group; a table or query input is exported in row groups of 131,072 rows), shared
+round-robin by ``replicas × num_workers`` worker processes, forked from this one once the model is
+loaded so that none re-imports its libraries. Each unit is read in batches of ``max_batch_rows``, so
+memory stays bounded whatever the input size. Each unit's scored rows (input columns + model
+outputs) go to one Parquet file named after the unit, so the same input and model always give the
+same files. ``_SUCCESS`` is written last, only when every unit succeeded.
 
 Set ``AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY`` (seconds) in the submitting process's environment to
 make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a running job.
@@ -13,15 +14,17 @@ make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a runni
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import os
-import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_snowflake_batch.backends.local import jobs, media
@@ -29,8 +32,8 @@ from airflow_snowflake_batch.backends.local.layout import Layout, read_json
 from airflow_snowflake_batch.backends.local.registry import load_function
 from airflow_snowflake_batch.backends.local.scoring import (
     LoadedFunction,
-    iter_batches,
     map_features,
+    parquet_writer,
     score_batch,
 )
 from airflow_snowflake_batch.job_status import BatchJobStatus
@@ -39,6 +42,9 @@ DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
 SUCCESS_FILE = "_SUCCESS"
 
 Unit = tuple[int, Path, int]  # (unit number, input file, row group)
+# Scored rows are written in row groups of this many rows (or bytes, for wide rows such as images).
+OUTPUT_ROW_GROUP_ROWS = 131_072
+OUTPUT_ROW_GROUP_BYTES = 64 * 1024 * 1024
 
 
 def work_units(input_dir: Path) -> list[Unit]:
@@ -85,73 +91,114 @@ def _message_converters(
 
 
 def run_units(
-    job_dir: Path, job: dict[str, Any], units: list[Unit], *, parent_pid: int | None = None
+    job_dir: Path,
+    job: dict[str, Any],
+    units: list[Unit],
+    function: LoadedFunction,
+    *,
+    parent_pid: int | None = None,
 ) -> None:
-    """Score the given work units into their output files."""
-    function = load_function(Path(job["version_dir"]), job["target_method"])
+    """Score the given work units into their output files (each input file is opened once)."""
     output_dir = Path(job["output_dir"])
     output_dir.mkdir(parents=True, exist_ok=True)
     params = function.resolve_params(job["params"])
-    for number, path, group in units:
-        columns = pq.ParquetFile(path).schema_arrow.names
-        feature_columns, _ = map_features(function.input_names, columns, where=f"input file {path.name}")
-        converters = {**_message_converters(job, function, feature_columns), **_converters(job, columns)}
-        target = output_dir / f"data_{number:05d}.parquet"
-        partial = job_dir / f".{target.name}.partial"
-        writer = None
-        try:
-            for batch in iter_batches(path, group, job["max_batch_rows"]):
-                if parent_pid is not None and os.getppid() != parent_pid:
-                    raise SystemExit("The job process is gone; stopping this worker.")
-                table = score_batch(
-                    batch,
-                    function,
-                    feature_columns=feature_columns,
-                    output_names=function.output_names,
-                    params=params,
-                    converters=converters,
+    for path, file_units in itertools.groupby(units, key=lambda unit: unit[1]):
+        with pq.ParquetFile(path) as parquet:
+            columns = parquet.schema_arrow.names
+            feature_columns, _ = map_features(function.input_names, columns, where=f"input file {path.name}")
+            converters = {**_message_converters(job, function, feature_columns), **_converters(job, columns)}
+            for number, _, group in file_units:
+                scored = (
+                    score_batch(
+                        _alive(batch, parent_pid),
+                        function,
+                        feature_columns=feature_columns,
+                        output_names=function.output_names,
+                        params=params,
+                        converters=converters,
+                    )
+                    for batch in parquet.iter_batches(batch_size=job["max_batch_rows"], row_groups=[group])
                 )
-                if writer is None:
-                    writer = pq.ParquetWriter(partial, table.schema)
-                writer.write_table(table)
-        finally:
-            if writer is not None:
-                writer.close()
+                _write_unit(scored, job_dir, output_dir / f"data_{number:05d}.parquet")
+                jobs.log_line(job_dir, f"Scored work unit {number} ({path.name}, row group {group}).")
+
+
+def _alive(batch: pa.RecordBatch, parent_pid: int | None) -> pa.RecordBatch:
+    if parent_pid is not None and os.getppid() != parent_pid:
+        raise SystemExit("The job process is gone; stopping this worker.")
+    return batch
+
+
+def _write_unit(tables: Iterator[pa.Table], job_dir: Path, target: Path) -> None:
+    """Write one unit's scored batches to ``target`` (atomically), in row groups of
+    ``OUTPUT_ROW_GROUP_ROWS`` rows or ``OUTPUT_ROW_GROUP_BYTES`` bytes, whichever comes first:
+    a row group per small batch would make writing the slowest part of the job."""
+    partial = job_dir / f".{target.name}.partial"
+    writer: pq.ParquetWriter | None = None
+    pending: list[pa.Table] = []
+    try:
+        for table in tables:
+            pending.append(table)
+            if sum(t.num_rows for t in pending) >= OUTPUT_ROW_GROUP_ROWS or (
+                sum(t.nbytes for t in pending) >= OUTPUT_ROW_GROUP_BYTES
+            ):
+                writer = writer or parquet_writer(partial, table.schema)
+                writer.write_table(pa.concat_tables(pending), row_group_size=OUTPUT_ROW_GROUP_ROWS)
+                pending = []
+        if pending:
+            writer = writer or parquet_writer(partial, pending[0].schema)
+            writer.write_table(pa.concat_tables(pending), row_group_size=OUTPUT_ROW_GROUP_ROWS)
+    finally:
         if writer is not None:
-            os.replace(partial, target)
-        jobs.log_line(job_dir, f"Scored work unit {number} ({path.name}, row group {group}).")
+            writer.close()
+    if writer is not None:
+        os.replace(partial, target)
 
 
 def _run_workers(job_dir: Path, job: dict[str, Any], units: list[Unit], count: int) -> None:
-    """Score with ``count`` processes: unit i goes to worker i mod count; this process is worker 0."""
+    """Score with ``count`` processes: unit i goes to worker i mod count; this process is worker 0.
+
+    The model is loaded (and its libraries imported) once, here, before the other workers are forked:
+    they start at once with everything imported instead of paying seconds of imports each. Nothing
+    has scored yet at the fork, so no thread pool (OpenMP, BLAS) is running in the copied process.
+    """
+    function = load_function(Path(job["version_dir"]), job["target_method"])
+    context = multiprocessing.get_context("fork")
     others = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                jobs.RUNNER_MODULE,
-                str(job_dir),
-                "--worker",
-                str(k),
-                str(count),
-                str(os.getpid()),
-            ]
+        context.Process(
+            target=_worker, args=(job_dir, job, units[k::count], function, k, count, os.getpid()), daemon=True
         )
         for k in range(1, count)
     ]
+    for worker in others:
+        worker.start()
     try:
-        run_units(job_dir, job, units[0::count])
+        _limit_threads(count)
+        run_units(job_dir, job, units[0::count], function)
         for worker in others:
-            if worker.wait() != 0:
+            worker.join()
+            if worker.exitcode != 0:
                 errors = sorted(job_dir.glob("worker-*.error"))
                 raise RuntimeError(
-                    errors[0].read_text() if errors else f"a worker exited with code {worker.returncode}"
+                    errors[0].read_text() if errors else f"a worker exited with code {worker.exitcode}"
                 )
     finally:
         for worker in others:
-            if worker.poll() is None:
+            if worker.is_alive():
                 worker.kill()
-                worker.wait()
+                worker.join()
+
+
+def _limit_threads(processes: int) -> None:
+    """Share the cores between the worker processes: each model's thread pools (OpenMP, BLAS) get
+    ``cores / processes`` threads instead of all cores each. threadpoolctl comes with scikit-learn."""
+    if processes <= 1:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // processes))
 
 
 def _log_peak_memory(job_dir: Path, who: str) -> None:
@@ -170,17 +217,25 @@ def _log_peak_memory(job_dir: Path, who: str) -> None:
     jobs.log_line(job_dir, f"{who} peak_rss_kib={peak_kib}")
 
 
-def _worker(job_dir: Path, index: int, count: int, parent_pid: int) -> int:
-    job = read_json(job_dir / jobs.JOB_FILE)
+def _worker(
+    job_dir: Path,
+    job: dict[str, Any],
+    units: list[Unit],
+    function: LoadedFunction,
+    index: int,
+    count: int,
+    parent_pid: int,
+) -> None:
+    """A forked worker: score its units, or leave the error for the leader to report as the job's."""
     try:
-        units = work_units(Path(job["input_dir"]))
-        run_units(job_dir, job, units[index::count], parent_pid=parent_pid)
+        _limit_threads(count)
+        run_units(job_dir, job, units, function, parent_pid=parent_pid)
         _log_peak_memory(job_dir, f"worker {index}")
-        return 0
-    except Exception as exc:  # the leader reports it as the job's error
+    except BaseException as exc:
         jobs.log_line(job_dir, f"Worker {index} failed:\n{traceback.format_exc()}")
         (job_dir / f"worker-{index}.error").write_text(f"{type(exc).__name__}: {exc}")
-        return 1
+        os._exit(1)  # a forked child must not run the leader's cleanup (atexit, finally blocks)
+    os._exit(0)
 
 
 def _lead(job_dir: Path) -> int:
@@ -214,10 +269,7 @@ def _lead(job_dir: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    job_dir = Path(argv[0])
-    if len(argv) == 5 and argv[1] == "--worker":
-        return _worker(job_dir, int(argv[2]), int(argv[3]), int(argv[4]))
-    return _lead(job_dir)
+    return _lead(Path(argv[0]))
 
 
 if __name__ == "__main__":

@@ -520,6 +520,49 @@ def test_absent_job_is_none_other_errors_raise(backend, get_job):
         backend.get_job_state("DB.SC.NOPE")
 
 
+def test_job_states_take_one_show_per_schema(backend, get_job, sf_classes, sql_log):
+    def listing(query, params):
+        if query.endswith(" DB.SC"):
+            return [
+                _row(name="JOB_1", status="RUNNING"),
+                _row(name="JOB_2", status="DONE"),
+                _row(name="JOB_3", status="FAILED"),
+                _row(name="OTHER", status="RUNNING"),
+            ]
+        return [_row(name="JOB_4", status="PENDING")]
+
+    sql_log.answer(r"SHOW JOB SERVICES", listing)
+    failed = _ml_job(sf_classes, "DB.SC.JOB_3", status="FAILED")
+    failed.get_logs.return_value = "ValueError: bad row"
+
+    def get_one(job_id, session):
+        if job_id == "DB.SC.JOB_3":
+            return failed
+        raise _sql_exception(2003)
+
+    get_job.side_effect = get_one
+
+    states = backend.get_job_states(
+        ["DB.SC.JOB_1", "DB.SC.JOB_2", "DB.SC.JOB_3", "DB.SC.GONE", "DB.SC2.JOB_4"]
+    )
+
+    assert {k: (v and v.status) for k, v in states.items()} == {
+        "DB.SC.JOB_1": BatchJobStatus.RUNNING,
+        "DB.SC.JOB_2": BatchJobStatus.DONE,
+        "DB.SC.JOB_3": BatchJobStatus.FAILED,
+        "DB.SC.GONE": None,
+        "DB.SC2.JOB_4": BatchJobStatus.PENDING,
+    }
+    assert "bad row" in states["DB.SC.JOB_3"].message
+    # One listing per schema whatever the number of jobs; only the failed and the unlisted job alone.
+    shows = sql_log.matching(r"SHOW JOB SERVICES")
+    assert [s.sql for s in shows] == [
+        "SHOW JOB SERVICES IN SCHEMA DB.SC",
+        "SHOW JOB SERVICES IN SCHEMA DB.SC2",
+    ]
+    assert sorted(c.args[0] for c in get_job.call_args_list) == ["DB.SC.GONE", "DB.SC.JOB_3"]
+
+
 def test_cancel_logs_and_drop(backend, get_job, sf_classes, sql_log):
     job = get_job.return_value = _ml_job(sf_classes, status="RUNNING")
     backend.cancel_job("DB.SC.JOB_1")

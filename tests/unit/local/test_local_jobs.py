@@ -59,13 +59,17 @@ def test_sklearn_job_scores_like_model_predict(
     assert state.status is BatchJobStatus.DONE, hook.get_job_logs(start.job_id)
 
     files = hook.list_files(start.output_location)
-    # One file per work unit (120 rows in row groups of 25 → 5 units), _SUCCESS last.
-    assert files == ["_SUCCESS"] + [f"data_{i:05d}.parquet" for i in range(5)]
+    # One file per work unit: the 120 rows are exported as one row group (units are 131,072 rows).
+    assert files == ["_SUCCESS", "data_00000.parquet"]
     assert hook.has_success_marker(start.output_location)
     output = read_output(workspace, start)
     assert list(output.columns) == [*rows.columns, "output_feature_0"]
     np.testing.assert_array_equal(output["output_feature_0"].to_numpy(), sk_model.predict(rows[FEATURES]))
-    assert "Scored work unit 4" in hook.get_job_logs(start.job_id)
+    # Read in model calls of max_batch_rows, written as one row group.
+    assert "Scored work unit 0" in hook.get_job_logs(start.job_id)
+    assert (
+        pq.ParquetFile(workspace.path_of(start.output_location.sql) / files[1]).metadata.num_row_groups == 1
+    )
     # The copy of the table input (under _snowflake_temporary/) is gone once the job ended.
     assert not any("_snowflake_temporary" in f for f in workspace.list_files("@OUT"))
 
@@ -102,6 +106,38 @@ def test_xgboost_job_then_loads_never_duplicate_rows(
     assert loaded == len(workspace.read_table("P")) == len(rows)
 
 
+def test_large_input_is_cut_into_row_groups_shared_by_forked_workers(
+    hook: SnowflakeBatchInferenceHook,
+    workspace: LocalWorkspace,
+    sk_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The export's row groups (the work units) are exact; the forked workers score them all, once."""
+    from airflow_snowflake_batch.backends.local import database
+
+    monkeypatch.setattr(database, "EXPORT_ROW_GROUP_ROWS", 2048)
+    workspace.sql(
+        "CREATE TABLE ML.PUBLIC.WIDE AS SELECT range AS ID, "
+        + ", ".join(f"random() AS {f}" for f in FEATURES)
+        + " FROM range(5000)"
+    )
+    start = submit(hook, "JOB_WIDE", input_table="WIDE", max_batch_rows=500, num_workers=2)
+    assert wait_terminal(hook, start.job_id).status is BatchJobStatus.DONE, hook.get_job_logs(start.job_id)
+
+    files = hook.list_files(start.output_location)
+    assert files == ["_SUCCESS", "data_00000.parquet", "data_00001.parquet", "data_00002.parquet"]
+    sizes = [
+        pq.ParquetFile(workspace.path_of(start.output_location.sql) / f).metadata.num_rows for f in files[1:]
+    ]
+    assert sizes == [2048, 2048, 904]
+    output = read_output(workspace, start).sort_values("ID")
+    assert output["ID"].tolist() == list(range(5000))
+    np.testing.assert_array_equal(output["output_feature_0"].to_numpy(), sk_model.predict(output[FEATURES]))
+    logs = hook.get_job_logs(start.job_id)
+    assert "3 work unit(s), 2 worker process(es)" in logs
+    assert "worker 1 peak_rss_kib=" in logs  # the forked worker really ran (it logs its own peak)
+
+
 def test_same_input_gives_same_files(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace) -> None:
     first = submit(hook, "JOB_A", max_batch_rows=50)
     second = submit(hook, "JOB_B", max_batch_rows=50, replicas=2)
@@ -129,7 +165,7 @@ def test_save_modes(hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
 
     start = submit(hook, "JOB_S", save_mode="overwrite", max_batch_rows=60)
     assert wait_terminal(hook, start.job_id).status is BatchJobStatus.DONE
-    assert hook.list_files(start.output_location) == ["_SUCCESS", "data_00000.parquet", "data_00001.parquet"]
+    assert hook.list_files(start.output_location) == ["_SUCCESS", "data_00000.parquet"]
     assert sibling.read_bytes() == b"not touched"
 
 
@@ -311,6 +347,15 @@ def test_unknown_job_has_no_state(hook: SnowflakeBatchInferenceHook) -> None:
     assert hook.find_job("NO_SUCH_JOB") is None
     assert hook.backend.get_job_state("ML.PUBLIC.NO_SUCH_JOB") is None
     assert hook.get_job_logs("NO_SUCH_JOB") == ""
+
+
+def test_batch_status_reads_every_job_record(hook: SnowflakeBatchInferenceHook) -> None:
+    """The shared poller's call: several jobs at once, keyed as given, None for an unknown one."""
+    start = submit(hook, "JOB_BATCH_STATUS")
+    done = wait_terminal(hook, start.job_id)
+    states = hook.get_job_states(["JOB_BATCH_STATUS", start.job_id, "NO_SUCH_JOB"])
+    assert states == {"JOB_BATCH_STATUS": done, start.job_id: done, "NO_SUCH_JOB": None}
+    assert done.job_id == "ML.PUBLIC.JOB_BATCH_STATUS" and done.status is BatchJobStatus.DONE
 
 
 def test_recycled_pid_is_not_taken_for_the_job(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def job_start(status: str = "PENDING", *, reattached: bool = False) -> JobStart:
 @pytest.fixture
 def hook_cls():
     with mock.patch(
-        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook", autospec=True
     ) as cls:
         hook = cls.return_value
         hook.__enter__.return_value = hook
@@ -496,7 +496,9 @@ def test_on_kill_before_submit_does_nothing(hook):
 
 
 def test_hook_class_is_the_real_one():
-    """The patched name is the hook the operator really uses."""
+    """The patched name is the hook the operator builds, imported only then (not when a DAG is parsed)."""
     import airflow_snowflake_batch.operators.batch_job as module
 
-    assert module.SnowflakeBatchInferenceHook is SnowflakeBatchInferenceHook
+    assert not hasattr(module, "SnowflakeBatchInferenceHook")
+    hook = make_op().make_hook(None)
+    assert type(hook) is SnowflakeBatchInferenceHook and hook.snowflake_conn_id == "sf"

@@ -17,7 +17,7 @@ SCORES = ObjectName.parse("ML.PUBLIC.SCORES")
 
 def patched_hook(module: str):
     patcher = mock.patch(
-        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook", autospec=True
     )
     cls = patcher.start()
     cls.return_value.__enter__.return_value = cls.return_value

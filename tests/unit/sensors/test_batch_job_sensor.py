@@ -19,7 +19,7 @@ NOW = 1_767_225_600.0
 @pytest.fixture
 def hook_cls():
     with mock.patch(
-        "airflow_snowflake_batch.utils.connection.SnowflakeBatchInferenceHook", autospec=True
+        "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook", autospec=True
     ) as cls:
         yield cls
 
@@ -121,6 +121,16 @@ def test_execute_complete_timeout_is_a_sensor_timeout(hook, context):
 def test_execute_complete_rejects_malformed_events(hook, context, event):
     with pytest.raises(BatchJobError, match="resumed with"):
         make_sensor().execute_complete(context, event)
+
+
+def test_patched_name_is_the_real_hook():
+    """The patched name is the hook the sensor builds, imported only then (not when a DAG is parsed)."""
+    import airflow_snowflake_batch.sensors.batch_job as module
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+
+    assert not hasattr(module, "SnowflakeBatchInferenceHook")
+    hook = make_sensor().make_hook(None)
+    assert type(hook) is SnowflakeBatchInferenceHook and hook.snowflake_conn_id == "sf"
 
 
 def test_poke_asks_the_hook_of_the_sensor_connection_and_overrides(hook_cls, hook, context):

@@ -38,12 +38,28 @@ def hook_cls():
 
 @pytest.fixture
 def hook(hook_cls):
-    return hook_cls.return_value
+    hook = hook_cls.return_value
+    # The trigger asks the shared poller, which asks get_job_states for the jobs of a round; the tests
+    # script one job's answers through ``hook.status``.
+    hook.status = mock.Mock(name="status")
+    hook.get_job_states.side_effect = lambda ids: {job: hook.status(job) for job in ids}
+    return hook
 
 
 @pytest.fixture
-def sleep():
-    with mock.patch(f"{MOD}.asyncio.sleep", new_callable=mock.AsyncMock) as sleep:
+def clock():
+    """The trigger's wall clock, on a tick of every poll interval the tests use; the sleeps advance it."""
+    clock = FakeClock(1000.0)
+    with mock.patch(f"{MOD}.time", clock):
+        yield clock
+
+
+@pytest.fixture
+def sleep(clock):
+    async def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    with mock.patch(f"{MOD}.asyncio.sleep", new_callable=mock.AsyncMock, side_effect=advance) as sleep:
         yield sleep
 
 
@@ -98,14 +114,14 @@ def test_rejects_non_positive_poll_interval():
     ids=["done", "failed", "internal-error", "cancelled", "deleted"],
 )
 async def test_terminal_status_gives_its_event(hook_cls, hook, sleep, status, outcome):
-    hook.a_get_job_state.side_effect = [state("PENDING"), state("RUNNING"), state(status, "boom")]
+    hook.status.side_effect = [state("PENDING"), state("RUNNING"), state(status, "boom")]
 
     event = await first_event(make_trigger(hook_params={"database": "ML"}))
 
     assert event == BatchJobEvent(outcome, JOB, BatchJobStatus(status), "boom")
     # One hook, built from the serialized kwargs, for the whole wait; closed at the end.
     hook_cls.assert_called_once_with(snowflake_conn_id="sf", database="ML")
-    assert hook.a_get_job_state.await_args_list == [mock.call(JOB)] * 3
+    assert hook.status.call_args_list == [mock.call(JOB)] * 3
     hook.close.assert_called_once_with()
     hook.a_cancel_job.assert_not_awaited()
 
@@ -119,7 +135,7 @@ async def test_first_check_waits_one_poll_interval(hook, sleep):
         calls.append(f"poll {job_id}")
         return state("DONE")
 
-    hook.a_get_job_state.side_effect = poll
+    hook.status.side_effect = poll
 
     await first_event(make_trigger())
 
@@ -128,7 +144,7 @@ async def test_first_check_waits_one_poll_interval(hook, sleep):
 
 @pytest.mark.asyncio
 async def test_transient_errors_are_retried_with_backoff(hook, sleep):
-    hook.a_get_job_state.side_effect = [
+    hook.status.side_effect = [
         ConnectionResetByPeer("reset"),
         TimeoutError("read timed out"),
         state("RUNNING"),
@@ -144,7 +160,7 @@ async def test_transient_errors_are_retried_with_backoff(hook, sleep):
 
 @pytest.mark.asyncio
 async def test_other_errors_end_with_an_error_event(hook, sleep):
-    hook.a_get_job_state.side_effect = PermissionError("role ANALYST cannot see the job")
+    hook.status.side_effect = PermissionError("role ANALYST cannot see the job")
 
     event = await first_event(make_trigger())
 
@@ -162,7 +178,7 @@ async def test_deadline_cancels_the_job_and_times_out(hook, sleep):
         clock.now += seconds
 
     sleep.side_effect = advance
-    hook.a_get_job_state.return_value = state("RUNNING")
+    hook.status.return_value = state("RUNNING")
 
     with mock.patch(f"{MOD}.time", clock):
         event = await first_event(make_trigger(deadline=1025.0))
@@ -171,12 +187,12 @@ async def test_deadline_cancels_the_job_and_times_out(hook, sleep):
     hook.a_cancel_job.assert_awaited_once_with(JOB)
     # Polled at 1010, 1020 and, the last sleep cut to the 5 s left, at the deadline itself.
     assert [c.args[0] for c in sleep.await_args_list] == [10.0, 10.0, 5.0]
-    assert hook.a_get_job_state.await_count == 3
+    assert hook.status.call_count == 3
 
 
 @pytest.mark.asyncio
 async def test_a_job_that_ends_at_the_deadline_is_not_cancelled(hook, sleep):
-    hook.a_get_job_state.return_value = state("DONE")
+    hook.status.return_value = state("DONE")
 
     with mock.patch(f"{MOD}.time", FakeClock(5000.0)):
         event = await first_event(make_trigger(deadline=1000.0))
@@ -187,7 +203,7 @@ async def test_a_job_that_ends_at_the_deadline_is_not_cancelled(hook, sleep):
 
 @pytest.mark.asyncio
 async def test_deadline_is_wall_clock_so_a_restarted_trigger_times_out_at_once(hook, sleep):
-    hook.a_get_job_state.return_value = state("RUNNING")
+    hook.status.return_value = state("RUNNING")
     _, kwargs = make_trigger(deadline=1000.0).serialize()
 
     with mock.patch(f"{MOD}.time", FakeClock(5000.0)):
@@ -196,13 +212,13 @@ async def test_deadline_is_wall_clock_so_a_restarted_trigger_times_out_at_once(h
     assert event.outcome is BatchJobOutcome.TIMEOUT
     # No wait for a deadline long past: one last look at the job, then cancel it.
     assert sleep.await_args_list == [mock.call(0.0)]
-    hook.a_get_job_state.assert_awaited_once_with(JOB)
+    hook.status.assert_called_once_with(JOB)
     hook.a_cancel_job.assert_awaited_once_with(JOB)
 
 
 @pytest.mark.asyncio
 async def test_deadline_without_cancel_leaves_the_job_running(hook, sleep):
-    hook.a_get_job_state.return_value = state("RUNNING")
+    hook.status.return_value = state("RUNNING")
     with mock.patch(f"{MOD}.time", FakeClock(5000.0)):
         event = await first_event(make_trigger(deadline=1000.0, cancel_on_timeout=False))
 
@@ -213,23 +229,23 @@ async def test_deadline_without_cancel_leaves_the_job_running(hook, sleep):
 @pytest.mark.asyncio
 async def test_triggerer_stopping_the_trigger_closes_the_hook_and_leaves_the_job_running(hook):
     """A triggerer that stops watching (restart, reassignment) cancels run()'s task, then calls cleanup()."""
-    polled = asyncio.Event()
+    polled = threading.Event()  # the shared poller asks from its thread
 
-    async def running(job_id):
+    def running(job_id):
         polled.set()
         return state("RUNNING")
 
-    hook.a_get_job_state.side_effect = running
+    hook.status.side_effect = running
     trigger = make_trigger(poll_interval=0.01)
     watching = asyncio.create_task(anext(trigger.run()))
-    await asyncio.wait_for(polled.wait(), timeout=30)
+    assert await asyncio.to_thread(polled.wait, 30)
 
     watching.cancel()
     with pytest.raises(asyncio.CancelledError):
         await watching
     await trigger.cleanup()
 
-    hook.close.assert_called_once_with()  # run()'s finally released the session
+    hook.close.assert_called_once_with()  # the last trigger leaving the shared poller released its session
     hook.a_cancel_job.assert_not_awaited()  # the job keeps running for the next triggerer
 
 
@@ -251,12 +267,12 @@ async def test_polls_never_block_the_event_loop(sleep):
     """The real hook's async method runs the blocking status call in a thread."""
     loop_thread_ids: set[int] = set()
 
-    def blocking_state(self, job_id):
+    def blocking_states(self, job_ids):
         loop_thread_ids.add(threading.get_ident())
-        return state("DONE")
+        return {job_id: state("DONE") for job_id in job_ids}
 
     with (
-        mock.patch.object(SnowflakeBatchInferenceHook, "get_job_state", blocking_state),
+        mock.patch.object(SnowflakeBatchInferenceHook, "get_job_states", blocking_states),
         mock.patch.object(SnowflakeBatchInferenceHook, "close"),
     ):
         event = await first_event(make_trigger())
@@ -273,7 +289,7 @@ async def test_transient_errors_until_the_deadline_end_in_timeout_not_error(hook
         clock.now += seconds
 
     sleep.side_effect = advance
-    hook.a_get_job_state.side_effect = ConnectionResetByPeer("reset")
+    hook.status.side_effect = ConnectionResetByPeer("reset")
 
     with mock.patch(f"{MOD}.time", clock):
         event = await first_event(make_trigger(deadline=1100.0))
