@@ -62,11 +62,29 @@ _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 @dataclass(frozen=True)
 class Param:
-    """A named inference parameter of a model function (``ParamSpec``)."""
+    """A named inference parameter of a model function (``ParamSpec`` or ``ParamGroupSpec``).
+
+    ``spec`` is the ``to_dict()`` form snowflake-ml rebuilds the spec from, so params are checked by
+    snowflake-ml's own rules (types, shapes, nested groups such as the chat ``response_format``).
+    """
 
     name: str
     dtype: str
     default: Any = None
+    spec: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+def param_from_spec(spec: dict[str, Any]) -> Param:
+    """A ``Param`` from ``ParamSpec.to_dict()`` or ``ParamGroupSpec.to_dict()``.
+
+    A group (e.g. the chat signature's ``response_format``) has no ``dtype``: it is one OBJECT.
+    """
+    return Param(
+        name=spec["name"],
+        dtype=spec.get("dtype") or "OBJECT",
+        default=spec.get("default_value"),
+        spec=dict(spec),
+    )
 
 
 @dataclass(frozen=True)
@@ -131,17 +149,33 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class FileInput:
+    """A folder of files scored directly: one input row per file, its full stage path in ``column``.
+
+    The hook lists the folder and fills ``paths`` (full stage paths, sorted) before submitting.
+    """
+
+    location: StageLocation
+    pattern: str | None = None
+    column: str = ""
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class InputSource:
-    """Exactly one of a table, a query, or a stage location of input files."""
+    """Exactly one of a table, a query, a stage location of Parquet files, or a folder of files."""
 
     table: ObjectName | None = None
     query: str | None = None
     stage_location: StageLocation | None = None
+    files: FileInput | None = None
 
     def __post_init__(self) -> None:
-        given = [x for x in (self.table, self.query, self.stage_location) if x is not None]
+        given = [x for x in (self.table, self.query, self.stage_location, self.files) if x is not None]
         if len(given) != 1:
-            raise ValueError("Exactly one of input_table, input_query or input_stage_location must be given.")
+            raise ValueError(
+                "Exactly one of input_table, input_query, input_stage_location or input_files must be given."
+            )
 
     @property
     def description(self) -> str:
@@ -149,6 +183,8 @@ class InputSource:
             return f"input table {self.table.sql}"
         if self.stage_location is not None:
             return f"input stage location {self.stage_location.sql}"
+        if self.files is not None:
+            return f"input files {self.files.location.sql}"
         return "input query"
 
 

@@ -25,10 +25,10 @@ from airflow_snowflake_batch.backends.base import (
     JobInfo,
     ModelFunction,
     ModelVersionRef,
-    Param,
     StageFile,
     StageInfo,
     output_column,
+    param_from_spec,
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
@@ -169,6 +169,10 @@ class SnowflakeBackend:
             return self.session.table(source.table.sql)
         if source.query is not None:
             return self.session.sql(source.query)
+        if source.files is not None:
+            # One row per file, listed by the hook (LIST): run_batch copies it to the job as Parquet.
+            column = Identifier(source.files.column).sql
+            return self.session.create_dataframe([[path] for path in source.files.paths], schema=[column])
         raise ValueError(f"The {source.description} is read by the job itself, not through a DataFrame.")
 
     def describe_input(self, source: InputSource) -> list[Column]:
@@ -297,7 +301,7 @@ class SnowflakeBackend:
         from snowflake.ml.model import batch_inference as bi
 
         mv = self._loaded_version(spec.model)
-        location = spec.source.stage_location
+        location = spec.source.stage_location  # Parquet files read in place; any other input is a frame
         input_options = {
             "params": dict(spec.params) or None,
             "column_handling": dict(spec.column_handling) or None,
@@ -556,7 +560,7 @@ def _function(info: Mapping[str, Any]) -> ModelFunction:
         function_type=info.get("target_method_function_type") or "FUNCTION",
         inputs=tuple(_feature(s.to_dict()) for s in signature.inputs),
         outputs=tuple(_feature(s.to_dict()) for s in signature.outputs),
-        params=tuple(_param(p.to_dict()) for p in getattr(signature, "params", None) or ()),
+        params=tuple(param_from_spec(p.to_dict()) for p in getattr(signature, "params", None) or ()),
         is_partitioned=bool(info.get("is_partitioned", False)),
     )
 
@@ -578,11 +582,6 @@ def _feature(spec: Mapping[str, Any]) -> Feature:
         nullable=bool(spec.get("nullable", True)),
         shape=tuple(shape) if shape else None,
     )
-
-
-def _param(spec: Mapping[str, Any]) -> Param:
-    dtype = spec.get("dtype") or ("OBJECT" if "specs" in spec else "")
-    return Param(name=spec["name"], dtype=dtype, default=spec.get("default_value"))
 
 
 def _spec(cls: Any, fields: Mapping[str, Any]) -> Any:

@@ -15,6 +15,8 @@ from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
 from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
+    Column,
+    FileInput,
     InputSource,
     LoadResultsRequest,
     WarehouseInferenceRequest,
@@ -261,29 +263,70 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         input_table: str | None = None,
         input_query: str | None = None,
         input_stage_location: str | None = None,
+        input_files: str | None = None,
+        file_pattern: str | None = None,
+        file_column: str | None = None,
     ) -> InputSource:
-        """Exactly one input, parsed and qualified."""
+        """Exactly one input, parsed and qualified.
+
+        ``input_files`` is a stage folder scored file by file; ``file_pattern`` (a regular expression
+        matched against each file's path below the folder) and ``file_column`` apply to it only.
+        """
         given = [
             n
             for n, v in (
                 ("input_table", input_table),
                 ("input_query", input_query),
                 ("input_stage_location", input_stage_location),
+                ("input_files", input_files),
             )
             if v
         ]
         if len(given) != 1:
             raise InputValidationError(
-                f"Exactly one of input_table, input_query or input_stage_location must be set; got "
-                f"{', '.join(given) or 'none'}."
+                "Exactly one of input_table, input_query, input_stage_location or input_files must be set; "
+                f"got {', '.join(given) or 'none'}."
             )
+        if (file_pattern or file_column) and not input_files:
+            raise InputValidationError("file_pattern and file_column apply only to input_files.")
         if input_table:
             return InputSource(table=self.qualify(input_table, what="input_table"))
         if input_stage_location:
             return InputSource(
                 stage_location=self.parse_location(input_stage_location, what="input_stage_location")
             )
+        if input_files:
+            return InputSource(
+                files=FileInput(
+                    location=self.parse_location(input_files, what="input_files"),
+                    pattern=validation.file_pattern(file_pattern),
+                    column=file_column or "",
+                )
+            )
         return InputSource(query=validation.check_input_query(str(input_query)))
+
+    def list_input_files(self, files: FileInput) -> FileInput:
+        """The folder's matching files, as full stage paths (``LIST`` on Snowflake, the folder locally)."""
+        names = self._idempotent(lambda b: b.list_files(files.location))
+        matching = [n for n in names if files.pattern is None or re.fullmatch(files.pattern, n)]
+        if not matching:
+            raise InputValidationError(
+                f"input_files {files.location.sql} holds no file"
+                + (f" matching file_pattern {files.pattern!r}" if files.pattern else "")
+                + f" ({len(names)} file(s) in total); nothing was submitted."
+            )
+        paths = []
+        for name in matching:
+            path = f"{files.location.sql}{name}"
+            try:
+                StageLocation.parse(path, what="input file")
+            except ValueError as exc:
+                raise InputValidationError(
+                    f"Input file {path!r} has a name batch jobs cannot take: {exc} Rename it, or exclude it "
+                    "with file_pattern."
+                ) from exc
+            paths.append(path)
+        return replace(files, paths=tuple(paths))
 
     # -- registry ------------------------------------------------------------------------------
 
@@ -306,26 +349,59 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         *,
         strict: bool = False,
         partition: Mapping[str, PartitionValue] | None = None,
-    ) -> list[Column] | None:
-        """Check a table's or query's columns against the function before anything runs; return them.
+        column_handling: dict[str, Any] | None = None,
+        batch: bool = False,
+    ) -> dict[str, dict[str, str]]:
+        """Check the input's columns and ``column_handling`` against the function before anything runs;
+        return the handling normalized.
 
         Columns must feed the inputs by snowflake-ml's naming rule, no output or partition column may
         replace an input column, and no column feeding a feature that cannot hold NULL may hold one
-        (counted by one query). Files of a stage location are checked by the job itself.
+        (counted by one query). Parquet files of a stage location are read by the job itself, so only
+        the handling's values are checked for them.
+
+        :param batch: The input goes to a batch job, which parses JSON text for structured features.
         """
         if source.stage_location is not None:
-            return None
-        columns = self._idempotent(lambda b: b.describe_input(source))
+            self._require_parquet(source.stage_location)
+            validation.check_column_handling_is_safe(column_handling or {}, None)
+            return validation.check_column_handling(
+                function, None, column_handling or {}, where=source.description
+            )
+        if source.files is not None:
+            columns = [Column(name=source.files.column, sql_type="VARCHAR")]
+        else:
+            columns = self._idempotent(lambda b: b.describe_input(source))
+        validation.check_column_handling_is_safe(column_handling or {}, columns)
         where = source.description
-        matched = validation.match_input_columns(function, columns, strict=strict, where=where)
+        handling = validation.check_column_handling(function, columns, column_handling or {}, where=where)
+        matched = validation.match_input_columns(
+            function,
+            columns,
+            strict=strict,
+            where=where,
+            converted={c: validation.ENCODED_TYPES[h["convert_to"]] for c, h in handling.items()},
+            json_text=batch,
+        )
         validation.check_output_columns(function, columns, partition or {}, where=where)
         checked = sorted(
             {c.name for f in function.inputs if validation.cannot_hold_null(f) for c in [matched[f.name]]}
         )
-        if checked:
+        if checked and source.files is None:  # a folder's rows are its file paths, never NULL
             counts = self._idempotent(lambda b: b.count_nulls(source, checked))
             validation.check_nulls(function, matched, counts, where=where)
-        return columns
+        return handling
+
+    def _require_parquet(self, location: StageLocation) -> None:
+        """``input_stage_location`` is read as Parquet: a folder of images or audio needs ``input_files``."""
+        names = self._idempotent(lambda b: b.list_files(location))
+        if not any(n.lower().endswith(".parquet") for n in names):
+            found = f"it holds {len(names)} other file(s), e.g. {names[:3]}" if names else "it is empty"
+            raise InputValidationError(
+                f"input_stage_location {location.sql} holds no Parquet files ({found}). Batch jobs read "
+                "input_stage_location as Parquet; to score a folder of files (images, audio...) one by one, "
+                f"use input_files={location.sql!r} instead."
+            )
 
     def validate_output_location(
         self,
@@ -358,9 +434,10 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
                     message + " Recreate it with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')."
                 )
             log.warning(message)
-        if source.stage_location is not None and base.contains(source.stage_location):
+        inputs = source.stage_location or (source.files.location if source.files else None)
+        if inputs is not None and base.contains(inputs):
             raise StageValidationError(
-                f"Input location {source.stage_location.sql} lies inside the output location {base.sql}; "
+                f"Input location {inputs.sql} lies inside the output location {base.sql}; "
                 "choose an output location outside the input files."
             )
         if source.stage_location is not None and source.stage_location.contains(job_folder):
@@ -397,8 +474,8 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
         joins the replace key as :data:`MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
         """
-        if source.stage_location is not None:
-            raise InputValidationError("Warehouse inference reads a table or a query, not a stage location.")
+        if source.stage_location is not None or source.files is not None:
+            raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
         table = self.qualify(output_table, what="output_table")
         partition = replace_key(_parse_partition(output_partition), output_mode, map_index)
         validation.check_param_values(params or {})
@@ -448,10 +525,14 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         validation.check_params(function, params)
         # Snowflake puts an unqualified job in the model's database and schema.
         name = name.qualify(model.model.database, model.model.schema)
+        handling = dict(options.pop("column_handling", None) or {})
+        if source.files is not None:
+            source, handling = _file_source(function, source.files, handling)
         return BatchJobSpec(
             model=model,
             function=function,
             source=source,
+            column_handling=handling,
             job_name=name,
             compute_pool=Identifier.parse(compute_pool, what="compute_pool"),
             output_location=output_location,
@@ -499,8 +580,16 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
         target = replace(spec, job_name=_job_names(spec.job_name, try_number)[-1])
         # Inputs are checked before anything is dropped, removed or submitted.
-        columns = self.validate_input(target.source, target.function, strict=strict_input_validation)
-        validation.check_column_handling_is_safe(target.column_handling, columns)
+        if target.source.files is not None:
+            target = replace(target, source=InputSource(files=self.list_input_files(target.source.files)))
+        handling = self.validate_input(
+            target.source,
+            target.function,
+            strict=strict_input_validation,
+            column_handling=target.column_handling,
+            batch=True,
+        )
+        target = replace(target, column_handling=handling)
         for job in (n.sql for n in never_submitted if n != target.job_name):
             self.drop_job(job)
         if (stale := self.find_job(target.job_name.sql)) is not None:
@@ -742,6 +831,21 @@ def _check_spec_values(
     if options.get("image_repo"):
         repo = ObjectName.parse(options["image_repo"], what="image_repo")
         options["image_repo"] = validation.check_literal_text(repo.sql, "image_repo")
+
+
+def _file_source(
+    function: ModelFunction, files: FileInput, handling: dict[str, Any]
+) -> tuple[InputSource, dict[str, Any]]:
+    """The source of a folder of files, its paths in the column of the model's file feature, and the
+    handling that turns each path into what the feature takes (BYTES: raw bytes, STRING: base64),
+    unless ``column_handling`` already says how."""
+    feature = validation.file_column(
+        function, files.column or None, where=f"input files {files.location.sql}"
+    )
+    if not any(str(key).upper() == feature.name.upper() for key in handling):
+        encoding = "raw_bytes" if feature.dtype == "BYTES" else "base64"
+        handling[feature.name] = {"input_format": "full_stage_path", "convert_to": encoding}
+    return InputSource(files=replace(files, column=feature.name)), handling
 
 
 def _job_names(base: ObjectName, try_number: int) -> list[ObjectName]:

@@ -7,15 +7,15 @@ gets the same error on Snowflake and on the local workspace.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_snowflake_batch.backends.base import Column
 from airflow_snowflake_batch.exceptions import FunctionResolutionError, InputValidationError
 from airflow_snowflake_batch.identifiers import feature_column
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from airflow_snowflake_batch.backends.base import Column, Feature, ModelFunction, ModelVersionRef
+    from airflow_snowflake_batch.backends.base import Feature, ModelFunction, ModelVersionRef
 
 # Type families: a feature of one family is fed by a column of the same family.
 _FEATURE_FAMILY = {
@@ -87,14 +87,38 @@ def resolve_function(model: ModelVersionRef, function_name: str | None) -> Model
 
 
 def match_input_columns(
-    function: ModelFunction, columns: list[Column], *, strict: bool, where: str
+    function: ModelFunction,
+    columns: list[Column],
+    *,
+    strict: bool,
+    where: str,
+    converted: Mapping[str, str] | None = None,
+    json_text: bool = False,
 ) -> dict[str, Column]:
     """The column feeding each signature input, by snowflake-ml's rule; the error lists every problem.
 
     As ``model_signature._validate_snowpark_data`` does, every feature is first looked up by its
     exact name; if any is missing or of the wrong type, every feature is looked up by its normalized
     (upper-case) name instead. One rule serves all features: ``"a"`` and ``B`` do not feed ``a, b``.
+
+    :param converted: Columns the job converts before the model sees them (``column_handling``): column
+        name → the feature type of the converted value (``BYTES`` for raw bytes, ``STRING`` for base64).
+        Their own type is checked by :func:`check_column_handling`; here the converted value counts.
+    :param json_text: A batch job parses VARCHAR JSON text into structured values (the chat ``MESSAGES``),
+        so a string column may feed a semi-structured feature; ``ModelVersion.run()`` does not.
     """
+    converted_by_name = {name.upper(): dtype for name, dtype in (converted or {}).items()}
+
+    def family(column: Column) -> str:
+        if column.name.upper() in converted_by_name:
+            return _FEATURE_FAMILY[converted_by_name[column.name.upper()]]
+        return sql_type_family(column.sql_type)
+
+    def fits(feature: Feature, column: Column) -> bool:
+        if json_text and family(column) == "string" and (feature.shape or feature.dtype == "OBJECT"):
+            return True
+        return _accepts(feature.dtype, feature.shape, family(column), strict)
+
     problems: dict[str, list[str]] = {}
     for rule, normalized in (("exact", False), ("normalized", True)):
         matched: dict[str, Column] = {}
@@ -104,11 +128,14 @@ def match_input_columns(
             column = next((c for c in columns if c.name == wanted), None)
             if column is None:
                 found.append(f"missing column {wanted or feature.name!r} (type {feature.dtype})")
-            elif not _accepts(feature.dtype, feature.shape, sql_type_family(column.sql_type), strict):
+            elif not fits(feature, column):
                 shape = f" with shape {list(feature.shape)}" if feature.shape else ""
+                hint = ""
+                if family(column) == "string" and feature.dtype == "OBJECT":
+                    hint = " (JSON text is parsed by batch jobs only: use PARSE_JSON(...) for warehouse inference)"
                 found.append(
                     f"column {column.name!r} has type {column.sql_type}, but feature {feature.name!r} "
-                    f"expects {feature.dtype}{shape}"
+                    f"expects {feature.dtype}{shape}{hint}"
                 )
             else:
                 matched[feature.name] = column
@@ -187,8 +214,106 @@ def check_nulls(
         )
 
 
+# column_handling values (snowflake-ml's InputFormat and FileEncoding), and the feature type each
+# encoding hands the model.
+INPUT_FORMATS = ("full_stage_path",)
+ENCODED_TYPES = {"raw_bytes": "BYTES", "base64": "STRING", "base64_data_url": "STRING"}
+_HANDLING_KEYS = ("input_format", "convert_to")
+
+
+def check_column_handling(
+    function: ModelFunction,
+    columns: list[Column] | None,
+    column_handling: Mapping[str, Any],
+    *,
+    where: str,
+) -> dict[str, dict[str, str]]:
+    """Check what ``column_handling`` means before a job is submitted; return it normalized.
+
+    Each key is a column of the input holding stage paths; ``input_format`` and ``convert_to`` are
+    known values (any case: they are returned lower-case, as snowflake-ml's enums spell them); and the
+    converted value is of the type of the feature the column feeds (raw bytes → BYTES, base64 → STRING).
+    The error lists every problem. ``columns`` None (Parquet files the job reads itself): each key
+    is taken as the column's name, its existence and type unchecked.
+    """
+    problems: list[str] = []
+    normalized: dict[str, dict[str, str]] = {}
+    for key, handling in column_handling.items():
+        if not isinstance(handling, Mapping):
+            problems.append(
+                f"{key!r}: expected a mapping like {{'input_format': 'full_stage_path', "
+                f"'convert_to': 'raw_bytes'}}, got {type(handling).__name__}"
+            )
+            continue
+        unknown = sorted(str(k) for k in handling if str(k).lower() not in _HANDLING_KEYS)
+        missing = [k for k in _HANDLING_KEYS if k not in {str(h).lower() for h in handling}]
+        if unknown or missing:
+            problems.append(
+                f"{key!r}: expected exactly the keys input_format and convert_to"
+                + (f"; unknown {unknown}" if unknown else "")
+                + (f"; missing {missing}" if missing else "")
+            )
+            continue
+        values = {str(k).lower(): str(v).strip().lower() for k, v in handling.items()}
+        if values["input_format"] not in INPUT_FORMATS:
+            problems.append(
+                f"{key!r}: unknown input_format {handling_value(handling, 'input_format')!r}, "
+                f"expected one of {', '.join(INPUT_FORMATS)}"
+            )
+        if values["convert_to"] not in ENCODED_TYPES:
+            problems.append(
+                f"{key!r}: unknown convert_to {handling_value(handling, 'convert_to')!r}, "
+                f"expected one of {', '.join(ENCODED_TYPES)}"
+            )
+        if columns is None:
+            column: Column | None = Column(name=str(key), sql_type="unknown")
+        else:
+            column = next((c for c in columns if c.name == key or c.name.upper() == str(key).upper()), None)
+        if column is None:
+            problems.append(f"{key!r}: the input has no such column")
+            continue
+        if sql_type_family(column.sql_type) not in ("string", "unknown"):
+            problems.append(
+                f"{key!r}: column {column.name!r} has type {column.sql_type}, but full stage paths are text"
+            )
+        wanted = ENCODED_TYPES.get(values["convert_to"])
+        feature = next((f for f in function.inputs if _feeds(f.name, column.name)), None)
+        if wanted and feature is not None and feature.dtype != wanted:
+            fitting = [e for e, t in ENCODED_TYPES.items() if t == feature.dtype]
+            problems.append(
+                f"{key!r}: convert_to {values['convert_to']!r} gives {wanted}, but feature {feature.name!r} "
+                f"expects {feature.dtype}"
+                + (f" (use convert_to {' or '.join(repr(e) for e in fitting)})" if fitting else "")
+            )
+        normalized[column.name] = values
+    if problems:
+        raise InputValidationError(
+            f"column_handling does not fit the {where} and function {function.name}: "
+            + "; ".join(problems)
+            + "."
+        )
+    return normalized
+
+
+def _feeds(feature_name: str, column_name: str) -> bool:
+    """Whether the column feeds the feature under either of snowflake-ml's rules (exact or normalized)."""
+    return column_name in (
+        feature_column(feature_name, normalized=False),
+        feature_column(feature_name, normalized=True),
+    )
+
+
+def handling_value(handling: Mapping[str, Any], key: str) -> Any:
+    """The value of ``key`` in one column's handling, whatever the key's case."""
+    return next(v for k, v in handling.items() if str(k).lower() == key)
+
+
 def check_params(function: ModelFunction, params: dict[str, Any]) -> None:
-    """``params`` names only parameters the function declares."""
+    """``params`` name parameters the function declares, with values of their types and shapes.
+
+    The rules are snowflake-ml's own (``param_ops.validate_params``, which the batch inference image
+    also runs), applied to the specs rebuilt from the signature, so a bad value fails before submit.
+    """
     known = {p.name.upper(): p for p in function.params}
     unknown = sorted(k for k in params if k.upper() not in known)
     if unknown:
@@ -196,6 +321,62 @@ def check_params(function: ModelFunction, params: dict[str, Any]) -> None:
         raise InputValidationError(
             f"Unknown params {unknown} for function {function.name}; the function declares: {declared}."
         )
+    specs = [p.spec for p in function.params if p.spec]
+    if not params or len(specs) != len(function.params):
+        return
+    from snowflake.ml.model._client.ops import param_ops
+    from snowflake.ml.model._signatures import core
+
+    rebuilt = [
+        core.ParamGroupSpec.from_dict(s) if "specs" in s else core.ParamSpec.from_dict(s) for s in specs
+    ]
+    for name, value in params.items():  # one at a time, so the error names the param
+        try:
+            param_ops.validate_params({name: value}, rebuilt)
+        except (ValueError, TypeError) as exc:
+            spec = known[name.upper()]
+            raise InputValidationError(
+                f"params[{name!r}] = {value!r} does not fit parameter {spec.name} ({spec.dtype}) of function "
+                f"{function.name}: {exc}"
+            ) from exc
+
+
+def file_pattern(pattern: str | None) -> str | None:
+    """A ``file_pattern`` that is a valid regular expression (None or empty: every file)."""
+    if not pattern:
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InputValidationError(
+            f"file_pattern {pattern!r} is not a valid regular expression ({exc}); expected e.g. r'.*\\.png'."
+        ) from exc
+    return pattern
+
+
+def file_column(function: ModelFunction, wanted: str | None, *, where: str) -> Feature:
+    """The feature a folder of files feeds: the one named ``wanted``, else the only BYTES or STRING input."""
+    candidates = [f for f in function.inputs if f.dtype in ("BYTES", "STRING") and not f.shape]
+    if wanted:
+        feature = next((f for f in function.inputs if _feeds(f.name, wanted) or f.name == wanted), None)
+        if feature is None:
+            raise InputValidationError(
+                f"file_column {wanted!r} is not an input of function {function.name}; its inputs: "
+                f"{', '.join(f.name for f in function.inputs) or 'none'}."
+            )
+        if feature not in candidates:
+            raise InputValidationError(
+                f"file_column {wanted!r} feeds feature {feature.name!r} of type {feature.dtype}; files "
+                "can feed only a BYTES (raw bytes) or STRING (base64) feature."
+            )
+        return feature
+    if len(candidates) != 1:
+        names = ", ".join(f"{f.name} ({f.dtype})" for f in candidates) or "none"
+        raise InputValidationError(
+            f"Cannot tell which input of function {function.name} the {where} feed: it has "
+            f"{len(candidates)} BYTES or STRING inputs ({names}). Pass file_column to name it."
+        )
+    return candidates[0]
 
 
 # -- values that reach SQL text or a job specification -------------------------------------------

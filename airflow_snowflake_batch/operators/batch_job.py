@@ -36,7 +36,7 @@ _RESOURCE_KEYS = {"cpu": "cpu_requests", "memory": "memory_requests", "gpu": "gp
 
 class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixin, BaseOperator):
     """
-    Score a table, query or stage of files with a Model Registry model as an SPCS batch inference job.
+    Score a table, query, stage of Parquet files or folder of files with a Model Registry model as an SPCS batch inference job.
 
     Results land as Parquet files and a ``_SUCCESS`` marker in the job's own folder,
     ``<output_stage_location>/<JOB_NAME>/``; load them with
@@ -64,7 +64,15 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :param function_name: Model function, e.g. ``predict``; needed when the model has several. (templated)
     :param input_table: Table to score. Exactly one input must be given. (templated)
     :param input_query: SELECT to score, or a path to a ``.sql`` file. (templated)
-    :param input_stage_location: Stage folder of input files, ``@DB.SC.STAGE/path/``. (templated)
+    :param input_stage_location: Stage folder of Parquet input files, ``@DB.SC.STAGE/path/``. (templated)
+    :param input_files: Stage folder of files (images, audio, video...) to score one by one,
+        ``@DB.SC.STAGE/path/``: the operator builds the input itself, one row per file, the file's full
+        stage path in the column of the model's file feature, which stays in the results. (templated)
+    :param file_pattern: Regular expression a file's path below ``input_files`` must fully match to be
+        scored, e.g. ``".*[.]png"``; None scores every file. (templated)
+    :param file_column: The model input the files feed; needed only when the function has several BYTES
+        or STRING inputs. A BYTES input gets the raw bytes, a STRING input base64, unless
+        ``column_handling`` says otherwise. (templated)
     :param compute_pool: SPCS compute pool running the job. (templated)
     :param output_stage_location: Internal stage folder under which the job's folder is created. (templated)
     :param save_mode: ``"error"`` (the job's folder must be empty) or ``"overwrite"``.
@@ -103,6 +111,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         "input_table",
         "input_query",
         "input_stage_location",
+        "input_files",
+        "file_pattern",
+        "file_column",
         "compute_pool",
         "output_stage_location",
         "replicas",
@@ -130,6 +141,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         input_table: str | None = None,
         input_query: str | None = None,
         input_stage_location: str | None = None,
+        input_files: str | None = None,
+        file_pattern: str | None = None,
+        file_column: str | None = None,
         compute_pool: str,
         output_stage_location: str,
         save_mode: str = "error",
@@ -169,6 +183,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.input_table = input_table
         self.input_query = input_query
         self.input_stage_location = input_stage_location
+        self.input_files = input_files
+        self.file_pattern = file_pattern
+        self.file_column = file_column
         self.compute_pool = compute_pool
         self.output_stage_location = output_stage_location
         self.save_mode = save_mode
@@ -402,6 +419,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             input_table=self.input_table,
             input_query=self.input_query,
             input_stage_location=self.input_stage_location,
+            input_files=self.input_files,
+            file_pattern=self.file_pattern,
+            file_column=self.file_column,
         )
         spec = hook.build_batch_job_spec(
             model_name=self.model_name,

@@ -16,6 +16,9 @@ EXPECTED = {
     "nightly_batch_scoring": {"score_batch", "load_scores"},
     "backfill_scoring": {"score_on_warehouse", "score_in_batch", "load_batch_scores"},
     "churn_scores_report": {"summarize"},
+    "image_classification": {"classify_images", "load_predictions"},
+    "audio_features": {"analyze_audio", "load_features"},
+    "multimodal_llm": {"caption_images", "load_captions"},
 }
 # Imported by the scheduler and dag-processor on every parse: these belong inside task code only.
 HEAVY = (

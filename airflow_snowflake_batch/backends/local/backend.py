@@ -18,6 +18,7 @@ from airflow_snowflake_batch.backends.base import (
     TEMPORARY_INPUT_FOLDER,
     BatchJobSpec,
     Column,
+    FileInput,
     InputSource,
     JobInfo,
     LoadResultsRequest,
@@ -243,8 +244,13 @@ class LocalBackend:
             else:
                 assert scratch is not None
                 input_dir = scratch
-                with self._connect() as con:
-                    database.export_parquet(con, self._input_query(spec.source), input_dir / "data_0.parquet")
+                if spec.source.files is not None:
+                    _write_file_rows(spec.source.files, input_dir / "data_0.parquet")
+                else:
+                    with self._connect() as con:
+                        database.export_parquet(
+                            con, self._input_query(spec.source), input_dir / "data_0.parquet"
+                        )
             write_json_atomic(
                 job_dir / jobs.JOB_FILE,
                 {
@@ -335,6 +341,16 @@ class LocalBackend:
 
     def close(self) -> None:
         """Nothing to release: connections are opened per operation."""
+
+
+def _write_file_rows(files: FileInput, target: Path) -> None:
+    """The input of a folder of files: one row per file, its full stage path in the file column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({files.column: pa.array(files.paths, type=pa.string())})
+    pq.write_table(table, target, row_group_size=database.EXPORT_ROW_GROUP_ROWS)
 
 
 def _refuse_partitioned(function: str, partitioned: bool) -> None:

@@ -14,9 +14,7 @@ make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a runni
 
 from __future__ import annotations
 
-import base64
 import itertools
-import mimetypes
 import multiprocessing
 import os
 import sys
@@ -29,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from airflow_snowflake_batch.backends.local import jobs
+from airflow_snowflake_batch.backends.local import jobs, media
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json
 from airflow_snowflake_batch.backends.local.registry import load_function
 from airflow_snowflake_batch.backends.local.scoring import (
@@ -74,9 +72,7 @@ def work_units(job: dict[str, Any]) -> list[Unit]:
 
 def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[Any], Any]]:
     """Per column of ``column_handling``: read the stage file a row names and convert its bytes."""
-    from airflow_snowflake_batch.backends.local.stages import file_of
-
-    layout = Layout.at(job["workspace"])
+    read = media.stage_reader(Layout.at(job["workspace"]), job["database"], job["schema"])
     converters: dict[str, Callable[[Any], Any]] = {}
     for key, handling in job["column_handling"].items():
         column = next((c for c in columns if c == key or c.upper() == key.upper()), None)
@@ -84,23 +80,11 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
             raise ValueError(
                 f"column_handling names column {key!r}, which the input does not have ({columns})."
             )
-        if handling.get("input_format", "full_stage_path").lower() != "full_stage_path":
-            raise ValueError(f"Unsupported input_format {handling['input_format']!r} for column {key!r}.")
-        convert_to = handling.get("convert_to", "raw_bytes").lower()
-        if convert_to not in ("raw_bytes", "base64", "base64_data_url"):
-            raise ValueError(f"Unsupported convert_to {convert_to!r} for column {key!r}.")
+        # The hook checked and lower-cased input_format and convert_to before submitting.
+        convert_to = handling["convert_to"]
 
         def convert(path: Any, convert_to: str = convert_to) -> Any:
-            if path is None:
-                return None
-            data = file_of(layout, str(path), job["database"], job["schema"]).read_bytes()
-            if convert_to == "raw_bytes":
-                return data
-            encoded = base64.b64encode(data).decode("ascii")
-            if convert_to == "base64":
-                return encoded
-            mime = mimetypes.guess_type(str(path))[0] or "application/octet-stream"
-            return f"data:{mime};base64,{encoded}"
+            return None if path is None else media.encode(read(str(path)), convert_to, str(path))
 
         converters[column] = convert
     return converters
@@ -109,6 +93,18 @@ def _converters(job: dict[str, Any], columns: list[str]) -> dict[str, Callable[[
 def _confined(job: dict[str, Any], key: str) -> Path:
     """A folder named by the job record, checked again here: it may have become a symlink since submit."""
     return Layout.at(job["workspace"]).confine(job[key])
+
+
+def _message_converters(
+    job: dict[str, Any], function: LoadedFunction, feature_columns: list[str]
+) -> dict[str, Callable[[Any], Any]]:
+    """Chat models: stage URLs inside the ``messages`` column become the files' content, as on SPCS."""
+    read = media.stage_reader(Layout.at(job["workspace"]), job["database"], job["schema"])
+    return {
+        column: lambda messages: None if messages is None else media.resolve_messages(messages, read)
+        for spec, column in zip(function.inputs, feature_columns, strict=True)
+        if spec["name"].lower() == "messages" and "specs" in spec
+    }
 
 
 def run_units(
@@ -127,7 +123,7 @@ def run_units(
         with pq.ParquetFile(path) as parquet:
             columns = parquet.schema_arrow.names
             feature_columns, _ = map_features(function.input_names, columns, where=f"input file {path.name}")
-            converters = _converters(job, columns)
+            converters = {**_message_converters(job, function, feature_columns), **_converters(job, columns)}
             for number, _, group in file_units:
                 scored = (
                     score_batch(

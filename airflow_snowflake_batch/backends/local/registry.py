@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from airflow_snowflake_batch.backends.base import Feature, ModelFunction, ModelVersionRef, Param
+from airflow_snowflake_batch.backends.base import Feature, ModelFunction, ModelVersionRef, param_from_spec
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json, segment, write_json_atomic
 from airflow_snowflake_batch.backends.local.scoring import LoadedFunction
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
@@ -72,10 +72,7 @@ def function_from_manifest(entry: dict[str, Any]) -> ModelFunction:
         function_type=entry["function_type"],
         inputs=tuple(_feature(f) for f in signature["inputs"]),
         outputs=tuple(_feature(f) for f in signature["outputs"]),
-        params=tuple(
-            Param(name=p["name"], dtype=p["dtype"], default=p.get("default_value"))
-            for p in signature.get("params") or ()
-        ),
+        params=tuple(param_from_spec(p) for p in signature.get("params") or ()),
         is_partitioned=entry.get("is_partitioned", False),
     )
 

@@ -74,6 +74,10 @@ class LoadedFunction:
     def run(self, features: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
         """Score a frame whose columns are the signature's inputs, in order; outputs as in the signature."""
         typed = features.astype({f["name"]: _numpy_dtype(f) for f in self.inputs})
+        for feature in self.inputs:
+            if "specs" in feature or feature.get("type") == "OBJECT":
+                # Structured values reach the model parsed, as Snowflake hands ARRAY/OBJECT columns.
+                typed[feature["name"]] = typed[feature["name"]].map(_structured)
         method: Callable[..., Any] = getattr(self.model, self.target_method)
         result = method(typed, **params)
         if inspect.isawaitable(result):
@@ -85,8 +89,16 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+def _structured(value: Any) -> Any:
+    from airflow_snowflake_batch.backends.local.media import structured
+
+    return None if value is None else structured(value)
+
+
 def _numpy_dtype(feature: dict[str, Any]) -> Any:
-    if feature.get("shape") or feature.get("type") not in _NUMPY:
+    # BYTES stay Python bytes: numpy's fixed-width bytes dtype drops trailing NUL bytes, which would
+    # corrupt binary files (a WAV ending in silence) handed over with convert_to="raw_bytes".
+    if feature.get("shape") or feature.get("type") not in _NUMPY or feature.get("type") == "BYTES":
         return object
     return _NUMPY[feature["type"]]
 

@@ -117,7 +117,12 @@ def test_builds_the_hook_and_the_job_from_the_arguments(hook_cls, hook, context)
         query_tag={"dag_id": "scoring", "task_id": "score", "run_id": "manual__2026-01-01"},
     )
     hook.input_source.assert_called_once_with(
-        input_table="features", input_query=None, input_stage_location=None
+        input_table="features",
+        input_query=None,
+        input_stage_location=None,
+        input_files=None,
+        file_pattern=None,
+        file_column=None,
     )
     hook.build_batch_job_spec.assert_called_once_with(
         model_name="churn",
