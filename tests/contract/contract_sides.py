@@ -37,6 +37,7 @@ from contract_models import Scorer, signature
 from sqlglot import exp
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.identifiers import ObjectName
 from airflow_snowflake_batch.job_status import JobState
 
 MODEL = "SCORER"
@@ -163,6 +164,12 @@ def _row(**values: Any) -> Any:
     return Row(**values)
 
 
+_JOB_STATEMENT = re.compile(
+    r"(?P<verb>DESCRIBE SERVICE|SHOW JOB SERVICES IN SCHEMA|CALL)\s+(?P<name>[^!\s]+)(?:!SPCS_CANCEL_JOB\(\))?",
+    re.I,
+)
+
+
 class SqlEngine:
     """Runs the Snowflake backend's statements on DuckDB, after sqlglot parses and transpiles them."""
 
@@ -186,6 +193,10 @@ class SqlEngine:
         return self.root / "stages" / parsed.stage.name.value / parsed.path
 
     def __call__(self, text: str, params: list[Any] | None = None) -> list[Any]:
+        if (job := _JOB_STATEMENT.fullmatch(text)) is not None:
+            # SPCS statements sqlglot has no grammar for: their one name must be a valid identifier.
+            self.statements.append(text)
+            return self.job_statement(job["verb"].upper(), ObjectName.parse(job["name"]))
         tree = sqlglot.parse_one(text, read="snowflake")  # a parse error fails the test
         self.statements.append(text)
         assert not tree.args.get("replace"), f"CREATE OR REPLACE would drop the table object: {text}"
@@ -241,6 +252,28 @@ class SqlEngine:
             return []
         names = [d[0] for d in result.description]
         return [_row(**dict(zip(names, values, strict=True))) for values in result.fetchall()]
+
+    def job_statement(self, verb: str, name: ObjectName) -> list[Any]:
+        """``DESCRIBE SERVICE``, ``CALL <job>!SPCS_CANCEL_JOB()`` and ``SHOW JOB SERVICES IN SCHEMA``."""
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        if verb == "SHOW JOB SERVICES IN SCHEMA":
+            prefix = f"{name.sql}."  # the schema, parsed as a two-part name
+            return [
+                _row(name=job_id[len(prefix) :], status=status)
+                for job_id, status in self.jobs.items()
+                if job_id.startswith(prefix)
+            ]
+        job_id = name.sql
+        if job_id not in self.jobs:
+            raise SnowparkSQLException(
+                f"Service {job_id} does not exist or not authorized.", sql_error_code=2003
+            )
+        if verb == "DESCRIBE SERVICE":
+            return [_row(name=name.name.value, status=self.jobs[job_id])]
+        if self.jobs[job_id] in ("PENDING", "RUNNING"):
+            self.jobs[job_id] = "CANCELLED"
+        return []
 
     def columns_by_table(self) -> dict[str, list[str]]:
         rows = self.db.execute(
