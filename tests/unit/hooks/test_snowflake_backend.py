@@ -24,11 +24,6 @@ TABLE = ObjectName.parse("DB.SC.SCORES")
 MODEL = ObjectName.parse("DB.SC.IRIS")
 OUT = StageLocation.parse("@DB.SC.OUT/preds/")
 
-# Exact statement sequences changed by issue 9 (one DESCRIBE SERVICE per poll instead of
-# snowflake.ml.jobs.get_job, a LIST before INFER_SCHEMA, look-ups cached per hook); the behaviour is
-# covered on the emulated account (tests/emulator/test_snowflake_fidelity.py); these await moving there.
-ISSUE9_SEQUENCE = "statement sequence changed by issue 9; covered in tests/emulator"
-
 
 def _row(**values: Any) -> Any:
     from snowflake.snowpark import Row
@@ -542,7 +537,7 @@ def test_job_states_take_one_show_per_schema(backend, get_job, sf_classes, sql_l
     failed = _ml_job(sf_classes, "DB.SC.JOB_3", status="FAILED")
     failed.get_logs.return_value = "ValueError: bad row"
 
-    def get_one(job_id, session):
+    def get_one(job_id):
         if job_id == "DB.SC.JOB_3":
             return failed
         raise _sql_exception(2003)
@@ -567,7 +562,10 @@ def test_job_states_take_one_show_per_schema(backend, get_job, sf_classes, sql_l
         "SHOW JOB SERVICES IN SCHEMA DB.SC",
         "SHOW JOB SERVICES IN SCHEMA DB.SC2",
     ]
-    assert sorted(c.args[0] for c in get_job.call_args_list) == ["DB.SC.GONE", "DB.SC.JOB_3"]
+    assert [s.sql for s in sql_log.matching(r"^DESCRIBE SERVICE ")] == [
+        "DESCRIBE SERVICE DB.SC.JOB_3",
+        "DESCRIBE SERVICE DB.SC.GONE",
+    ]
 
 
 def test_cancel_logs_and_drop(backend, get_job, sf_classes, sql_log):
@@ -758,14 +756,35 @@ def test_describe_table_type_names_are_classified_too(described, family):
     assert sql_type_family(described) == family
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE9_SEQUENCE)
-def test_aliases_are_resolved_on_every_call_but_scoring_reuses_the_resolved_version(
-    backend, model_registry, new_dataframe, session, sql_log
+def test_an_alias_is_resolved_once_per_hook_and_scoring_reuses_the_resolved_version(
+    hook, backend, model_registry, new_dataframe, session, sql_log
 ):
-    backend.get_model_version(MODEL, "PROD")
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+
     ref = backend.get_model_version(MODEL, "PROD")
-    assert model_registry.model.version.call_count == 2
+    assert backend.get_model_version(MODEL, "PROD") is ref
+    # One Registry, one get_model and one version look-up for this hook, however often it is asked.
+    model_registry.cls.assert_called_once_with(session, database_name="DB", schema_name="SC")
+    model_registry.cls.return_value.get_model.assert_called_once_with("IRIS")
+    model_registry.model.version.assert_called_once_with("PROD")
+    model_registry.versions["V1"].show_functions.assert_called_once_with()
+    assert ref.version == Identifier("V1")
+
+    # Scoring runs the ModelVersion the alias resolved to, without resolving anything again.
     _scored(model_registry, new_dataframe, session)
     sql_log.answer(r"COUNT\(\*\)", [_row(c=1)])
     backend.run_warehouse_inference(_request(ref))
+    model_registry.versions["V1"].run.assert_called_once()
+    assert model_registry.model.version.call_count == 1
+
+    # The alias moves to V2: this hook keeps V1 (one task scores with one version) ...
+    model_registry.model.version.side_effect = lambda name: model_registry.versions["V2"]
+    assert backend.get_model_version(MODEL, "PROD").version == Identifier("V1")
+    # ... and the next task's hook resolves it anew, building its own Registry.
+    next_hook = SnowflakeBatchInferenceHook(hook.snowflake_conn_id)
+    try:
+        assert next_hook.get_model_version("DB.SC.IRIS", "PROD").version == Identifier("V2")
+    finally:
+        next_hook.close()
     assert model_registry.model.version.call_count == 2
+    assert model_registry.cls.call_count == 2

@@ -34,10 +34,12 @@ JOB_ID = f"DB.SC.{NAME}"
 FOLDER = f"@DB.SC.OUT/preds/{NAME}/"
 STAGING = r"DB\.SC\.AIRFLOW_SNOWFLAKE_BATCH_TMP_[0-9A-F]{12}"
 
-# Exact statement sequences changed by issue 9 (one DESCRIBE SERVICE per poll instead of
-# snowflake.ml.jobs.get_job, a LIST before INFER_SCHEMA, look-ups cached per hook); the behaviour is
-# covered on the emulated account (tests/emulator/test_snowflake_fidelity.py); these await moving there.
-ISSUE9_SEQUENCE = "statement sequence changed by issue 9; covered in tests/emulator"
+# One status read of a job: DESCRIBE SERVICE, whose error 2003 means "no such job" (issue 9).
+DESCRIBE = f"DESCRIBE SERVICE {JOB_ID}"
+# A first try's submit: its name is looked up (absent: 2003, with no job-history fallback) by the
+# search of earlier tries and again by the stale-name check; the stage is checked (the job folder found
+# empty); the job is submitted, and its first status read.
+SUBMIT = [DESCRIBE, DESCRIBE, "SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC", f"LIST {FOLDER}", DESCRIBE]
 
 
 def _row(**values: Any) -> Any:
@@ -181,18 +183,19 @@ def test_warehouse_operator_refuses_a_bad_input_column_before_scoring(model, ses
 
 
 class JobServices:
-    """SPCS job services by id, served through a patched ``snowflake.ml.jobs.get_job``.
+    """SPCS job services by id, answering the backend's job statements.
 
-    Each job is one autospec'd ``MLJob`` whose ``status`` follows a script: every read moves to the next
-    status (the last one sticks), so a test says how the job progresses from one poll to the next, and
-    ``served`` records each status the code read.
+    ``DESCRIBE SERVICE`` (2003 for an unknown id) and ``SHOW JOB SERVICES IN SCHEMA`` read the jobs'
+    statuses, ``CALL <job>!SPCS_CANCEL_JOB()`` calls ``cancel()``; the ``MLJob`` handle the backend
+    builds for logs is the same double. Each job is one autospec'd ``MLJob`` whose ``status`` follows a
+    script: every read moves to the next status (the last one sticks), so a test says how the job
+    progresses from one poll to the next, and ``served`` records each status the code read.
     """
 
     def __init__(self, sf_classes: Any) -> None:
         self.sf_classes = sf_classes
         self.jobs: dict[str, Any] = {}
         self.served: dict[str, list[str]] = {}
-        self.get_job: Any = None  # the patched snowflake.ml.jobs.get_job, set by the fixture
 
     def add(self, job_id: str, *statuses: str, logs: str = "") -> Any:
         job = mock.create_autospec(self.sf_classes.MLJob, instance=True, spec_set=True)
@@ -224,6 +227,15 @@ class JobServices:
             raise SnowparkSQLException(f"Service {job_id} does not exist", sql_error_code=2003)
         return self.jobs[job_id]
 
+    def listing(self, query: str, _: Any) -> list[Any]:
+        """``SHOW JOB SERVICES IN SCHEMA <db>.<schema>``: one row per job of that schema, status read once."""
+        schema = query.rsplit(" ", 1)[-1]
+        return [
+            _row(name=job_id.rsplit(".", 1)[-1], status=job.status)
+            for job_id, job in self.jobs.items()
+            if job_id.rsplit(".", 1)[0] == schema
+        ]
+
     def last_status(self, job_id: str) -> str | None:
         return (self.served.get(job_id) or [None])[-1]
 
@@ -231,11 +243,8 @@ class JobServices:
 @pytest.fixture
 def services(sf_classes: Any, sql_log: Any) -> Any:
     found = JobServices(sf_classes)
-    with (
-        mock.patch("snowflake.ml.jobs.get_job", autospec=True, side_effect=found.lookup) as get_job,
-        route_job_statements(sql_log, found.lookup),
-    ):
-        found.get_job = get_job
+    sql_log.answer(r"^SHOW JOB SERVICES IN SCHEMA ", found.listing)
+    with route_job_statements(sql_log, found.lookup):
         yield found
 
 
@@ -291,7 +300,6 @@ def _published() -> dict[str, str]:
     }
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE9_SEQUENCE)
 def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model, session, sql_log):
     from snowflake.ml.model import batch_inference as bi
 
@@ -315,18 +323,16 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
         replicas=2,
     )
     session.table.assert_called_with("DB.SC.FEATURES")
-    # Stage checked (and the folder found empty) before submitting; _SUCCESS checked once the job is DONE.
-    assert sql_log.texts == ["SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC", f"LIST {FOLDER}", f"LIST {FOLDER}"]
-    assert _kinds(sql_log.sent) == ["Show", "ListStage", "ListStage"]
-    assert batch_ready.served[JOB_ID] == ["PENDING", "RUNNING", "DONE"]
-    assert all(c.kwargs == {"session": session} for c in batch_ready.get_job.call_args_list)
+    # The submit, then one DESCRIBE SERVICE per status read while waiting, and _SUCCESS once DONE.
+    assert sql_log.texts == [*SUBMIT, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
+    assert _kinds(sql_log.sent) == ["Command", "Command", "Show", "ListStage", *["Command"] * 3, "ListStage"]
+    assert batch_ready.served[JOB_ID] == ["PENDING", "RUNNING", "DONE"]  # one read per DESCRIBE after submit
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()  # the whole log, not a failure's tail
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
     assert context["task_state_store"].values == stored(JOB_ID)
     session.update_query_tag.assert_called_once_with(QUERY_TAG)
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE9_SEQUENCE)
 @pytest.mark.parametrize("store", [{}, stored(JOB_ID)], ids=["found-by-name", "stored-id"])
 def test_batch_operator_retry_reattaches_to_the_running_job_of_try_1(batch_ready, model, sql_log, store):
     batch_ready.add(JOB_ID, "RUNNING", "RUNNING", "DONE")
@@ -336,8 +342,10 @@ def test_batch_operator_retry_reattaches_to_the_running_job_of_try_1(batch_ready
 
     assert result == _outcome()
     model.run_batch.assert_not_called()
-    # No stage validation for a job that is already running: only the final _SUCCESS check.
-    assert sql_log.texts == [f"LIST {FOLDER}"]
+    # No stage validation for a job that is already running: status reads, then the _SUCCESS check.
+    # Without a stored id, this try's own name (_T2) is looked up first and found absent (2003).
+    search = [] if store else [f"{DESCRIBE}_T2"]
+    assert sql_log.texts == [*search, DESCRIBE, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
     assert batch_ready.served[JOB_ID] == ["RUNNING", "RUNNING", "DONE"]
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
 
@@ -354,7 +362,6 @@ def test_batch_operator_refuses_a_done_job_without_success_marker(batch_ready, m
     model.run_batch.assert_called_once()
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE9_SEQUENCE)
 def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_finish(
     batch_ready, model, session, sql_log
 ):
@@ -398,16 +405,10 @@ def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_
     )
 
     assert result == _outcome()
-    # The trigger's two checks are batched listings of the job's schema (this job is not listed in the
-    # double, so each falls back to its own look-up, counted in batch_ready.served).
+    # The submit as in the blocking run; the trigger's two checks are each one listing of the job's
+    # schema, with no DESCRIBE SERVICE (the job is listed and not failed); execute_complete checks _SUCCESS.
     show = "SHOW JOB SERVICES IN SCHEMA DB.SC"
-    assert sql_log.texts == [
-        "SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC",
-        f"LIST {FOLDER}",
-        show,
-        show,
-        f"LIST {FOLDER}",
-    ]
+    assert sql_log.texts == [*SUBMIT, show, show, f"LIST {FOLDER}"]
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()
 
 
@@ -487,15 +488,15 @@ def _sensor() -> SnowflakeBatchInferenceJobSensor:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE9_SEQUENCE)
-def test_sensor_poke_is_false_while_the_job_runs(services, session, sql_log):
+def test_sensor_poke_is_false_while_the_job_runs(services, sql_log):
     job = services.add(JOB_ID, "RUNNING")
 
     assert _sensor().poke(make_context()) is False
 
-    services.get_job.assert_called_once_with(JOB_ID, session=session)
+    assert sql_log.texts == [DESCRIBE]  # one statement per poke
+    assert services.served[JOB_ID] == ["RUNNING"]
     job.get_logs.assert_not_called()
-    assert sql_log.sent == []
+    job.cancel.assert_not_called()
 
 
 def test_sensor_poke_raises_naming_a_failed_job(services):
