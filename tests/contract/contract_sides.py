@@ -37,7 +37,7 @@ from contract_models import Scorer, signature
 from sqlglot import exp
 
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
-from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.job_status import JobState
 
 MODEL = "SCORER"
@@ -499,7 +499,7 @@ class SnowflakeSide(Side):
 
         ms._validate_snowpark_data(df, signature().inputs)  # snowflake-ml's own input check
         assert df is self._frame
-        scored = self._score(self._current[0])
+        scored = {"frame": self._score(self._current[0])}
         result = self._scored
         extra: dict[str, Any] = {}
 
@@ -507,14 +507,24 @@ class SnowflakeSide(Side):
             extra[name] = column._expression.value
             return result
 
+        def with_column_renamed(existing: str, new: str) -> Any:
+            renamed = {Identifier.parse(existing).value: Identifier.parse(new).value}
+            scored["frame"] = scored["frame"].rename(columns=renamed)
+            return result
+
         def save_as_table(name: str, mode: str, table_type: str = "") -> None:
             assert mode == "errorifexists" and table_type == "temporary"
-            frame = scored.assign(**extra)
+            frame = scored["frame"].assign(**extra)
             self.engine.db.register("_scored", frame)
             self.engine.db.execute(f"CREATE TABLE {name} AS SELECT * FROM _scored")
             self.engine.db.unregister("_scored")
 
         result.with_column.side_effect = with_column
+        result.with_column_renamed.side_effect = with_column_renamed
+        # DataFrame.columns names columns as SQL identifiers (quoted when not upper case).
+        type(result).columns = mock.PropertyMock(
+            side_effect=lambda: [Identifier(c).sql for c in scored["frame"].columns]
+        )
         result.write.save_as_table.side_effect = save_as_table
         return result
 
