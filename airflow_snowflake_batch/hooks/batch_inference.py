@@ -364,7 +364,6 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         """
         if source.stage_location is not None:
             self._require_parquet(source.stage_location)
-            validation.check_column_handling_is_safe(column_handling or {}, None)
             return validation.check_column_handling(
                 function, None, column_handling or {}, where=source.description
             )
@@ -372,7 +371,6 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             columns = [Column(name=source.files.column, sql_type="VARCHAR")]
         else:
             columns = self._idempotent(lambda b: b.describe_input(source))
-        validation.check_column_handling_is_safe(column_handling or {}, columns)
         where = source.description
         handling = validation.check_column_handling(function, columns, column_handling or {}, where=where)
         matched = validation.match_input_columns(
@@ -815,7 +813,7 @@ def _check_spec_values(
     ``image_repo`` is replaced by its parsed name in ``options``.
     """
     validation.check_param_values(params)
-    validation.check_column_handling_is_safe(options.get("column_handling") or {}, None)
+    validation.check_column_handling_is_safe(options.get("column_handling") or {})
     validation.check_resources(
         {k: options.get(k) for k in ("cpu_requests", "memory_requests", "gpu_requests")}
     )

@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from operator_support import make_context, pushed
-from snowflake_doubles import CONN_ID
+from snowflake_doubles import CONN_ID, route_job_statements
 
 from airflow_snowflake_batch.exceptions import SnowflakeBatchInferenceError
 from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
@@ -101,7 +101,7 @@ def account(
     sql_log.answer(r"^SELECT COUNT\(\*\)", [_row(**{"COUNT(*)": 3})])
     jobs: dict[str, Any] = {}
 
-    def get_job(job_id: str, session: Any = None) -> Any:
+    def lookup(job_id: str) -> Any:
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
         if job_id not in jobs:
@@ -116,7 +116,7 @@ def account(
         return job
 
     model_registry.versions["V1"].run_batch.side_effect = run_batch
-    with mock.patch("snowflake.ml.jobs.get_job", side_effect=get_job):
+    with route_job_statements(sql_log, lookup):
         yield model_registry
 
 

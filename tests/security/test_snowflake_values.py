@@ -19,7 +19,7 @@ import sqlglot
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from snowflake_doubles import predict_function
+from snowflake_doubles import predict_function, route_job_statements
 from sqlglot import exp
 from sqlglot.dialects.snowflake import Snowflake
 from sqlglot.tokens import TokenType
@@ -80,7 +80,7 @@ def ready(hook: Any, model: Any, session: Any, new_dataframe: Any, sql_log: Any,
     sql_log.answer("^SHOW STAGES", show_stages)
     submitted: set[str] = set()
 
-    def get_job(job_id: str, session: Any = None) -> Any:
+    def get_job(job_id: str) -> Any:
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
         if job_id not in submitted:
@@ -94,7 +94,7 @@ def ready(hook: Any, model: Any, session: Any, new_dataframe: Any, sql_log: Any,
         return get_job(job_name)
 
     model.run_batch.side_effect = run_batch
-    with mock.patch("snowflake.ml.jobs.get_job", side_effect=get_job):
+    with route_job_statements(sql_log, get_job):
         yield model
 
 
