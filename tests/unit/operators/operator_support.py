@@ -51,6 +51,10 @@ def make_task_instance(**fields: Any) -> Any:
 def make_context(
     try_number: int = 1, store: FakeTaskStateStore | None = None, map_index: int = -1
 ) -> dict[str, Any]:
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    # Airflow 3.3's ResumableJobMixin reads ti.stats_tags; 3.1's task instance has no such field.
+    extra = {"stats_tags": {}} if hasattr(RuntimeTaskInstance, "stats_tags") else {}
     ti = make_task_instance(
         dag_id="scoring",
         task_id="score",
@@ -58,7 +62,7 @@ def make_context(
         map_index=map_index,
         try_number=try_number,
         start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        stats_tags={},
+        **extra,
     )
     return {"ti": ti, "task_state_store": store if store is not None else FakeTaskStateStore()}
 
