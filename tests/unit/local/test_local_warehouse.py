@@ -33,10 +33,10 @@ def test_sklearn_scores_match_model_predict(
     result = workspace.sql("SELECT * FROM ML.PUBLIC.PREDS ORDER BY ID")
     assert written == len(rows) == len(result)
     # Inputs first, then outputs named as Snowflake names them (exact feature match → inferred names).
-    assert list(result.columns) == [*rows.columns, "output_feature_0", "output_feature_1"]
+    assert list(result.columns) == [*rows.columns, "OUTPUT_FEATURE_0", "OUTPUT_FEATURE_1"]
     expected = sk_model.predict_proba(rows[FEATURES])
     np.testing.assert_allclose(
-        result[["output_feature_0", "output_feature_1"]].to_numpy(), expected, rtol=1e-12
+        result[["OUTPUT_FEATURE_0", "OUTPUT_FEATURE_1"]].to_numpy(), expected, rtol=1e-12
     )
 
 
@@ -53,7 +53,7 @@ def test_xgboost_scores_from_a_three_part_query(
     result = workspace.sql("SELECT * FROM ML.PUBLIC.XGB_PREDS ORDER BY ID")
     subset = rows[rows["ID"] >= 30]
     assert written == len(subset)
-    np.testing.assert_array_equal(result["output_feature_0"].to_numpy(), xgb_model.predict(subset[FEATURES]))
+    np.testing.assert_array_equal(result["OUTPUT_FEATURE_0"].to_numpy(), xgb_model.predict(subset[FEATURES]))
 
 
 def test_lowercase_features_get_normalized_output_names(
