@@ -158,7 +158,7 @@ class SnowflakeBackend:
             raise ModelNotFoundError(f"Model {model.sql} has no {wanted}: {exc}") from exc
 
     def _loaded_version(self, ref: ModelVersionRef) -> ModelVersion:
-        """The ModelVersion of a resolved ref; aliases are never cached, as they can move between calls."""
+        """The ModelVersion of a resolved ref (a version name, never an alias), from this backend's cache."""
         cached = self._versions.get((ref.model.sql, ref.version.sql))
         return cached if cached is not None else self._model_version(ref.model, ref.version.sql)
 
