@@ -19,10 +19,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
+import tenacity
 
 COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -174,8 +176,18 @@ class AirflowCluster:
 
     # -- REST API ------------------------------------------------------------------------------
 
+    @tenacity.retry(
+        retry=tenacity.retry_if_result(lambda answer: answer[0] == HTTPStatus.SERVICE_UNAVAILABLE),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=5),
+        stop=tenacity.stop_after_delay(90),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
     def api(self, method: str, path: str, body: Any = None) -> tuple[int | None, Any]:
-        """Call the REST API; (HTTP status, JSON body), or (None, None) when nothing answers."""
+        """Call the REST API; (HTTP status, JSON body), or (None, None) when nothing answers.
+
+        A 503 is asked again: on SQLite the API server answers it while another component holds
+        the database lock (creating a backfill does so on a busy 2-core machine), a passing state.
+        """
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
