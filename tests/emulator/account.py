@@ -7,6 +7,7 @@ statement to the module that knows it. See ``README.md`` for what is emulated an
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,11 +20,13 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from emulator.jobs import JobService
 from emulator.models import ModelStore
 from emulator.rewrites import rewrite
-from emulator.server import Answer, EmulatorServer, Query, Rewrite
+from emulator.server import Answer, EmulatorServer, Query, Rewrite, status_answer
 from emulator.session import SessionState
 from emulator.stages import StageFiles, patch_fakesnow_copy_files
 
 log = logging.getLogger(__name__)
+
+_CREATE_IF_NOT_EXISTS = re.compile(r"^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(?P<table>[^\s(]+)", re.I)
 
 
 class EmulatedAccount:
@@ -74,6 +77,7 @@ class EmulatedAccount:
         self.statements.append(query)
         outcome = (
             self.session_state.handle(query.text)
+            or self._existing_table(query.text)
             or self.models.answer(query.text)
             or self.jobs.handle(query)
             or self.stages.handle(query.text)
@@ -82,6 +86,29 @@ class EmulatedAccount:
             return outcome
         rewritten = rewrite(self.models.rewrite_model_calls(query.text))
         return Rewrite(rewritten) if rewritten != query.text else None
+
+    def _existing_table(self, text: str) -> Answer | None:
+        """``CREATE TABLE IF NOT EXISTS`` of a table that exists does nothing, as in Snowflake (fakesnow
+        would forget the table's load history, as if a new table object were made)."""
+        match = _CREATE_IF_NOT_EXISTS.match(text)
+        if match is None:
+            return None
+        try:
+            table = ObjectName.parse(match["table"])
+        except ValueError:
+            return None
+        if table.database is None or table.schema is None:
+            return None  # resolved by fakesnow against the session's defaults
+        import fakesnow.server
+
+        with fakesnow.server.shared_fs.duck_conn.cursor() as duck:
+            found = duck.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+                [table.database.value, table.schema.value, table.name.value],
+            ).fetchall()
+        if not found:
+            return None
+        return status_answer(f"{table.name.value} already exists, statement succeeded.")
 
     def sent(self, pattern: str) -> list[str]:
         """Statements matching a regular expression (case-insensitive)."""
@@ -99,6 +126,7 @@ class EmulatedAccount:
         *,
         version: str = "V1",
         sample_input_data: Any = None,
+        signatures: dict[str, Any] | None = None,
         target_methods: list[str] | None = None,
     ) -> None:
         """Register a model version (the first becomes the default), as ``Registry.log_model`` would."""
@@ -106,7 +134,7 @@ class EmulatedAccount:
             model_object,
             model=ObjectName.parse(model),
             version=Identifier.parse(version),
-            signatures=None,
+            signatures=signatures,
             sample_input_data=sample_input_data,
             target_methods=target_methods,
             comment=None,
