@@ -25,7 +25,6 @@ def side(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
             request.getfixturevalue("emulated_account"),
             request.getfixturevalue("emulated_schema"),
             request.getfixturevalue("emulated_conn_id"),
-            tmp_path,
             monkeypatch,
         )
     # Job processes of this test's workspace that a failing test left behind (and only those).

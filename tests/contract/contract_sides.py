@@ -143,15 +143,14 @@ class SnowflakeSide(Side):
     name = "snowflake"
 
     def __init__(
-        self, account: Any, schema: tuple[str, str], conn_id: str, root: Path, monkeypatch: pytest.MonkeyPatch
+        self, account: Any, schema: tuple[str, str], conn_id: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         self.account = account
         self.database, self.schema = schema
         self.conn_id = conn_id
-        self._root = root
         self._monkeypatch = monkeypatch
         account.log_model(
-            Scorer(), f"{self.database}.{self.schema}.{MODEL}", signatures={"predict": signature()}
+            Scorer(), model_name=f"{self.database}.{self.schema}.{MODEL}", signatures={"predict": signature()}
         )
 
     def _table(self, name: str) -> str:
@@ -165,40 +164,23 @@ class SnowflakeSide(Side):
         return fakesnow.server.shared_fs.duck_conn.cursor()
 
     def write_table(self, name: str, frame: pd.DataFrame) -> None:
-        # Integers as Snowflake stores them (NUMBER(38,0)), through a Parquet file DuckDB reads.
-        path = self._root / f"{name}.parquet"
-        frame.to_parquet(path, index=False)
-        columns = ", ".join(
-            f'CAST("{c}" AS DECIMAL(38, 0)) AS "{c}"' if pd.api.types.is_integer_dtype(t) else f'"{c}"'
-            for c, t in frame.dtypes.items()
-        )
-        with self._duck() as duck:
-            duck.execute(
-                f"CREATE OR REPLACE TABLE {self._table(name)} AS SELECT {columns} FROM read_parquet(?)",
-                [str(path)],
-            )
-
-    def _comments(self, name: str) -> list[tuple[Any, ...]]:
-        """The table's comment, in a one-row list when the table exists."""
-        with self._duck() as duck:
-            return duck.execute(
-                "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-                "AND table_name = ?",
-                [self.database, self.schema, Identifier.parse(name).value],
-            ).fetchall()
+        self.account.write_table(self._table(name), frame)
 
     def read_table(self, name: str) -> pd.DataFrame | None:
-        if not self._comments(name):
-            return None
-        with self._duck() as duck:
-            return duck.execute(f"SELECT * FROM {self._table(name)}").df()
+        return self.account.read_table(self._table(name))
 
     def mark_table(self, name: str) -> None:
         with self._duck() as duck:
             duck.execute(f"COMMENT ON TABLE {self._table(name)} IS '{MARKER}'")
 
     def is_marked(self, name: str) -> bool:
-        return self._comments(name) == [(MARKER,)]
+        with self._duck() as duck:
+            rows = duck.execute(
+                "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+                "AND table_name = ?",
+                [self.database, self.schema, Identifier.parse(name).value],
+            ).fetchall()
+        return rows == [(MARKER,)]
 
     def stage_dir(self, location: str) -> Path:
         from airflow_snowflake_batch.identifiers import StageLocation

@@ -70,7 +70,7 @@ def scoring_hook(
         f"INSERT INTO {database}.{schema}.T VALUES (1, 2), (4, 0.5)",
     ):
         emulated_account.stages.run(statement)
-    emulated_account.log_model(model, f"{database}.{schema}.M", sample_input_data=frame)
+    emulated_account.log_model(model, model_name=f"{database}.{schema}.M", sample_input_data=frame)
     with SnowflakeBatchInferenceHook(snowflake_conn_id=emulated_conn_id) as hook:
         hook.get_model_version("M")  # libraries imported and the session made outside the measurement
         yield hook
