@@ -54,9 +54,13 @@ def demo(emulated_account: Any) -> Iterator[tuple[Any, Any, dict[str, ModuleType
         assert spec is not None and spec.loader is not None
         modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(modules[name])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", connection_json(emulated_account, "ML", "PUBLIC"))
-        yield features, model, modules
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AIRFLOW_CONN_SNOWFLAKE_DEFAULT", connection_json(emulated_account, "ML", "PUBLIC"))
+            yield features, model, modules
+    finally:  # later tests parse the DAGs folder too
+        for name in DAGS:
+            (dags_folder / f"{name}.py").unlink(missing_ok=True)
 
 
 def _run(module: ModuleType) -> None:
