@@ -387,9 +387,7 @@ def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_
             return event
         raise AssertionError("the trigger fired no event")
 
-    with mock.patch(
-        "airflow_snowflake_batch.triggers.batch_job.sleep", new_callable=mock.AsyncMock
-    ) as sleep:
+    with mock.patch("airflow_snowflake_batch.triggers.batch_job.sleep", new_callable=mock.AsyncMock) as sleep:
         event = asyncio.run(first_event())
 
     assert event.payload == {"outcome": "success", "job_id": JOB_ID, "job_status": "DONE", "message": ""}
