@@ -66,7 +66,9 @@ def in_process(ws: LocalWorkspace, model: Any, scratch: Path) -> float:
     if not source.exists():
         # The workspace's DuckDB has file access disabled (it may only touch its own folder),
         # so the input is exported through pyarrow instead of COPY ... TO.
-        pq.write_table(pa.Table.from_pandas(ws.sql("SELECT * FROM ML.PUBLIC.BIG"), preserve_index=False), source)
+        pq.write_table(
+            pa.Table.from_pandas(ws.sql("SELECT * FROM ML.PUBLIC.BIG"), preserve_index=False), source
+        )
     started = time.monotonic()
     table = pq.read_table(source)
     probabilities = model.predict_proba(table.select(FEATURES).to_pandas())
