@@ -9,9 +9,8 @@ two-triggerer scenario, which changes the cluster, comes last.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -97,6 +96,7 @@ def deferred_runs(faults: Faults, label: str, dag_id: str = DEFERRED_MARKED) -> 
     run_ids = faults.trigger(dag_id, days, label)
     for run_id in run_ids:
         faults.wait_ti(dag_id, run_id, "score", {"deferred"})
+        faults.wait_trigger_started(dag_id, run_id, "score")
     return days, run_ids
 
 
@@ -119,15 +119,39 @@ def test_mark_success_of_a_deferred_task_cancels_its_job(faults: Faults) -> None
     faults.record("deferred_mark_success", len(run_ids), "job CANCELLED, load found no results")
 
 
+@long_scenario
+def test_mark_failed_before_the_triggerer_starts_the_trigger_leaves_the_job_running(faults: Faults) -> None:
+    """Airflow's limit, documented (README "Reliability"): it calls ``on_kill`` only for a trigger a
+    triggerer runs. A deferred task marked failed before its trigger was picked up (the triggerer
+    frozen here; a second or two on a healthy one) gets no ``on_kill``, so its job runs to its end.
+    Nothing is loaded (the load task never runs). Fails once Airflow cancels such a job."""
+    days = faults.days(DEFERRED_MARKED)
+    run_ids = faults.trigger(DEFERRED_MARKED, days, "deferred_mark_failed_before_pickup")
+    with faults.triggerer_stopped():
+        for run_id in run_ids:
+            faults.wait_ti(DEFERRED_MARKED, run_id, "score", {"deferred"})
+        for run_id in run_ids:
+            faults.set_state(DEFERRED_MARKED, run_id, "score", "failed")
+    assert set(faults.wait_runs(DEFERRED_MARKED, run_ids).values()) == {"failed"}
+    for run_id in run_ids:
+        faults.wait_job(DEFERRED_MARKED, run_id, {"DONE", "CANCELLED"}, timeout=120)
+        jobs = faults.jobs(DEFERRED_MARKED, run_id)
+        assert [j.status for j in jobs] == ["DONE"], f"{run_id}: {jobs}"
+    assert faults.rows_of(DEFERRED_MARKED, days) == 0
+    faults.record(
+        "mark failed before the triggerer started the trigger (Airflow calls no on_kill)",
+        len(run_ids),
+        "job ran to its end (not cancelled), nothing loaded",
+        lost="nothing (the job's compute is spent)",
+    )
+
+
 def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
     """Clear deferred tasks; with ``slow_triggerer`` the triggerer is stopped (SIGSTOP) until each new
     try has re-attached to the old job and deferred, so the old trigger's on_kill cancels that job
     under the new try: the race that failed 6 runs of 6 before the fix."""
     days, run_ids = deferred_runs(faults, label)
-    triggerer = faults.cluster.procs["triggerer"].pid
-    if slow_triggerer:
-        os.killpg(triggerer, signal.SIGSTOP)
-    try:
+    with faults.triggerer_stopped() if slow_triggerer else contextlib.nullcontext():
         for run_id in run_ids:
             faults.clear(DEFERRED_MARKED, run_id, ["score"])
         if slow_triggerer:
@@ -141,9 +165,6 @@ def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
                     300,
                     what=f"the new try of {run_id} to defer",
                 )
-    finally:
-        if slow_triggerer:
-            os.killpg(triggerer, signal.SIGCONT)
     states = faults.wait_runs(DEFERRED_MARKED, run_ids)
     assert set(states.values()) == {"success"}, states
     for run_id in run_ids:
