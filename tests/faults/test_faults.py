@@ -256,6 +256,13 @@ def test_failing_model_logs_the_job_and_loads_nothing(faults: Faults) -> None:
     faults.record("failing model", len(run_ids), "task failed with the job log, nothing loaded")
 
 
+def lock_errors(task_log: str) -> list[str]:
+    """The task log's error lines about a DuckDB lock."""
+    return [
+        line for line in task_log.splitlines() if '"level":"error"' in line and "Conflicting lock" in line
+    ]
+
+
 @long_scenario
 def test_overlapping_runs_reprocessed_twice(faults: Faults) -> None:
     dag_id = "faults_backfill"
@@ -269,7 +276,8 @@ def test_overlapping_runs_reprocessed_twice(faults: Faults) -> None:
         assert set(faults.wait_runs(dag_id, run_ids).values()) == {"success"}
     for run_id in run_ids:
         assert [j.status for j in faults.jobs(dag_id, run_id)] == ["DONE"]  # reruns reuse the DONE job
-        assert "Conflicting lock" not in faults.task_log(dag_id, run_id, "load")
+        # Waits for the DuckDB lock are logged as warnings (quoting DuckDB's "Conflicting lock"); none failed.
+        assert not lock_errors(faults.task_log(dag_id, run_id, "load"))
     assert faults.partition_problems(dag_id, days) == []
     faults.record(f"overlapping runs ({len(days)} days) reprocessed twice", REPETITIONS, "right partitions")
 
