@@ -3,6 +3,8 @@
 # local workspace in ./demo-workspace. No Snowflake account needed. Arguments go to scripts/demo.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Bytecode caches: each `airflow dags test` task and local job is a fresh interpreter (see scripts/test.sh).
+unset PYTHONDONTWRITEBYTECODE
 # shellcheck source=scripts/uv.sh
 source scripts/uv.sh
 uv sync --locked --extra test

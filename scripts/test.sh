@@ -12,7 +12,7 @@
 #   5. type check: mypy on the package (configuration in pyproject.toml).
 #
 # Both environments always run, so one failure does not hide another; the script fails if either
-# fails or collects no tests. Extra arguments go to both pytest runs (e.g. `-k warehouse`).
+# fails or collects no tests. Extra arguments go to every pytest run (e.g. `-k warehouse`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,6 +26,12 @@ FLOOR_TESTS="${FLOOR_TESTS:-tests/unit tests/e2e}"
 REPORTS="$(mktemp -d "${TMPDIR:-/tmp}/airflow-snowflake-batch-tests.XXXXXX")"
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# The suite starts hundreds of Python processes (Airflow components, task runners, local job
+# runners). With PYTHONDONTWRITEBYTECODE set (some CI images set it) none of them keeps bytecode
+# caches, and each recompiles every module it imports: a local job then spends ~6 s importing
+# scikit-learn instead of ~1.5 s. Let the first import of each module write its cache.
+unset PYTHONDONTWRITEBYTECODE
 
 # shellcheck source=scripts/uv.sh
 source scripts/uv.sh
@@ -84,18 +90,11 @@ else
     SUMMARY+=("FAIL  mypy: see the errors above"); FAILED=1
 fi
 
-# The trigger tests and the Snowflake-path operator tests (which run the trigger) pass alone but not
-# after the rest of the suite in one process (an order dependence of the shared status poller's tests,
-# still to be found): they run in their own pytest process until it is fixed.
-ISOLATED=(tests/unit/triggers tests/unit/operators/test_operators_snowflake_path.py)
-IGNORE_ISOLATED=(--ignore=tests/unit/triggers --ignore=tests/unit/operators/test_operators_snowflake_path.py)
-run_pytest locked .venv/bin/python tests -m "not faults" "${IGNORE_ISOLATED[@]}" "$@"
-run_pytest locked-triggers .venv/bin/python "${ISOLATED[@]}" "$@"
+run_pytest locked .venv/bin/python tests -m "not faults" "$@"
 # The short fault scenarios, one repetition each, on one real Airflow (the long ones need FAULTS_FULL=1).
 FAULTS_REPETITIONS=1 FAULTS_FULL=0 run_pytest faults .venv/bin/python tests/faults -m faults "$@"
 # shellcheck disable=SC2086 # FLOOR_TESTS is a space-separated list of paths.
-run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" "${IGNORE_ISOLATED[@]}" "$@"
-run_pytest floor-triggers .venv-floor/bin/python "${ISOLATED[@]}" -m "not e2e and not system" "$@"
+run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" "$@"
 
 step "Summary"
 printf '  %s\n' "${SUMMARY[@]}"

@@ -551,11 +551,11 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         names of earlier tries that hold no job are dropped, which removes what a submission killed
         half-way left behind.
         """
-        never_submitted: list[ObjectName] = []
-        for candidate in reversed(_job_names(spec.job_name, try_number)):
-            state = self.find_job(candidate.sql)
+        names = _job_names(spec.job_name, try_number)
+        states: dict[ObjectName, JobState | None] = {}  # this try's own name is looked up first
+        for candidate in reversed(names):
+            state = states[candidate] = self.find_job(candidate.sql)
             if state is None:
-                never_submitted.append(candidate)
                 continue
             found = replace(spec, job_name=candidate)
             if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
@@ -576,7 +576,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             )
             break
 
-        target = replace(spec, job_name=_job_names(spec.job_name, try_number)[-1])
+        target = replace(spec, job_name=names[-1])
         # Inputs are checked before anything is dropped, removed or submitted.
         if target.source.files is not None:
             target = replace(target, source=InputSource(files=self.list_input_files(target.source.files)))
@@ -588,9 +588,10 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             batch=True,
         )
         target = replace(target, column_handling=handling)
-        for job in (n.sql for n in never_submitted if n != target.job_name):
-            self.drop_job(job)
-        if (stale := self.find_job(target.job_name.sql)) is not None:
+        for name, state in states.items():
+            if state is None and name != target.job_name:
+                self.drop_job(name.sql)
+        if (stale := states[target.job_name]) is not None:
             # This try's own name is taken by a finished job that did not succeed: clear it first.
             self._idempotent(lambda b: b.drop_job(stale.job_id))
             self._idempotent(lambda b: b.remove_files(target.job_output_location))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from contract_sides import LocalSide, Side, SnowflakeDoubles, SnowflakeSide
+from contract_sides import LocalSide, Side, SnowflakeSide
 
 
 @pytest.fixture(scope="session")
@@ -16,18 +16,17 @@ def local_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return LocalSide.template(tmp_path_factory.mktemp("contract") / "template")
 
 
-@pytest.fixture(scope="session")
-def snowflake_doubles() -> SnowflakeDoubles:
-    return SnowflakeDoubles()
-
-
 @pytest.fixture(params=["local", "snowflake"])
 def side(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Side]:
-    with contextlib.ExitStack() as stack:
-        if request.param == "local":
-            yield LocalSide(tmp_path / "ws", monkeypatch, request.getfixturevalue("local_template"))
-        else:
-            yield SnowflakeSide(tmp_path, monkeypatch, stack, request.getfixturevalue("snowflake_doubles"))
+    if request.param == "local":
+        yield LocalSide(tmp_path / "ws", monkeypatch, request.getfixturevalue("local_template"))
+    else:
+        yield SnowflakeSide(
+            request.getfixturevalue("emulated_account"),
+            request.getfixturevalue("emulated_schema"),
+            request.getfixturevalue("emulated_conn_id"),
+            monkeypatch,
+        )
     # Job processes of this test's workspace that a failing test left behind (and only those).
     for process in psutil.process_iter(["cmdline"]):
         if any(str(tmp_path) in part for part in process.info["cmdline"] or []):

@@ -1,4 +1,4 @@
-"""Paths of the repository, and its ``scripts/`` modules (not an installed package) for the tests."""
+"""Paths of the repository, its ``scripts/`` modules (not an installed package), and its DAG files for the tests."""
 
 from __future__ import annotations
 
@@ -21,3 +21,25 @@ def script_module(name: str) -> ModuleType:
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     return sys.modules[module_name]
+
+
+def serialize_dag_file(path: Path) -> None:
+    """Parse a DAG file of the DAGs folder into the metadata DB, as the DAG processor would.
+
+    ``dag.test()`` needs its DAG serialized there. Airflow 3.3 parses the bundle itself; 3.1.0 does
+    not and fails with "the dag is not serialized" (apache/airflow#56657), so do it here for all.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag, sync_bag_to_db
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    bundle = manager.get_bundle("dags-folder")
+    bundle.initialize()
+    bag = DagBag(dag_folder=path, bundle_path=bundle.path)
+    assert not bag.import_errors, bag.import_errors
+    sync_bag_to_db(bag, bundle.name, bundle.version)

@@ -7,8 +7,10 @@ statement to the module that knows it. See ``README.md`` for what is emulated an
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,11 +21,13 @@ from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from emulator.jobs import JobService
 from emulator.models import ModelStore
 from emulator.rewrites import rewrite
-from emulator.server import Answer, EmulatorServer, Query, Rewrite
+from emulator.server import Answer, EmulatorServer, Query, Rewrite, status_answer
 from emulator.session import SessionState
 from emulator.stages import StageFiles, patch_fakesnow_copy_files
 
 log = logging.getLogger(__name__)
+
+_CREATE_IF_NOT_EXISTS = re.compile(r"^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(?P<table>[^\s(]+)", re.I)
 
 
 class EmulatedAccount:
@@ -74,6 +78,7 @@ class EmulatedAccount:
         self.statements.append(query)
         outcome = (
             self.session_state.handle(query.text)
+            or self._existing_table(query.text)
             or self.models.answer(query.text)
             or self.jobs.handle(query)
             or self.stages.handle(query.text)
@@ -83,6 +88,29 @@ class EmulatedAccount:
         rewritten = rewrite(self.models.rewrite_model_calls(query.text))
         return Rewrite(rewritten) if rewritten != query.text else None
 
+    def _existing_table(self, text: str) -> Answer | None:
+        """``CREATE TABLE IF NOT EXISTS`` of a table that exists does nothing, as in Snowflake (fakesnow
+        would forget the table's load history, as if a new table object were made)."""
+        match = _CREATE_IF_NOT_EXISTS.match(text)
+        if match is None:
+            return None
+        try:
+            table = ObjectName.parse(match["table"])
+        except ValueError:
+            return None
+        if table.database is None or table.schema is None:
+            return None  # resolved by fakesnow against the session's defaults
+        import fakesnow.server
+
+        with fakesnow.server.shared_fs.duck_conn.cursor() as duck:
+            found = duck.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+                [table.database.value, table.schema.value, table.name.value],
+            ).fetchall()
+        if not found:
+            return None
+        return status_answer(f"{table.name.value} already exists, statement succeeded.")
+
     def sent(self, pattern: str) -> list[str]:
         """Statements matching a regular expression (case-insensitive)."""
         import re
@@ -90,28 +118,86 @@ class EmulatedAccount:
         regex = re.compile(pattern, re.I | re.S)
         return [q.text for q in self.statements if regex.search(q.text)]
 
-    # -- test set-up -------------------------------------------------------------------------------
+    # -- test set-up: the calls of LocalWorkspace, so set-up code (scripts/demo_data.py) runs on both -
 
     def log_model(
         self,
-        model_object: Any,
-        model: str,
+        model: Any,
         *,
-        version: str = "V1",
+        model_name: str,
+        version_name: str = "V1",
         sample_input_data: Any = None,
+        signatures: dict[str, Any] | None = None,
         target_methods: list[str] | None = None,
     ) -> None:
-        """Register a model version (the first becomes the default), as ``Registry.log_model`` would."""
+        """Register a model version (the first becomes the default), as ``Registry.log_model`` would.
+
+        :param model_name: ``DB.SC.NAME``.
+        """
         self.models.registry.log(
-            model_object,
-            model=ObjectName.parse(model),
-            version=Identifier.parse(version),
-            signatures=None,
+            model,
+            model=ObjectName.parse(model_name),
+            version=Identifier.parse(version_name),
+            signatures=signatures,
             sample_input_data=sample_input_data,
             target_methods=target_methods,
             comment=None,
             metrics=None,
         )
+
+    def write_table(self, name: str, dataframe: Any, mode: str = "overwrite") -> None:
+        """Replace table ``DB.SC.NAME`` (database and schema made if missing) with a pandas frame's rows.
+
+        Integer columns become ``NUMBER(38,0)``, as Snowflake stores them. The rows go through a
+        Parquet file, so the frame needs no registering on fakesnow's connection.
+        """
+        import fakesnow.server
+        import pandas as pd
+
+        if mode != "overwrite":
+            raise ValueError(f"The emulated account only overwrites tables, got mode={mode!r}.")
+        table = ObjectName.parse(name)
+        assert table.database is not None and table.schema is not None, "table names must be qualified"
+        self.stages.run(f"CREATE DATABASE IF NOT EXISTS {table.database.sql}")
+        self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {table.database.sql}.{table.schema.sql}")
+        path = self.layout.root / "uploads" / f"{uuid.uuid4().hex}.parquet"
+        path.parent.mkdir(exist_ok=True)
+        dataframe.to_parquet(path, index=False)
+        columns = ", ".join(
+            f"CAST({Identifier(c).quoted} AS DECIMAL(38, 0)) AS {Identifier(c).quoted}"
+            if pd.api.types.is_integer_dtype(kind)
+            else Identifier(c).quoted
+            for c, kind in dataframe.dtypes.items()
+        )
+        try:
+            with fakesnow.server.shared_fs.duck_conn.cursor() as duck:
+                duck.execute(
+                    f"CREATE OR REPLACE TABLE {table.quoted} AS SELECT {columns} FROM read_parquet(?)",
+                    [str(path)],
+                )
+        finally:
+            path.unlink()
+
+    def read_table(self, name: str) -> Any:
+        """Table ``DB.SC.NAME``'s rows as a pandas frame, or None when it does not exist."""
+        import fakesnow.server
+
+        table = ObjectName.parse(name)
+        assert table.database is not None and table.schema is not None, "table names must be qualified"
+        with fakesnow.server.shared_fs.duck_conn.cursor() as duck:
+            found = duck.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+                [table.database.value, table.schema.value, table.name.value],
+            ).fetchall()
+            return duck.execute(f"SELECT * FROM {table.quoted}").df() if found else None
+
+    def create_stage(self, name: str, *, encryption: str = "SNOWFLAKE_SSE") -> None:
+        """``CREATE STAGE IF NOT EXISTS DB.SC.NAME`` (database and schema made if missing)."""
+        stage = ObjectName.parse(name)
+        assert stage.database is not None and stage.schema is not None, "stage names must be qualified"
+        self.stages.run(f"CREATE DATABASE IF NOT EXISTS {stage.database.sql}")
+        self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {stage.database.sql}.{stage.schema.sql}")
+        self.stages.run(f"CREATE STAGE IF NOT EXISTS {stage.sql} ENCRYPTION = (TYPE = '{encryption}')")
 
     def stage_dir(self, location: str) -> Path:
         """The folder behind a stage location (``@DB.SC.STAGE/path``)."""

@@ -44,34 +44,36 @@ def emulated_account() -> Iterator[EmulatedAccount]:
 def emulated_schema(emulated_account: EmulatedAccount) -> tuple[str, str]:
     """A new schema (``DB``, ``SC_<n>``) with an internal SSE stage ``OUT``."""
     schema = f"SC_{next(_schemas)}"
-    for statement in (
-        "CREATE DATABASE IF NOT EXISTS DB",
-        f"CREATE SCHEMA IF NOT EXISTS DB.{schema}",
-        f"CREATE STAGE IF NOT EXISTS DB.{schema}.OUT ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')",
-    ):
-        emulated_account.stages.run(statement)
+    emulated_account.create_stage(f"DB.{schema}.OUT")
     return "DB", schema
+
+
+def connection_json(account: EmulatedAccount, database: str, schema: str) -> str:
+    """An Airflow ``snowflake`` connection (JSON, for ``AIRFLOW_CONN_...``) to the account."""
+    kwargs: dict[str, Any] = account.connect_kwargs
+    return json.dumps(
+        {
+            "conn_type": "snowflake",
+            "login": kwargs["user"],
+            "password": kwargs["password"],
+            "schema": schema,
+            "extra": {
+                "account": kwargs["account"],
+                "database": database,
+                "warehouse": "EMULATED_WH",
+                "host": kwargs["host"],
+                "port": kwargs["port"],
+                "session_parameters": kwargs["session_parameters"],
+            },
+        }
+    )
 
 
 @pytest.fixture
 def emulated_conn_id(
     emulated_account: EmulatedAccount, emulated_schema: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    database, schema = emulated_schema
-    kwargs: dict[str, Any] = emulated_account.connect_kwargs
-    conn = {
-        "conn_type": "snowflake",
-        "login": kwargs["user"],
-        "password": kwargs["password"],
-        "schema": schema,
-        "extra": {
-            "account": kwargs["account"],
-            "database": database,
-            "warehouse": "EMULATED_WH",
-            "host": kwargs["host"],
-            "port": kwargs["port"],
-            "session_parameters": kwargs["session_parameters"],
-        },
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{EMULATED_CONN_ID.upper()}", json.dumps(conn))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{EMULATED_CONN_ID.upper()}", connection_json(emulated_account, *emulated_schema)
+    )
     return EMULATED_CONN_ID

@@ -259,4 +259,6 @@ class StageFiles:
 
 
 def _snowflake_type(arrow: pa.DataType) -> str:
+    if pa.types.is_decimal(arrow):  # NUMBER columns unload as decimals
+        return f"NUMBER({arrow.precision},{arrow.scale})"
     return next((name for test, name in _SNOWFLAKE_TYPES if test(arrow)), "VARIANT")

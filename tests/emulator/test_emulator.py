@@ -30,7 +30,7 @@ def test_registry_run_and_run_batch_score_for_real(
 
     model, frame = linear_model
     database, schema = emulated_schema
-    emulated_account.log_model(model, f"{database}.{schema}.M", sample_input_data=frame)
+    emulated_account.log_model(model, model_name=f"{database}.{schema}.M", sample_input_data=frame)
     session.sql(f"CREATE TABLE {database}.{schema}.T (X1 FLOAT, X2 FLOAT)").collect()
     session.sql(f"INSERT INTO {database}.{schema}.T VALUES (1, 2), (4, 0.5)").collect()
     expected = list(model.predict(type(frame)({"X1": [1.0, 4.0], "X2": [2.0, 0.5]})))

@@ -6,7 +6,6 @@ held RUNNING by the local runner's start delay and cancelled, never waited for.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV  # noqa:
 from airflow_snowflake_batch.exceptions import ModelNotFoundError  # noqa: E402
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook  # noqa: E402
 from airflow_snowflake_batch.job_status import BatchJobStatus  # noqa: E402
-from emulator.fixtures import EMULATED_CONN_ID  # noqa: E402
+from emulator.fixtures import EMULATED_CONN_ID, connection_json  # noqa: E402
 from emulator.server import SqlError  # noqa: E402
 
 SCHEMA = "FIDELITY"
@@ -38,43 +37,23 @@ class World:
         return SnowflakeBatchInferenceHook(snowflake_conn_id=EMULATED_CONN_ID)
 
 
-def _conn(account: Any) -> str:
-    kwargs = account.connect_kwargs
-    return json.dumps(
-        {
-            "conn_type": "snowflake",
-            "login": kwargs["user"],
-            "password": kwargs["password"],
-            "schema": SCHEMA,
-            "extra": {
-                "account": kwargs["account"],
-                "database": "DB",
-                "warehouse": "WH",
-                "host": kwargs["host"],
-                "port": kwargs["port"],
-                "session_parameters": kwargs["session_parameters"],
-            },
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def world(emulated_account: Any, linear_model: tuple[Any, Any]) -> Iterator[World]:
     import pandas as pd
 
     model, frame = linear_model
+    emulated_account.create_stage(f"DB.{SCHEMA}.OUT")
     for statement in (
-        "CREATE DATABASE IF NOT EXISTS DB",
-        f"CREATE SCHEMA IF NOT EXISTS DB.{SCHEMA}",
-        f"CREATE STAGE IF NOT EXISTS DB.{SCHEMA}.OUT ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')",
         f"CREATE TABLE DB.{SCHEMA}.T (X1 FLOAT, X2 FLOAT)",
         f"INSERT INTO DB.{SCHEMA}.T VALUES (1, 2), (4, 0.5), (7, 3)",
     ):
         emulated_account.stages.run(statement)
-    emulated_account.log_model(model, f"DB.{SCHEMA}.M", sample_input_data=frame)
+    emulated_account.log_model(model, model_name=f"DB.{SCHEMA}.M", sample_input_data=frame)
     expected = list(model.predict(pd.DataFrame({"X1": [1.0, 4.0, 7.0], "X2": [2.0, 0.5, 3.0]})))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(f"AIRFLOW_CONN_{EMULATED_CONN_ID.upper()}", _conn(emulated_account))
+        patch.setenv(
+            f"AIRFLOW_CONN_{EMULATED_CONN_ID.upper()}", connection_json(emulated_account, "DB", SCHEMA)
+        )
         with SnowflakeBatchInferenceHook(snowflake_conn_id=EMULATED_CONN_ID) as hook:
             start = hook.start_batch_job(_spec(hook, "SCORED"))
             state = hook.wait_for_job(start.job_id, poll_interval=0.5, deadline=time.time() + 180)

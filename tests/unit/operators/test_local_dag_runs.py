@@ -12,34 +12,13 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
+from e2e.repo import serialize_dag_file
 from operator_support import AIRFLOW_V_3_3_PLUS
 from sklearn.linear_model import LinearRegression
 
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 
 DAG_FILE = Path(__file__).with_name("local_scoring_dag.py")
-
-
-def serialize_dag_file(path: Path) -> None:
-    """Parse a DAG file of the DAGs folder into the metadata DB, as the DAG processor would.
-
-    ``dag.test()`` needs its DAG serialized there. Airflow 3.3 parses the bundle itself; 3.1.0 does
-    not and fails with "the dag is not serialized" (apache/airflow#56657), so do it here for all.
-    """
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag, sync_bag_to_db
-
-    manager = DagBundlesManager()
-    manager.sync_bundles_to_db()
-    bundle = manager.get_bundle("dags-folder")
-    bundle.initialize()
-    bag = DagBag(dag_folder=path, bundle_path=bundle.path)
-    assert not bag.import_errors, bag.import_errors
-    sync_bag_to_db(bag, bundle.name, bundle.version)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from test_local_dag_runs import serialize_dag_file
+from e2e.repo import serialize_dag_file
 
 REPO = Path(__file__).resolve().parents[3]
 DAGS = ("image_classification", "audio_features", "multimodal_llm")

@@ -36,10 +36,9 @@ STAGING = r"DB\.SC\.AIRFLOW_SNOWFLAKE_BATCH_TMP_[0-9A-F]{12}"
 
 # One status read of a job: DESCRIBE SERVICE, whose error 2003 means "no such job" (issue 9).
 DESCRIBE = f"DESCRIBE SERVICE {JOB_ID}"
-# A first try's submit: its name is looked up (absent: 2003, with no job-history fallback) by the
-# search of earlier tries and again by the stale-name check; the stage is checked (the job folder found
-# empty); the job is submitted, and its first status read.
-SUBMIT = [DESCRIBE, DESCRIBE, "SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC", f"LIST {FOLDER}", DESCRIBE]
+# A first try's submit: its name is looked up once (absent: 2003, with no job-history fallback); the
+# stage is checked (the job folder found empty); the job is submitted, and its first status read.
+SUBMIT = [DESCRIBE, "SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC", f"LIST {FOLDER}", DESCRIBE]
 
 
 def _row(**values: Any) -> Any:
@@ -325,7 +324,7 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
     session.table.assert_called_with("DB.SC.FEATURES")
     # The submit, then one DESCRIBE SERVICE per status read while waiting, and _SUCCESS once DONE.
     assert sql_log.texts == [*SUBMIT, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
-    assert _kinds(sql_log.sent) == ["Command", "Command", "Show", "ListStage", *["Command"] * 3, "ListStage"]
+    assert _kinds(sql_log.sent) == ["Command", "Show", "ListStage", *["Command"] * 3, "ListStage"]
     assert batch_ready.served[JOB_ID] == ["PENDING", "RUNNING", "DONE"]  # one read per DESCRIBE after submit
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()  # the whole log, not a failure's tail
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
@@ -388,9 +387,7 @@ def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_
             return event
         raise AssertionError("the trigger fired no event")
 
-    with mock.patch(
-        "airflow_snowflake_batch.triggers.batch_job.asyncio.sleep", new_callable=mock.AsyncMock
-    ) as sleep:
+    with mock.patch("airflow_snowflake_batch.triggers.batch_job.sleep", new_callable=mock.AsyncMock) as sleep:
         event = asyncio.run(first_event())
 
     assert event.payload == {"outcome": "success", "job_id": JOB_ID, "job_status": "DONE", "message": ""}

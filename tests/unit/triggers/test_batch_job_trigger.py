@@ -59,12 +59,12 @@ def sleep(clock):
     async def advance(seconds: float) -> None:
         clock.now += seconds
 
-    with mock.patch(f"{MOD}.asyncio.sleep", new_callable=mock.AsyncMock, side_effect=advance) as sleep:
+    with mock.patch(f"{MOD}.sleep", new_callable=mock.AsyncMock, side_effect=advance) as sleep:
         yield sleep
 
 
 class FakeClock:
-    """Stands in for the trigger module's ``time``; ``asyncio.sleep`` (patched) advances it."""
+    """Stands in for the trigger module's ``time``; its ``sleep`` (patched) advances it."""
 
     def __init__(self, now: float) -> None:
         self.now = now
