@@ -5,7 +5,7 @@
 #      the whole suite: unit, contract, emulator, security, and end-to-end against a real Airflow;
 #      system tests skip themselves unless SNOWFLAKE_* credentials are set; the fault suite's short
 #      scenarios (tests/faults, marker `faults`), once each, in a step of their own (`faults`, about
-#      5 minutes): README "Reliability" has the full suite's command;
+#      3 minutes): README "Reliability" has the full suite's command;
 #   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
 #   3. lint: ruff check and ruff format --check (versions pinned in the test extra);
 #   4. the benchmarks at their --smoke size (a step that fails only if a script crashes).

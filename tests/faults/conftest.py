@@ -117,18 +117,22 @@ class Faults:
         waits for this first.
         """
         try_number = self.ti(dag_id, run_id, task_id)["try_number"]
-        folder = self.cluster.logs_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         self.cluster.until(
             lambda: any(
                 '"event":"trigger ' in text and ' starting"' in text
-                for text in (
-                    p.read_text(errors="replace")
-                    for p in folder.glob(f"attempt={try_number}.log.trigger.*.log")
-                )
+                for text in self.trigger_logs(dag_id, run_id, task_id, try_number).values()
             ),
             timeout,
             what=f"the trigger of {dag_id} {run_id} {task_id} try {try_number} to start",
         )
+
+    def trigger_logs(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> dict[str, str]:
+        """A try's trigger logs by triggerer (``attempt=N.log.trigger.<triggerer job id>.log``)."""
+        folder = self.cluster.logs_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return {
+            p.name.rsplit(".", 2)[-2]: p.read_text(errors="replace")
+            for p in folder.glob(f"attempt={try_number}.log.trigger.*.log")
+        }
 
     def set_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"

@@ -346,11 +346,20 @@ def test_triggerer_killed_and_restarted(faults: Faults) -> None:
 
 @long_scenario
 def test_two_triggerers_and_one_dies(faults: Faults) -> None:
-    """HA: two triggerers share the triggers; SIGKILL one, the other takes its triggers over."""
+    """HA: a second triggerer joins while the first runs every trigger; SIGKILL the first, the second
+    takes all its triggers over (each trigger then has a log from both triggerers)."""
     cluster = faults.cluster
+    dag_id = "faults_ha"
+    days, run_ids = deferred_runs(faults, "two_triggerers", dag_id)  # all on the one triggerer
     cluster.start_component("triggerer-2", "triggerer")
-    time.sleep(10)  # both heartbeat before the triggers are created
-    days, run_ids = deferred_runs(faults, "two_triggerers", DEFERRED)
+    time.sleep(10)  # the second one heartbeats: alive when the first dies
     cluster.kill_component("triggerer")
-    assert_succeeded_with_one_job(faults, DEFERRED, run_ids, days)
-    faults.record("two triggerers (HA), one SIGKILLed", len(run_ids), "all completed, 1 job each")
+    assert_succeeded_with_one_job(faults, dag_id, run_ids, days)
+    for run_id in run_ids:
+        triggerers = faults.trigger_logs(dag_id, run_id, "score", try_number=1)
+        assert len(triggerers) == 2, f"{run_id}: trigger ran on triggerer job(s) {sorted(triggerers)}"
+    faults.record(
+        "two triggerers (HA), the one running the triggers SIGKILLed",
+        len(run_ids),
+        "the other took every trigger over; all completed, 1 job each",
+    )
