@@ -3,16 +3,16 @@
 #
 #   1. the locked environment (.venv, `uv sync --locked --extra test`, newest supported Airflow):
 #      the whole suite: unit, contract, emulator, security, and end-to-end against a real Airflow;
-#      the fault suite (tests/faults, marker `faults`) is deselected here until its short scenarios
-#      are proven stable on a quiet machine: README "Reliability" has its command;
-#      system tests skip themselves unless SNOWFLAKE_* credentials are set;
+#      system tests skip themselves unless SNOWFLAKE_* credentials are set; the fault suite's short
+#      scenarios (tests/faults, marker `faults`), once each, in a step of their own (`faults`, about
+#      3 minutes): README "Reliability" has the full suite's command;
 #   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
 #   3. lint: ruff check and ruff format --check (versions pinned in the test extra);
 #   4. the benchmarks at their --smoke size (a step that fails only if a script crashes).
 #   5. type check: mypy on the package (configuration in pyproject.toml).
 #
 # Both environments always run, so one failure does not hide another; the script fails if either
-# fails or collects no tests. Extra arguments go to both pytest runs (e.g. `-k warehouse`).
+# fails or collects no tests. Extra arguments go to every pytest run (e.g. `-k warehouse`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -91,6 +91,8 @@ else
 fi
 
 run_pytest locked .venv/bin/python tests -m "not faults" "$@"
+# The short fault scenarios, one repetition each, on one real Airflow (the long ones need FAULTS_FULL=1).
+FAULTS_REPETITIONS=1 FAULTS_FULL=0 run_pytest faults .venv/bin/python tests/faults -m faults "$@"
 # shellcheck disable=SC2086 # FLOOR_TESTS is a space-separated list of paths.
 run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" "$@"
 

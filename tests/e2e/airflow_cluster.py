@@ -1,8 +1,8 @@
 """A real Airflow (scheduler, triggerer, dag-processor, API server) on loopback, for end-to-end tests.
 
 Each component runs in its own session with its output in ``<home>/logs/<component>.log``, so a test
-can read them and :meth:`AirflowCluster.stop` can end each component with everything it started
-(LocalExecutor workers, task processes), also when the test fails.
+can read them. :meth:`AirflowCluster.stop` ends every process of this Airflow, found by its
+``AIRFLOW_HOME`` (LocalExecutor workers, task processes, detached local jobs), also when the test fails.
 """
 
 from __future__ import annotations
@@ -119,24 +119,24 @@ class AirflowCluster:
             proc.wait(timeout=30)
 
     def stop(self, *, grace: float = 30) -> None:
-        """SIGTERM every component's process group, then SIGKILL whatever is left, descendants included."""
-        tracked: dict[int, psutil.Process] = {}
-        for proc in self.procs.values():
-            try:
-                root = psutil.Process(proc.pid)
-                tracked[root.pid] = root
-                tracked.update({p.pid: p for p in root.children(recursive=True)})
-            except psutil.NoSuchProcess:
-                pass
+        """SIGTERM every component's process group, wait up to ``grace`` seconds for the components
+        to exit, then SIGKILL every process of this Airflow that is left (see :meth:`processes`)."""
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(list(tracked.values()), timeout=grace)
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGKILL)
-        for p in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-        psutil.wait_procs(alive, timeout=10)
+        # A few rounds: a process may fork while the previous round kills its parent.
+        for _ in range(5):
+            if not (left := self.processes()):
+                break
+            for p in left:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            psutil.wait_procs(left, timeout=10)
         for proc in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL was sent: only a zombie could stay
                 proc.wait(timeout=10)
@@ -162,6 +162,25 @@ class AirflowCluster:
                 found += [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 pass
+        return found
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process of this Airflow, found by the ``AIRFLOW_HOME`` in its environment.
+
+        Every process the components start inherits it, so this also finds what neither the process
+        tree nor the process groups hold: task processes (Airflow 3.3 gives each its own process
+        group), detached local batch jobs (their own session), the processes of a component
+        killed by :meth:`kill_component`, and orphans re-parented to init. Zombies are left out:
+        they hold no resources and only their parent can reap them.
+        """
+        home = str(self.home)
+        found = []
+        for p in psutil.process_iter(["status"]):
+            if p.pid == os.getpid() or p.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            with contextlib.suppress(psutil.Error):  # ended meanwhile, or another user's
+                if p.environ().get("AIRFLOW_HOME") == home:
+                    found.append(p)
         return found
 
     def log_text(self, component: str) -> str:

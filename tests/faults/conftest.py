@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -109,6 +108,32 @@ class Faults:
             what=f"{dag_id} {run_id} {task_id} in {states}",
         )
 
+    def wait_trigger_started(self, dag_id: str, run_id: str, task_id: str, timeout: float = 120) -> None:
+        """Wait until a triggerer runs the deferred try's trigger (its trigger log says so).
+
+        Airflow calls a trigger's ``on_kill`` only for a trigger that a triggerer runs: a task marked
+        or cleared between its deferral and the triggerer's pick-up (a second or two; longer on a
+        busy machine) keeps its job running (README "Reliability"), so a scenario about ``on_kill``
+        waits for this first.
+        """
+        try_number = self.ti(dag_id, run_id, task_id)["try_number"]
+        self.cluster.until(
+            lambda: any(
+                '"event":"trigger ' in text and ' starting"' in text
+                for text in self.trigger_logs(dag_id, run_id, task_id, try_number).values()
+            ),
+            timeout,
+            what=f"the trigger of {dag_id} {run_id} {task_id} try {try_number} to start",
+        )
+
+    def trigger_logs(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> dict[str, str]:
+        """A try's trigger logs by triggerer (``attempt=N.log.trigger.<triggerer job id>.log``)."""
+        folder = self.cluster.logs_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return {
+            p.name.rsplit(".", 2)[-2]: p.read_text(errors="replace")
+            for p in folder.glob(f"attempt={try_number}.log.trigger.*.log")
+        }
+
     def set_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
         status, body = self.cluster.api("PATCH", path, {"new_state": state})
@@ -121,6 +146,16 @@ class Faults:
             {"dry_run": False, "dag_run_id": run_id, "task_ids": task_ids, "only_failed": False},
         )
         assert status == 200, f"Clearing {task_ids} of {run_id} failed: HTTP {status} {body}"
+
+    @contextlib.contextmanager
+    def triggerer_stopped(self) -> Iterator[None]:
+        """Freeze the triggerer (SIGSTOP to its process group) for the block: a slow triggerer."""
+        group = self.cluster.procs["triggerer"].pid
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(group, signal.SIGCONT)
 
     # -- jobs and processes --------------------------------------------------------------------
 
@@ -214,15 +249,11 @@ def kill(pid: int) -> bool:
         return False
 
 
-def job_processes(workspace_root: Path) -> list[psutil.Process]:
-    alive = []
-    for record_file in workspace_root.glob("jobs/*/*/*/process.json"):
-        record = json.loads(record_file.read_text())
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process = psutil.Process(record["pid"])
-            if record["create_time"] and abs(process.create_time() - record["create_time"]) < 0.01:
-                alive.append(process)
-    return alive
+def describe(process: psutil.Process) -> str:
+    try:
+        return f"{process.pid} {' '.join(process.cmdline())[:120]}"
+    except psutil.Error:
+        return f"{process.pid} (ended)"
 
 
 @pytest.fixture(scope="session")
@@ -251,25 +282,19 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
         },
     )
     shutil.copy(Path(__file__).with_name("fault_dags.py"), cluster.dags_folder)
-    started: dict[int, psutil.Process] = {}
     try:
         cluster.start()
         cluster.login()
         for dag_id in ("faults_sync", "faults_deferred", "faults_lock"):
             cluster.wait_for_dag(dag_id)
         yield Faults(cluster, workspace, features, model, markers)
-        started.update((p.pid, p) for p in cluster.component_processes())
     finally:
-        cluster.stop()
-        for process in job_processes(workspace.root):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+        cluster.stop()  # also ends the local jobs: they inherit the cluster's AIRFLOW_HOME
         os.environ.pop("AIRFLOW_CONN_FAULTS", None)
-        time.sleep(1)
-        leftover = [p.pid for p in started.values() if p.is_running() and p.status() != "zombie"]
         if RESULTS:
             print("\nFault suite results (README 'Reliability'):")
             print("| scenario | runs | outcome | lost |\n|---|---|---|---|")
             for r in RESULTS:
                 print(f"| {r['scenario']} | {r['runs']} | {r['outcome']} | {r['lost']} |")
-        assert not leftover, f"processes left after the fault suite: {leftover}"
+    leftover = [describe(p) for p in cluster.processes()]
+    assert not leftover, f"processes left after the fault suite: {leftover}"

@@ -94,6 +94,8 @@ faults_deferred = fault_dag("faults_deferred", deferrable=True)
 # Jobs that surely still run when a test marks or clears their task, however slow the machine.
 faults_sync_marked = fault_dag("faults_sync_marked", deferrable=False, job_delay="30")
 faults_deferred_marked = fault_dag("faults_deferred_marked", deferrable=True, job_delay="30")
+# Jobs that outlive a triggerer's death and its triggers' take-over by another (20 s health threshold).
+faults_ha = fault_dag("faults_ha", deferrable=True, job_delay="60")
 faults_timeout = fault_dag(
     "faults_timeout", deferrable=True, job_delay="300", retries=1, execution_timeout=timedelta(seconds=40)
 )

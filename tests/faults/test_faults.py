@@ -9,9 +9,9 @@ two-triggerer scenario, which changes the cluster, comes last.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
-import signal
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +24,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
 SYNC, DEFERRED = "faults_sync", "faults_deferred"
 SYNC_MARKED, DEFERRED_MARKED = "faults_sync_marked", "faults_deferred_marked"
+# How a try fails on a cancelled job (utils/job_wait.py): what a clear must never cause.
+CANCELLED_FAILURE = re.compile(r"Batch inference job \S+ ended CANCELLED\.")
 
 
 def assert_succeeded_with_one_job(faults: Faults, dag_id: str, run_ids: list[str], days: list[str]) -> None:
@@ -97,6 +99,7 @@ def deferred_runs(faults: Faults, label: str, dag_id: str = DEFERRED_MARKED) -> 
     run_ids = faults.trigger(dag_id, days, label)
     for run_id in run_ids:
         faults.wait_ti(dag_id, run_id, "score", {"deferred"})
+        faults.wait_trigger_started(dag_id, run_id, "score")
     return days, run_ids
 
 
@@ -119,15 +122,39 @@ def test_mark_success_of_a_deferred_task_cancels_its_job(faults: Faults) -> None
     faults.record("deferred_mark_success", len(run_ids), "job CANCELLED, load found no results")
 
 
+@long_scenario
+def test_mark_failed_before_the_triggerer_starts_the_trigger_leaves_the_job_running(faults: Faults) -> None:
+    """Airflow's limit, documented (README "Reliability"): it calls ``on_kill`` only for a trigger a
+    triggerer runs. A deferred task marked failed before its trigger was picked up (the triggerer
+    frozen here; a second or two on a healthy one) gets no ``on_kill``, so its job runs to its end.
+    Nothing is loaded (the load task never runs). Fails once Airflow cancels such a job."""
+    days = faults.days(DEFERRED_MARKED)
+    run_ids = faults.trigger(DEFERRED_MARKED, days, "deferred_mark_failed_before_pickup")
+    with faults.triggerer_stopped():
+        for run_id in run_ids:
+            faults.wait_ti(DEFERRED_MARKED, run_id, "score", {"deferred"})
+        for run_id in run_ids:
+            faults.set_state(DEFERRED_MARKED, run_id, "score", "failed")
+    assert set(faults.wait_runs(DEFERRED_MARKED, run_ids).values()) == {"failed"}
+    for run_id in run_ids:
+        faults.wait_job(DEFERRED_MARKED, run_id, {"DONE", "CANCELLED"}, timeout=120)
+        jobs = faults.jobs(DEFERRED_MARKED, run_id)
+        assert [j.status for j in jobs] == ["DONE"], f"{run_id}: {jobs}"
+    assert faults.rows_of(DEFERRED_MARKED, days) == 0
+    faults.record(
+        "mark failed before the triggerer started the trigger (Airflow calls no on_kill)",
+        len(run_ids),
+        "job ran to its end (not cancelled), nothing loaded",
+        lost="nothing (the job's compute is spent)",
+    )
+
+
 def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
     """Clear deferred tasks; with ``slow_triggerer`` the triggerer is stopped (SIGSTOP) until each new
     try has re-attached to the old job and deferred, so the old trigger's on_kill cancels that job
     under the new try: the race that failed 6 runs of 6 before the fix."""
     days, run_ids = deferred_runs(faults, label)
-    triggerer = faults.cluster.procs["triggerer"].pid
-    if slow_triggerer:
-        os.killpg(triggerer, signal.SIGSTOP)
-    try:
+    with faults.triggerer_stopped() if slow_triggerer else contextlib.nullcontext():
         for run_id in run_ids:
             faults.clear(DEFERRED_MARKED, run_id, ["score"])
         if slow_triggerer:
@@ -141,9 +168,6 @@ def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
                     300,
                     what=f"the new try of {run_id} to defer",
                 )
-    finally:
-        if slow_triggerer:
-            os.killpg(triggerer, signal.SIGCONT)
     states = faults.wait_runs(DEFERRED_MARKED, run_ids)
     assert set(states.values()) == {"success"}, states
     for run_id in run_ids:
@@ -152,7 +176,8 @@ def clear_deferred(faults: Faults, label: str, *, slow_triggerer: bool) -> None:
         # No try failed on the cancelled job (issue 13). A try may still fail from Airflow 3.3.2's own
         # race when a trigger fires within seconds of deferring (#67287: "finished with state
         # success, but the task instance's state attribute is queued"); its retry then succeeds.
-        assert "ended CANCELLED" not in faults.task_log(DEFERRED_MARKED, run_id, "score")
+        # (The hook's warning "... of an earlier try ended CANCELLED; submitting a new job" is expected.)
+        assert not CANCELLED_FAILURE.search(faults.task_log(DEFERRED_MARKED, run_id, "score"))
         jobs = faults.jobs(DEFERRED_MARKED, run_id)
         assert [j.status for j in jobs if j.status != "CANCELLED"] == ["DONE"], f"{run_id}: {jobs}"
     assert faults.partition_problems(DEFERRED_MARKED, days) == []
@@ -231,6 +256,13 @@ def test_failing_model_logs_the_job_and_loads_nothing(faults: Faults) -> None:
     faults.record("failing model", len(run_ids), "task failed with the job log, nothing loaded")
 
 
+def lock_errors(task_log: str) -> list[str]:
+    """The task log's error lines about a DuckDB lock."""
+    return [
+        line for line in task_log.splitlines() if '"level":"error"' in line and "Conflicting lock" in line
+    ]
+
+
 @long_scenario
 def test_overlapping_runs_reprocessed_twice(faults: Faults) -> None:
     dag_id = "faults_backfill"
@@ -244,7 +276,8 @@ def test_overlapping_runs_reprocessed_twice(faults: Faults) -> None:
         assert set(faults.wait_runs(dag_id, run_ids).values()) == {"success"}
     for run_id in run_ids:
         assert [j.status for j in faults.jobs(dag_id, run_id)] == ["DONE"]  # reruns reuse the DONE job
-        assert "Conflicting lock" not in faults.task_log(dag_id, run_id, "load")
+        # Waits for the DuckDB lock are logged as warnings (quoting DuckDB's "Conflicting lock"); none failed.
+        assert not lock_errors(faults.task_log(dag_id, run_id, "load"))
     assert faults.partition_problems(dag_id, days) == []
     faults.record(f"overlapping runs ({len(days)} days) reprocessed twice", REPETITIONS, "right partitions")
 
@@ -313,11 +346,20 @@ def test_triggerer_killed_and_restarted(faults: Faults) -> None:
 
 @long_scenario
 def test_two_triggerers_and_one_dies(faults: Faults) -> None:
-    """HA: two triggerers share the triggers; SIGKILL one, the other takes its triggers over."""
+    """HA: a second triggerer joins while the first runs every trigger; SIGKILL the first, the second
+    takes all its triggers over (each trigger then has a log from both triggerers)."""
     cluster = faults.cluster
+    dag_id = "faults_ha"
+    days, run_ids = deferred_runs(faults, "two_triggerers", dag_id)  # all on the one triggerer
     cluster.start_component("triggerer-2", "triggerer")
-    time.sleep(10)  # both heartbeat before the triggers are created
-    days, run_ids = deferred_runs(faults, "two_triggerers", DEFERRED)
+    time.sleep(10)  # the second one heartbeats: alive when the first dies
     cluster.kill_component("triggerer")
-    assert_succeeded_with_one_job(faults, DEFERRED, run_ids, days)
-    faults.record("two triggerers (HA), one SIGKILLed", len(run_ids), "all completed, 1 job each")
+    assert_succeeded_with_one_job(faults, dag_id, run_ids, days)
+    for run_id in run_ids:
+        triggerers = faults.trigger_logs(dag_id, run_id, "score", try_number=1)
+        assert len(triggerers) == 2, f"{run_id}: trigger ran on triggerer job(s) {sorted(triggerers)}"
+    faults.record(
+        "two triggerers (HA), the one running the triggers SIGKILLed",
+        len(run_ids),
+        "the other took every trigger over; all completed, 1 job each",
+    )
