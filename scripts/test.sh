@@ -12,7 +12,8 @@
 #   5. type check: mypy on the package (configuration in pyproject.toml).
 #
 # Both environments always run, so one failure does not hide another; the script fails if either
-# fails or collects no tests. Extra arguments go to the locked and floor pytest runs (e.g. `-k warehouse`); the fault step is then skipped.
+# fails or collects no tests. Extra arguments go to the locked and floor pytest runs (e.g.
+# `-k warehouse`); the fault step is then skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
