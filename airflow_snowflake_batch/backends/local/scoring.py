@@ -30,6 +30,12 @@ _NUMPY = {
     "FLOAT": np.float32, "DOUBLE": np.float64, "BOOL": np.bool_,
     "STRING": np.str_, "BYTES": np.bytes_, "TIMESTAMP_NTZ": "datetime64[ns]",
 }  # fmt: skip
+# snowflake-ml's FeatureSpec.as_dtype() for nullable features (tests compare the two).
+_PANDAS_NULLABLE = {
+    "INT8": "Int8", "INT16": "Int16", "INT32": "Int32", "INT64": "Int64",
+    "UINT8": "UInt8", "UINT16": "UInt16", "UINT32": "UInt32", "UINT64": "UInt64",
+    "FLOAT": "Float32", "DOUBLE": "Float64", "BOOL": "boolean", "STRING": "string",
+}  # fmt: skip
 _ARROW = {
     "INT8": pa.int8(), "INT16": pa.int16(), "INT32": pa.int32(), "INT64": pa.int64(),
     "UINT8": pa.uint8(), "UINT16": pa.uint16(), "UINT32": pa.uint32(), "UINT64": pa.uint64(),
@@ -57,12 +63,20 @@ class LoadedFunction:
         return [f["name"] for f in self.outputs]
 
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Keyword arguments for the method: given values (names case-insensitive), else defaults."""
+        """Keyword arguments for the method: given values (names case-insensitive), else defaults.
+
+        As snowflake-ml's inference code does, a given scalar value is cast to its param's numpy type
+        (``10`` for a DOUBLE param arrives as ``np.float64(10.0)``); defaults arrive as declared.
+        """
         by_upper = {k.upper(): v for k, v in given.items()}
         resolved = {}
         for spec in self.params:
             value = by_upper.get(spec["name"].upper())
-            resolved[spec["name"]] = spec.get("default_value") if value is None else value
+            cast = _NUMPY.get(spec.get("dtype", "")) if spec.get("shape") is None else None
+            if value is None:
+                resolved[spec["name"]] = spec.get("default_value")
+            else:
+                resolved[spec["name"]] = cast(value) if callable(cast) else value
         unknown = sorted(set(by_upper) - {p["name"].upper() for p in self.params})
         if unknown:
             declared = ", ".join(p["name"] for p in self.params) or "none"
@@ -73,7 +87,7 @@ class LoadedFunction:
 
     def run(self, features: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
         """Score a frame whose columns are the signature's inputs, in order; outputs as in the signature."""
-        typed = features.astype({f["name"]: _numpy_dtype(f) for f in self.inputs})
+        typed = features.astype({f["name"]: input_dtype(f) for f in self.inputs})
         for feature in self.inputs:
             if "specs" in feature or feature.get("type") == "OBJECT":
                 # Structured values reach the model parsed, as Snowflake hands ARRAY/OBJECT columns.
@@ -95,12 +109,22 @@ def _structured(value: Any) -> Any:
     return None if value is None else structured(value)
 
 
-def _numpy_dtype(feature: dict[str, Any]) -> Any:
-    # BYTES stay Python bytes: numpy's fixed-width bytes dtype drops trailing NUL bytes, which would
-    # corrupt binary files (a WAV ending in silence) handed over with convert_to="raw_bytes".
-    if feature.get("shape") or feature.get("type") not in _NUMPY or feature.get("type") == "BYTES":
+def input_dtype(feature: dict[str, Any]) -> Any:
+    """The dtype the model sees a feature in, as snowflake-ml's inference code casts it in Snowflake
+    (``input_df.astype(FeatureSpec.as_dtype())``): a nullable scalar feature (the default) becomes a
+    pandas nullable type (``Float64``, ``Int64``, ``boolean``, ``string``), where a NULL is ``pd.NA``;
+    a non-nullable one its numpy type.
+
+    One deliberate difference: BYTES stay Python bytes, since numpy's fixed-width bytes dtype drops
+    trailing NUL bytes, which would corrupt binary files (a WAV ending in silence) handed over with
+    ``convert_to="raw_bytes"``.
+    """
+    dtype = feature.get("type")
+    if feature.get("shape") or dtype not in _NUMPY or dtype == "BYTES":
         return object
-    return _NUMPY[feature["type"]]
+    if feature.get("nullable", True) and dtype in _PANDAS_NULLABLE:
+        return _PANDAS_NULLABLE[dtype]
+    return _NUMPY[dtype]
 
 
 def _name_outputs(result: Any, names: list[str], rows: int) -> pd.DataFrame:

@@ -34,3 +34,19 @@ class FileSizer(custom_model.CustomModel):
     @custom_model.inference_api
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"SIZE": X["IMAGE"].map(lambda text: len(base64.b64decode(text)))})
+
+
+class NullAware(custom_model.CustomModel):
+    """Reports, per row, whether COUNT is missing and the dtype the model received it in."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"MISSING": X["COUNT"].isna(), "DTYPE": str(X["COUNT"].dtype)})
+
+
+class ParamTyper(custom_model.CustomModel):
+    """Reports the Python type the ``factor`` param arrives as."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
+        return pd.DataFrame({"PARAM_TYPE": [type(factor).__name__] * len(X)})

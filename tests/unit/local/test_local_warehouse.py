@@ -163,3 +163,53 @@ def test_unknown_function_and_missing_table(hook: SnowflakeBatchInferenceHook) -
             input_query="SELECT * FROM NOPE",
             output_table="BAD",
         )
+
+
+def test_nullable_features_reach_the_model_as_pandas_nullable_types(
+    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
+) -> None:
+    """A NULL in a nullable INT64 feature is pd.NA in an Int64 column, as snowflake-ml hands it in Snowflake
+    (a numpy int64 cast would fail with IntCastingNaNError)."""
+    from local_models import NullAware
+
+    sample = pd.DataFrame({"COUNT": pd.array([1, None], dtype="Int64")})
+    workspace.log_model(NullAware(), model_name="NULL_AWARE", version_name="V1", sample_input_data=sample)
+    workspace.write_table(
+        "COUNTS", pd.DataFrame({"ID": [1, 2, 3], "COUNT": pd.array([5, None, 7], dtype="Int64")})
+    )
+    score(hook, model_name="NULL_AWARE", input_table="COUNTS", output_table="SEEN")
+    seen = workspace.sql("SELECT ID, MISSING, DTYPE FROM SEEN ORDER BY ID")
+    assert seen["MISSING"].tolist() == [False, True, False]
+    assert set(seen["DTYPE"]) == {"Int64"}
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_input_dtypes_are_snowflake_mls_own(nullable: bool) -> None:
+    """The local scorer casts each feature as snowflake-ml's inference code does (FeatureSpec.as_dtype),
+    except BYTES, kept as Python bytes on purpose (numpy's bytes dtype drops trailing NULs)."""
+    from snowflake.ml.model.model_signature import DataType, FeatureSpec
+
+    from airflow_snowflake_batch.backends.local.scoring import input_dtype
+
+    for data_type in DataType:
+        if data_type is DataType.BYTES:
+            continue
+        theirs = FeatureSpec("X", data_type, nullable=nullable).as_dtype()
+        ours = input_dtype({"name": "X", "type": data_type.name, "nullable": nullable})
+        assert pd.api.types.pandas_dtype(ours) == pd.api.types.pandas_dtype(theirs), data_type
+
+
+def test_given_params_are_cast_to_their_type_defaults_arrive_as_declared(
+    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, rows: pd.DataFrame
+) -> None:
+    """As snowflake-ml's inference code does: an int given for a DOUBLE param reaches the model as
+    np.float64; the declared default (a Python float) is passed unchanged."""
+    from local_models import ParamTyper
+
+    workspace.log_model(
+        ParamTyper(), model_name="TYPER", version_name="V1", sample_input_data=rows[FEATURES].head(10)
+    )
+    score(hook, model_name="TYPER", input_table="INPUT", output_table="GIVEN", params={"FACTOR": 10})
+    score(hook, model_name="TYPER", input_table="INPUT", output_table="DEFAULT")
+    assert set(workspace.read_table("GIVEN")["PARAM_TYPE"]) == {"float64"}
+    assert set(workspace.read_table("DEFAULT")["PARAM_TYPE"]) == {"float"}
