@@ -30,3 +30,21 @@ def signature():
         ],
         outputs=[ms.FeatureSpec("SCORE", ms.DataType.DOUBLE)],
     )
+
+
+class NullAware(custom_model.CustomModel):
+    """MISSING = whether VISITS is NULL, as the model receives it."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"MISSING": X["VISITS"].isna()})
+
+
+def null_aware_signature():
+    """A nullable INT64 feature (snowflake-ml's default): a NULL in its column is scored, not refused."""
+    from snowflake.ml.model import model_signature as ms
+
+    return ms.ModelSignature(
+        inputs=[ms.FeatureSpec("VISITS", ms.DataType.INT64)],
+        outputs=[ms.FeatureSpec("MISSING", ms.DataType.BOOL)],
+    )

@@ -62,6 +62,10 @@ class Side:
         """The folder holding a stage location's files (``@OUT/path/``)."""
         raise NotImplementedError
 
+    def log_model(self, name: str, model: Any, signature: Any) -> None:
+        """Register ``model`` as ``name`` (its ``predict`` with ``signature``), for a test's own model."""
+        raise NotImplementedError
+
     def hook(self) -> SnowflakeBatchInferenceHook:
         return SnowflakeBatchInferenceHook(self.conn_id)
 
@@ -132,6 +136,9 @@ class LocalSide(Side):
     def stage_dir(self, location: str) -> Path:
         return self.workspace.path_of(location)
 
+    def log_model(self, name: str, model: Any, signature: Any) -> None:
+        self.workspace.log_model(model, model_name=name, version_name="V1", signatures={"predict": signature})
+
 
 # -- snowflake --------------------------------------------------------------------------------------------
 
@@ -149,8 +156,11 @@ class SnowflakeSide(Side):
         self.database, self.schema = schema
         self.conn_id = conn_id
         self._monkeypatch = monkeypatch
-        account.log_model(
-            Scorer(), model_name=f"{self.database}.{self.schema}.{MODEL}", signatures={"predict": signature()}
+        self.log_model(MODEL, Scorer(), signature())
+
+    def log_model(self, name: str, model: Any, signature: Any) -> None:
+        self.account.log_model(
+            model, model_name=f"{self.database}.{self.schema}.{name}", signatures={"predict": signature}
         )
 
     def _table(self, name: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from contract_sides import MODEL
-from contract_support import OUTPUT, features, load, stage_job_output, warehouse
+from contract_support import OUTPUT, features, load, rows, stage_job_output, warehouse
 
 from airflow_snowflake_batch.exceptions import (
     FunctionResolutionError,
@@ -167,3 +167,16 @@ def test_a_full_output_folder_refuses_save_mode_error(side):
     stage_job_output(side, features(range(2)), folder="@OUT/preds/JOB_1/")
     with pytest.raises(StageValidationError, match="already holds 3 file"):
         _batch(side)
+
+
+def test_a_null_in_a_nullable_integer_feature_is_scored_not_refused(side):
+    """Only non-nullable integer features refuse NULLs (the case above); a nullable one hands the model
+    pd.NA, as snowflake-ml's warehouse function does (``FeatureSpec.as_dtype()``)."""
+    from contract_models import NullAware, null_aware_signature
+
+    side.log_model("NULL_AWARE", NullAware(), null_aware_signature())
+    side.write_table(
+        "INPUT", pd.DataFrame({"ID": [1, 2, 3], "VISITS": pd.array([5, None, 7], dtype="Int64")})
+    )
+    assert warehouse(side, model_name="NULL_AWARE") == 3
+    assert rows(side.read_table(OUTPUT), ["ID", "MISSING"]) == [(1.0, False), (2.0, True), (3.0, False)]
