@@ -94,6 +94,8 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
     :param warehouse: Warehouse overriding the connection's.
     :param role: Role overriding the connection's.
     :param query_tag: Key/values set as the session's ``QUERY_TAG`` (dag, task and run, for cost attribution).
+    :param connection: The Airflow connection, already read (the trigger reads it on the event loop);
+        default: looked up by ``snowflake_conn_id`` when first needed.
     """
 
     conn_name_attr = "snowflake_conn_id"
@@ -111,6 +113,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         warehouse: str | None = None,
         role: str | None = None,
         query_tag: dict[str, str] | None = None,
+        connection: Connection | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -123,7 +126,22 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         )
         self.snowflake_conn_id = snowflake_conn_id
         self.query_tag = dict(query_tag or {})
+        self._connection = connection
+        if connection is not None:
+            # get_connection is a classmethod; SnowflakeHook calls it on the instance.
+            self.get_connection = self._given_connection  # type: ignore[method-assign]
         self._backend: InferenceBackend | None = None
+
+    def _given_connection(self, conn_id: str) -> Connection:
+        """``get_connection`` of a hook given its connection: that one (when the id matches), else Airflow's.
+
+        The trigger reads the connection on the triggerer's event loop and hands it over, so that the
+        blocking calls it runs in worker threads make no Airflow SDK call there: on Airflow 3.1 and 3.2.1
+        such a call from a plain thread crashes the triggerer (apache/airflow#64620).
+        """
+        if self._connection is not None and conn_id == self._connection.conn_id:
+            return self._connection
+        return type(self).get_connection(conn_id)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

@@ -9,9 +9,10 @@ import math
 import time
 from asyncio import sleep  # this module's own name: tests replace these waits without touching other loops'
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
 
 from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.exceptions import BatchJobError
@@ -24,6 +25,9 @@ from airflow_snowflake_batch.triggers.status_poller import (
     shared_poller,
     shared_settings,
 )
+
+if TYPE_CHECKING:
+    from airflow.models import Connection
 
 # Backoff after a transient error: doubles from one poll interval up to this many seconds.
 MAX_TRANSIENT_BACKOFF = 300.0
@@ -99,17 +103,31 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self) -> SnowflakeBatchInferenceHook:
-        return SnowflakeBatchInferenceHook(snowflake_conn_id=self.snowflake_conn_id, **self.hook_params)
+    async def _connection(self) -> Connection:
+        """The connection, read where the triggerer's SDK calls are safe.
+
+        Hooks here run their blocking calls (Snowflake, DuckDB) in worker threads. An Airflow SDK call
+        from such a thread (a connection look-up, the secret masker) crashes the triggerer of Airflow
+        3.1 and 3.2.1 ("Response read out of order", apache/airflow#64620). ``sync_to_async`` runs the
+        look-up in a thread whose SDK calls are routed back to this event loop, as Airflow's guidance
+        for triggers says; the hooks then get the connection and never look it up themselves.
+        """
+        return await sync_to_async(_get_connection)(self.snowflake_conn_id)
+
+    async def _hook(self) -> SnowflakeBatchInferenceHook:
+        return SnowflakeBatchInferenceHook(
+            snowflake_conn_id=self.snowflake_conn_id, connection=await self._connection(), **self.hook_params
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         key = poller_key(self.snowflake_conn_id, self.hook_params)
-        factory = functools.partial(  # holds no trigger: the poller outlives the trigger that made it
-            SnowflakeBatchInferenceHook,
-            snowflake_conn_id=self.snowflake_conn_id,
-            **shared_settings(self.hook_params),
-        )
         try:
+            factory = functools.partial(  # holds no trigger: the poller outlives the trigger that made it
+                SnowflakeBatchInferenceHook,
+                snowflake_conn_id=self.snowflake_conn_id,
+                connection=await self._connection(),
+                **shared_settings(self.hook_params),
+            )
             async with shared_poller(key, factory) as poller:
                 event = await self._wait(poller)
         except Exception as exc:
@@ -175,7 +193,12 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         message = f"Job {self.job_id} did not finish before its deadline"
         status = BatchJobStatus.UNKNOWN
         if self.cancel_on_timeout:
-            hook = self._hook()  # the task's own session and query tag, as for any cancel
+            try:
+                hook = await self._hook()  # the task's own session and query tag, as for any cancel
+            except Exception as exc:
+                self.log.exception("Could not cancel job %s at its deadline.", self.job_id)
+                message += f"; cancelling it failed ({exc}), so it may still be running."
+                return BatchJobEvent(BatchJobOutcome.TIMEOUT, self.job_id, status, message)
             try:
                 await hook.a_cancel_job(self.job_id)
                 message += " and was cancelled."
@@ -199,7 +222,13 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         """
         if not self.cancel_on_kill:
             return
-        hook = self._hook()
+        try:
+            hook = await self._hook()
+        except Exception:
+            self.log.exception(
+                "Could not cancel batch inference job %s; it may still be running.", self.job_id
+            )
+            return
         try:
             self.log.info("Task was killed: cancelling batch inference job %s.", self.job_id)
             await hook.a_cancel_job(self.job_id)
@@ -215,3 +244,7 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 self.log.warning(
                     "Could not close the session used to cancel job %s.", self.job_id, exc_info=True
                 )
+
+
+def _get_connection(conn_id: str) -> Connection:
+    return SnowflakeBatchInferenceHook.get_connection(conn_id)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from unittest import mock
 
 import pytest
@@ -120,7 +121,10 @@ async def test_terminal_status_gives_its_event(hook_cls, hook, sleep, status, ou
 
     assert event == BatchJobEvent(outcome, JOB, BatchJobStatus(status), "boom")
     # One hook, built from the serialized kwargs, for the whole wait; closed at the end.
-    hook_cls.assert_called_once_with(snowflake_conn_id="sf", database="ML")
+    hook_cls.assert_called_once_with(
+        snowflake_conn_id="sf", connection=hook_cls.get_connection.return_value, database="ML"
+    )
+    hook_cls.get_connection.assert_called_once_with("sf")
     assert hook.status.call_args_list == [mock.call(JOB)] * 3
     hook.close.assert_called_once_with()
     hook.a_cancel_job.assert_not_awaited()
@@ -274,6 +278,7 @@ async def test_polls_never_block_the_event_loop(sleep):
     with (
         mock.patch.object(SnowflakeBatchInferenceHook, "get_job_states", blocking_states),
         mock.patch.object(SnowflakeBatchInferenceHook, "close"),
+        mock.patch.object(SnowflakeBatchInferenceHook, "get_connection"),
     ):
         event = await first_event(make_trigger())
 
@@ -298,3 +303,55 @@ async def test_transient_errors_until_the_deadline_end_in_timeout_not_error(hook
     hook.a_cancel_job.assert_awaited_once_with(JOB)
     # Backoff 10, 20, 40, then cut to the 30 s left before the deadline.
     assert [c.args[0] for c in sleep.await_args_list] == [10.0, 20.0, 40.0, 30.0]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ending", ["done", "deadline", "kill"])
+async def test_connection_is_read_where_sdk_calls_reach_the_event_loop(ending):
+    """Airflow 3.1/3.2.1's triggerer dies when a trigger makes a sync SDK call (a connection look-up)
+    from a plain worker thread (apache/airflow#64620): its comms answer out of order. Airflow's
+    guidance is ``sync_to_async``, whose threads route SDK calls back to the event loop. Every look-up
+    happens there, and the hooks' threads (status, cancel, close) never look the connection up."""
+    from asgiref.sync import SyncToAsync
+
+    lookups: list[bool] = []
+    conn = mock.Mock(conn_id="sf", conn_type="snowflake_batch_local")
+
+    def get_connection(conn_id):
+        # Set only in a thread started by sync_to_async from a running event loop.
+        lookups.append(getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None)
+        return conn
+
+    built = []
+
+    class Hook(SnowflakeBatchInferenceHook):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            built.append(self)
+
+        def get_job_states(self, job_ids):
+            self.get_connection(self.snowflake_conn_id)  # what the backend's first use does
+            return {j: state("RUNNING" if ending != "done" else "DONE") for j in job_ids}
+
+        def cancel_job(self, job_id):
+            self.get_connection(self.snowflake_conn_id)
+
+        def close(self):
+            pass
+
+    with (
+        mock.patch.object(SnowflakeBatchInferenceHook, "get_connection", side_effect=get_connection),
+        mock.patch(f"{MOD}.SnowflakeBatchInferenceHook", Hook),
+    ):
+        deadline = time.time() + 0.3 if ending == "deadline" else None
+        t = make_trigger(poll_interval=0.05, deadline=deadline)
+        if ending == "kill":
+            task = asyncio.create_task(first_event(t))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            await t.on_kill()
+        else:
+            await first_event(t)
+
+    assert built and all(h._connection is conn for h in built)
+    assert lookups == [True] * len(lookups) and len(lookups) >= 1
