@@ -11,7 +11,13 @@ from airflow_snowflake_batch.backends.local import database as duck
 from airflow_snowflake_batch.backends.local import stages
 from airflow_snowflake_batch.backends.local.layout import Layout
 from airflow_snowflake_batch.backends.local.registry import LocalRegistry
+from airflow_snowflake_batch.exceptions import InputValidationError, WorkspacePathError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+
+# The folders a workspace holds (see backends/local/layout.py). A non-empty folder with none of them
+# is something else: most often the folder above the workspace (the demo's is
+# ./demo-workspace/local-snowflake, not ./demo-workspace).
+_WORKSPACE_ENTRIES = frozenset({"databases", "stages", "models", "jobs", "tmp"})
 
 # Registry.log_model arguments that shape only Snowflake's deployment: accepted, ignored locally.
 _DEPLOYMENT_OPTIONS = frozenset(
@@ -41,13 +47,16 @@ class LocalWorkspace:
     ``AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY`` (seconds) in the submitting process to make each job
     wait that long once RUNNING (to test cancelling or killing a running job).
 
-    :param root: The workspace folder (created when missing).
+    :param root: The workspace folder (created when missing). A folder that holds other files and
+        none of a workspace's folders is refused (:class:`~airflow_snowflake_batch.exceptions.WorkspacePathError`)
+        rather than turned into an empty workspace.
     :param database: Database for unqualified names (created when missing).
     :param schema: Schema for unqualified names (created when missing).
     """
 
     def __init__(self, root: str | Path, *, database: str = "ML", schema: str = "PUBLIC") -> None:
         self.layout = Layout.at(root)
+        _refuse_foreign_folder(self.layout.root)
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self.database = Identifier.parse(database, what="database")
         self.schema = Identifier.parse(schema, what="schema")
@@ -96,13 +105,35 @@ class LocalWorkspace:
         return len(dataframe)
 
     def read_table(self, name: str) -> Any:
-        """The table's rows as a pandas DataFrame."""
-        return self.sql(f"SELECT * FROM {self.name(name, what='table name').quoted}")
+        """The table's rows as a pandas DataFrame; a missing table is an error listing the tables there are."""
+        table = self.name(name, what="table name")
+        if not self.table_exists(table.sql):
+            raise InputValidationError(
+                f"Table {table.sql} does not exist in the local workspace {self.root}. "
+                f"Its tables: {', '.join(self.tables()) or 'none'}."
+            )
+        return self.sql(f"SELECT * FROM {table.quoted}")
+
+    def tables(self) -> list[str]:
+        """The workspace's tables, as ``DB.SCHEMA.TABLE`` names, sorted."""
+        with database_connect(self) as con:
+            return duck.list_tables(con)
 
     def sql(self, query: str, params: list[Any] | None = None) -> Any:
-        """Run one statement (DuckDB SQL, three-part names); its rows as a pandas DataFrame."""
+        """Run one statement (DuckDB SQL, three-part names); its rows as a pandas DataFrame.
+
+        A statement naming a table that does not exist fails with an error listing the tables there are.
+        """
+        import duckdb
+
         with database_connect(self) as con:
-            return duck.query_frame(con, query, params)
+            try:
+                return duck.query_frame(con, query, params)
+            except duckdb.CatalogException as exc:
+                raise InputValidationError(
+                    f"{exc} (in the local workspace {self.root}; its tables: "
+                    f"{', '.join(duck.list_tables(con)) or 'none'})."
+                ) from exc
 
     def table_exists(self, name: str) -> bool:
         table = self.name(name, what="table name")
@@ -202,6 +233,18 @@ class LocalWorkspace:
     def set_default_version(self, model_name: str, version_name: str) -> None:
         """``model.default = version_name``."""
         self.registry.set_default_version(self.name(model_name, what="model_name"), version_name)
+
+
+def _refuse_foreign_folder(root: Path) -> None:
+    if not root.is_dir():
+        return
+    entries = sorted(p.name for p in root.iterdir())
+    if entries and not _WORKSPACE_ENTRIES.intersection(entries):
+        raise WorkspacePathError(
+            f"{root} is not a local workspace: it holds {len(entries)} other entries (e.g. {entries[:3]}) and "
+            f"none of a workspace's folders ({', '.join(sorted(_WORKSPACE_ENTRIES))}). Give the workspace "
+            "folder itself (the demo's is ./demo-workspace/local-snowflake), or a new or empty folder."
+        )
 
 
 def database_connect(workspace: LocalWorkspace, *, create: tuple[Identifier, ...] = ()) -> Any:

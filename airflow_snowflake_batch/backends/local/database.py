@@ -194,6 +194,15 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: ObjectName) -> bool:
     return bool(row and row[0])
 
 
+def list_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every table of the attached databases, as ``DB.SCHEMA.TABLE`` (quoted where Snowflake would need it)."""
+    rows = con.execute(
+        "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+        "WHERE NOT internal AND NOT temporary ORDER BY ALL"
+    ).fetchall()
+    return [".".join(Identifier(part).sql for part in row) for row in rows]
+
+
 def describe_query(con: duckdb.DuckDBPyConnection, query: str) -> list[Column]:
     check_single_query(con, query)
     return [Column(name=row[0], sql_type=row[1]) for row in con.execute(f"DESCRIBE {query}").fetchall()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,7 +12,7 @@ from local_support import CONN_ID, FEATURES
 
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.backends.local.backend import LocalBackend
-from airflow_snowflake_batch.exceptions import ModelNotFoundError
+from airflow_snowflake_batch.exceptions import InputValidationError, ModelNotFoundError, WorkspacePathError
 from airflow_snowflake_batch.hooks import validation
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
@@ -257,3 +258,38 @@ def test_custom_model_params_become_param_specs(workspace: LocalWorkspace, rows:
     (function,) = version.functions
     assert (function.name, [o.name for o in function.outputs]) == ("PREDICT", ["SCALED"])
     assert [(p.name, p.dtype, p.default) for p in function.params] == [("factor", "DOUBLE", 2.0)]
+
+
+def test_a_folder_that_is_not_a_workspace_is_refused_naming_it(tmp_path: Path) -> None:
+    """The folder above a workspace (e.g. ./demo-workspace instead of ./demo-workspace/local-snowflake)
+    is not turned into a new, empty workspace whose next read fails with DuckDB's catalog error."""
+    LocalWorkspace(tmp_path / "local-snowflake")
+    (tmp_path / "notes.txt").write_text("not a workspace")
+
+    with pytest.raises(WorkspacePathError, match=rf"{tmp_path} is not a local workspace.*local-snowflake"):
+        LocalWorkspace(tmp_path)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["local-snowflake", "notes.txt"]  # nothing created
+
+
+def test_an_existing_or_empty_workspace_folder_opens(tmp_path: Path) -> None:
+    first = LocalWorkspace(tmp_path / "ws")
+    first.write_table("T", pd.DataFrame({"A": [1]}))
+    (tmp_path / "empty").mkdir()
+
+    assert LocalWorkspace(tmp_path / "ws").read_table("T")["A"].tolist() == [1]
+    assert LocalWorkspace(tmp_path / "empty").tables() == []
+
+
+def test_a_missing_table_is_named_with_the_tables_that_exist(tmp_path: Path) -> None:
+    ws = LocalWorkspace(tmp_path / "ws")
+    ws.write_table("SCORES", pd.DataFrame({"A": [1]}))
+    ws.write_table('OTHER.PUBLIC."lower"', pd.DataFrame({"A": [1]}))
+
+    with pytest.raises(
+        InputValidationError,
+        match=r'ML\.PUBLIC\.NOPE does not exist.*tables: ML\.PUBLIC\.SCORES, OTHER\.PUBLIC\."lower"\.',
+    ):
+        ws.read_table("NOPE")
+    with pytest.raises(InputValidationError, match=r"NOPE.*its tables: .*ML\.PUBLIC\.SCORES"):
+        ws.sql("SELECT * FROM ML.PUBLIC.NOPE")
