@@ -291,5 +291,5 @@ def test_a_missing_table_is_named_with_the_tables_that_exist(tmp_path: Path) -> 
         match=r'ML\.PUBLIC\.NOPE does not exist.*tables: ML\.PUBLIC\.SCORES, OTHER\.PUBLIC\."lower"\.',
     ):
         ws.read_table("NOPE")
-    with pytest.raises(InputValidationError, match=r"NOPE.*its tables: .*ML\.PUBLIC\.SCORES"):
+    with pytest.raises(InputValidationError, match=r"(?s)NOPE.*its tables: .*ML\.PUBLIC\.SCORES"):
         ws.sql("SELECT * FROM ML.PUBLIC.NOPE")
