@@ -10,12 +10,21 @@ log = logging.getLogger(__name__)
 
 
 class BatchJobStatus(str, Enum):
-    """A job service's status (``snowflake.ml.jobs`` plus the SPCS transitional states)."""
+    """A job service's status: DESCRIBE SERVICE's documented list, plus ``snowflake.ml.jobs``' own
+    (``CANCELLING``, ``CANCELLED``; snowflake-ml's ``ServiceStatus`` also lists ``SUSPENDING``,
+    ``SUSPENDED`` and ``DELETING``).
+
+    A suspended job service (``ALTER SERVICE ... SUSPEND``, or its compute pool suspended) makes no
+    progress until someone resumes it, so waiting on it would wait forever: ``SUSPENDING`` and
+    ``SUSPENDED`` end the wait as a failure that says how to resume. A job service being dropped
+    (``DELETING``) ends like a ``DELETED`` one: cancelled.
+    """
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     CANCELLING = "CANCELLING"
     SUSPENDING = "SUSPENDING"
+    SUSPENDED = "SUSPENDED"
     DELETING = "DELETING"
     DONE = "DONE"
     FAILED = "FAILED"
@@ -46,6 +55,23 @@ class BatchJobStatus(str, Enum):
     def is_success(self) -> bool:
         return self is BatchJobStatus.DONE
 
+    @property
+    def is_cancelled(self) -> bool:
+        """Cancelled or dropped (``snowflake.ml.jobs`` reports CANCELLED; DESCRIBE SERVICE DELETED)."""
+        return self in (BatchJobStatus.CANCELLED, BatchJobStatus.DELETED, BatchJobStatus.DELETING)
+
+    @property
+    def hint(self) -> str:
+        """What a user can do about a job that ended in this status ('' when the status says it all)."""
+        if self in (BatchJobStatus.SUSPENDING, BatchJobStatus.SUSPENDED):
+            return (
+                "The job service was suspended (ALTER SERVICE ... SUSPEND, or its compute pool was "
+                "suspended): it makes no progress and its results are incomplete. Resume it with "
+                "ALTER SERVICE <job> RESUME and clear the task to re-attach to it, or clear the task to "
+                "submit a new job."
+            )
+        return ""
+
 
 _TERMINAL = frozenset(
     {
@@ -54,6 +80,10 @@ _TERMINAL = frozenset(
         BatchJobStatus.CANCELLED,
         BatchJobStatus.INTERNAL_ERROR,
         BatchJobStatus.DELETED,
+        # Never waited on: see the class docstring.
+        BatchJobStatus.SUSPENDING,
+        BatchJobStatus.SUSPENDED,
+        BatchJobStatus.DELETING,
     }
 )
 

@@ -25,7 +25,7 @@ class BatchJobOutcome(str, Enum):
         """The outcome of a job that reached a terminal status."""
         if status.is_success:
             return cls.SUCCESS
-        if status in (BatchJobStatus.CANCELLED, BatchJobStatus.DELETED):
+        if status.is_cancelled:
             return cls.CANCELLED
         return cls.FAILED
 

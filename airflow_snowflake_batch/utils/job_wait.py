@@ -68,8 +68,9 @@ def raise_for_outcome(event: BatchJobEvent, *, output_location: str | None = Non
             f"Lost track of batch inference job {event.job_id}.{detail} The job may still be running; "
             "a retry of this task re-attaches to it."
         )
+    hint = f" {event.job_status.hint}" if event.job_status.hint else ""
     raise BatchJobError(
-        f"Batch inference job {event.job_id} ended {event.job_status.value}.{detail}{where} "
+        f"Batch inference job {event.job_id} ended {event.job_status.value}.{detail}{hint}{where} "
         "See the job logs above."
     )
 

@@ -495,7 +495,9 @@ def get_job(sql_log: Any) -> Any:
         yield lookup
 
 
-@pytest.mark.parametrize("status", ["PENDING", "RUNNING", "DONE", "CANCELLED", "SUSPENDING"])
+@pytest.mark.parametrize(
+    "status", ["PENDING", "RUNNING", "DONE", "CANCELLED", "SUSPENDING", "SUSPENDED", "DELETING"]
+)
 def test_job_state(backend, session, get_job, sf_classes, status):
     get_job.return_value = _ml_job(sf_classes, status=status)
     state = backend.get_job_state("DB.SC.JOB_1")

@@ -111,8 +111,12 @@ def test_rejects_non_positive_poll_interval():
         ("INTERNAL_ERROR", BatchJobOutcome.FAILED),
         ("CANCELLED", BatchJobOutcome.CANCELLED),
         ("DELETED", BatchJobOutcome.CANCELLED),
+        # Documented DESCRIBE SERVICE statuses that used to read as UNKNOWN (waited on until the deadline).
+        ("DELETING", BatchJobOutcome.CANCELLED),
+        ("SUSPENDING", BatchJobOutcome.FAILED),
+        ("SUSPENDED", BatchJobOutcome.FAILED),
     ],
-    ids=["done", "failed", "internal-error", "cancelled", "deleted"],
+    ids=["done", "failed", "internal-error", "cancelled", "deleted", "deleting", "suspending", "suspended"],
 )
 async def test_terminal_status_gives_its_event(hook_cls, hook, sleep, status, outcome):
     hook.status.side_effect = [state("PENDING"), state("RUNNING"), state(status, "boom")]
