@@ -229,10 +229,18 @@ def parquet_columns(location: StageLocation, file_format: ObjectName, files: Ite
     return f"SELECT COLUMN_NAME, TYPE FROM TABLE({_infer_schema(location, file_format, files)})", []
 
 
+# INFER_SCHEMA's FILES takes at most 1,000 names (its reference page).
+INFER_SCHEMA_MAX_FILES = 1000
+
+
 def _infer_schema(location: StageLocation, file_format: ObjectName, files: Iterable[str]) -> str:
     """``INFER_SCHEMA`` over the named files (relative to ``location``): it has no pattern, and would
-    otherwise read every file there, the 0-byte ``_SUCCESS`` marker too, and fail on it."""
-    names = ", ".join(quote_string(name) for name in files)
+    otherwise read every file there, the 0-byte ``_SUCCESS`` marker too, and fail on it.
+
+    Only the first :data:`INFER_SCHEMA_MAX_FILES` files are named: the files of one job folder are
+    written by one job with one schema, and the load itself (``COPY ... PATTERN``) reads them all.
+    """
+    names = ", ".join(quote_string(name) for name in list(files)[:INFER_SCHEMA_MAX_FILES])
     if not names:
         raise ValueError(f"No Parquet files at {location.sql} to take the table's columns from.")
     return (

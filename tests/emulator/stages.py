@@ -58,6 +58,7 @@ _CREATE_SSE_STAGE = re.compile(
 _SHOW_STAGES = re.compile(r"^\s*SHOW\s+STAGES(?:\s+LIKE\s+'(?P<like>[^']*)')?", re.I)
 _REMOVE = re.compile(r"^\s*(?:REMOVE|RM)\s+(?P<location>@\S+?)\s*;?\s*$", re.I)
 
+INFER_SCHEMA_MAX_FILES = 1000
 # Arrow types → the Snowflake types INFER_SCHEMA reports.
 _SNOWFLAKE_TYPES = [
     (pa.types.is_boolean, "BOOLEAN"),
@@ -170,6 +171,12 @@ class StageFiles:
         files = _INFER_FILES.search(args)
         if files is not None:
             names = [n.strip().strip("'") for n in files["files"].split(",") if n.strip()]
+            if len(names) > INFER_SCHEMA_MAX_FILES:
+                # INFER_SCHEMA's page: FILES names "one or more (up to 1000) files" (the limit is stated
+                # on its Japanese and Korean versions; shared/reference/snowflake-documented-behaviour.md).
+                raise SqlError(
+                    1003, f"INFER_SCHEMA: FILES names {len(names)} files; at most {INFER_SCHEMA_MAX_FILES}."
+                )
             paths = [folder / name for name in names]
         else:
             paths = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []

@@ -204,3 +204,28 @@ def test_the_input_copy_beside_the_job_folders_trips_neither_save_mode_nor_load(
         )
         _, rows = hook.load_results(output_location=world.job_folder, target_table="LOADED_AGAIN")
     assert rows == 3
+
+
+# -- issue 18 item 3: INFER_SCHEMA names at most 1,000 files ----------------------------------------
+
+
+def test_a_job_folder_of_more_files_than_infer_schema_takes_loads_every_file(world: World) -> None:
+    """INFER_SCHEMA's FILES takes at most 1,000 names (the emulator refuses more, as Snowflake's page
+    says); a job with many workers can write more files than that, and every one must load."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = world.account.stage_dir(f"@DB.{SCHEMA}.OUT/many/")
+    folder.mkdir(parents=True)
+    for i in range(1500):
+        table = pa.table({"X1": [float(i)], "X2": [0.0], "OUTPUT_FEATURE_0": [2.0 * i]})
+        pq.write_table(table, folder / f"data_{i:04d}.parquet")
+    (folder / "_SUCCESS").write_bytes(b"")
+
+    with world.hook() as hook:
+        table, rows = hook.load_results(output_location=f"@DB.{SCHEMA}.OUT/many/", target_table="MANY")
+        loaded = hook.backend.session.sql(
+            f"SELECT COUNT(*), SUM(OUTPUT_FEATURE_0) FROM {table.sql}"
+        ).collect()
+    assert rows == 1500
+    assert tuple(loaded[0]) == (1500, pytest.approx(2.0 * sum(range(1500))))
