@@ -1,7 +1,7 @@
 """Score demo data with the example DAGs on a local workspace: no Snowflake account needed.
 
-Run through ``scripts/demo.sh`` (which installs everything first), or with the project's venv:
-``.venv/bin/python scripts/demo.py [--workspace DIR] [--date YYYY-MM-DD]``.
+Run through ``scripts/demo.sh`` (which installs what it needs in ``.venv-demo`` first), or with a venv
+that has the ``demo`` extra: ``.venv-demo/bin/python scripts/demo.py [--workspace DIR] [--date YYYY-MM-DD]``.
 
 1. creates a local workspace (DuckDB tables, folder stages, a model registry) in ``DIR/local-snowflake``;
 2. writes a week of demo customer features to ``ML.PUBLIC.CUSTOMER_FEATURES``, trains a small
@@ -97,12 +97,21 @@ def main() -> int:
     print(
         f"\nThe workspace is in {workspace_root}: tables in databases/, batch job output (Parquet and "
         f"_SUCCESS) in stages/, jobs and their logs in jobs/. Read a table with:\n"
-        f'  .venv/bin/python -c "from airflow_snowflake_batch.local import LocalWorkspace; '
+        f'  {_venv_python()} -c "from airflow_snowflake_batch.local import LocalWorkspace; '
         f"print(LocalWorkspace('{workspace_root}').read_table('ML.PUBLIC.CHURN_SCORES'))\"\n"
         f"Run the example DAGs on it yourself with:\n"
         f"  export AIRFLOW_CONN_SNOWFLAKE_DEFAULT='{workspace.connection_uri()}'"
     )
     return 0 if all_right else 1
+
+
+def _venv_python() -> str:
+    """This interpreter, relative to the repository when it lives there (``.venv-demo/bin/python``)."""
+    path = Path(sys.executable)
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def agreement(scores: Any, day_features: Any, model: Any) -> tuple[bool, str]:

@@ -7,5 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 unset PYTHONDONTWRITEBYTECODE
 # shellcheck source=scripts/uv.sh
 source scripts/uv.sh
-uv sync --locked --extra test
-exec .venv/bin/python scripts/demo.py "$@"
+# Its own environment with only what the demo runs (the local backend, scikit-learn): the test
+# environment (.venv) also holds the test tools and models, and `uv sync` of one set removes the other's.
+export UV_PROJECT_ENVIRONMENT=.venv-demo
+uv sync --locked --extra demo
+exec .venv-demo/bin/python scripts/demo.py "$@"
