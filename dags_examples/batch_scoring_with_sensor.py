@@ -59,7 +59,7 @@ with DAG(
         job_id=submit_job.output["job_id"],
         deferrable=True,  # wait on the triggerer, not in a worker slot
         poke_interval=15,
-        timeout=timedelta(hours=2).total_seconds(),
+        timeout=timedelta(hours=2),
         snowflake_conn_id="snowflake_default",
     )
     # [END howto_sensor_snowflake_batch_inference_job]
