@@ -143,7 +143,7 @@ def _markers_in_examples() -> set[tuple[str, str]]:
 def _markers_in_docs() -> set[tuple[str, str]]:
     """(file, marker) of every ``literalinclude`` of ``dags_examples/`` in ``docs/``, checked whole."""
     included = set()
-    directive = re.compile(r"^\.\. literalinclude:: \.\./dags_examples/(\S+)\n((?:   .*\n)+)", re.M)
+    directive = re.compile(r"^\.\. literalinclude:: (?:\.\./)+dags_examples/(\S+)\n((?:   .*\n)+)", re.M)
     for page in (REPO_ROOT / "docs").rglob("*.rst"):
         for name, options in directive.findall(page.read_text()):
             start = re.search(r":start-after: # \[START (\w+)\]", options)
