@@ -29,8 +29,8 @@ with DAG(
     def summarize(triggering_asset_events=None) -> list[dict]:
         """One line per scores event: the partition, the rows and the model version that made them."""
         landed = []
-        # Iterated, not looked up with .get(asset): a run without events (a manual run) gets a plain
-        # dict on Airflow 3.1, which cannot take an Asset as a key; the loop works on every version.
+        # Iterated and matched by name, never looked up with an Asset as a key: Asset objects are not
+        # hashable on Airflow 3.1, so `(events or {}).get(asset)` fails there on a run without events.
         for asset, events in (triggering_asset_events or {}).items():
             if asset.name != CHURN_SCORES:
                 continue

@@ -240,6 +240,6 @@ def test_a_run_scores_with_the_model_version_it_chose(local_demo) -> None:
 
 
 def test_the_report_runs_without_asset_events(local_demo) -> None:
-    """A manual run has no triggering asset events (Airflow 3.1 hands the task a plain dict then)."""
+    """A manual run has no triggering asset events (on Airflow 3.1 a lookup with an Asset key failed)."""
     _, _, modules = local_demo
     _run(modules["churn_scores_report"])
