@@ -3,7 +3,7 @@ include, and the ones not run elsewhere run with ``dag.test()`` on a local works
 
 Run elsewhere: the nightly DAGs by ``scripts/demo.py`` and on the emulated account
 (``tests/emulator``), ``backfill_scoring`` by ``test_backfill_e2e.py``, the media DAGs by
-``tests/unit/operators/test_media_example_dags.py``.
+``test_media_example_dags.py``.
 """
 
 from __future__ import annotations
