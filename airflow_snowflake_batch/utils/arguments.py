@@ -72,7 +72,6 @@ def check_model_params_given(
     if clashing:
         raise ValueError(
             f"Task {task}: params {clashing} name parameters of model function {function.name}, but "
-            "params are Airflow's task params and are not sent to the model. Pass the model's values "
-            f"as model_params (e.g. model_params={{{clashing[0]!r}: '{{{{ params.{clashing[0]} }}}}'}}), "
-            "or model_params={} to run the model with its defaults."
+            "params are Airflow's task params and are not sent to the model. Move the model's values "
+            "to model_params, or pass model_params={} to run the model with its defaults."
         )
