@@ -432,7 +432,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         (the triggerer may process the clear after the new try re-attached). Failing would turn a
         clear into a failed try, so the new try submits its own job instead.
         """
-        if not (job.reattached and event.job_status is BatchJobStatus.CANCELLED):
+        if not (job.reattached and event.job_status.is_cancelled):
             return False
         self.log.warning(
             "Job %s of an earlier try was cancelled after this try re-attached to it (the earlier try "

@@ -558,3 +558,20 @@ def test_hook_class_is_the_real_one():
     assert not hasattr(module, "SnowflakeBatchInferenceHook")
     hook = make_op().make_hook(None)
     assert type(hook) is SnowflakeBatchInferenceHook and hook.snowflake_conn_id == "sf"
+
+
+@pytest.mark.parametrize("status", ["CANCELLED", "DELETED", "DELETING"])
+def test_a_reattached_job_cancelled_or_dropped_from_outside_is_resubmitted_whatever_the_status_says(
+    hook, context, status
+):
+    """snowflake-ml reports a cancelled job CANCELLED; DESCRIBE SERVICE's documented list has only
+    DELETED/DELETING for a service that is gone. Either report of an earlier try's job, cancelled after
+    this try re-attached to it, leads to the same outcome: this try submits its own job (issue 18 item 5)."""
+    hook.start_batch_job.return_value = job_start("PENDING")
+    with pytest.raises(TaskDeferred) as resumed:
+        make_op(deferrable=True).execute_complete(
+            context, event=event("cancelled", status), job=JOB_XCOM, reattached=True
+        )
+
+    assert resumed.value.kwargs["reattached"] is False
+    hook.start_batch_job.assert_called_once()
