@@ -282,7 +282,7 @@ def _lead(job_dir: Path) -> int:
         jobs.write_status(job_dir, BatchJobStatus.FAILED, f"{type(exc).__name__}: {exc}")
         return 1
     finally:
-        jobs.remove_scratch_input(job_dir)
+        jobs.remove_scratch_input(job_dir, Layout.at(job["workspace"]))
 
 
 def main(argv: list[str]) -> int:
