@@ -28,6 +28,7 @@ from airflow_snowflake_batch.backends.base import (
     StageFile,
     StageInfo,
     WarehouseInferenceRequest,
+    subquery,
 )
 from airflow_snowflake_batch.backends.local import database, jobs, stages
 from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, write_json_atomic
@@ -128,7 +129,7 @@ class LocalBackend:
     def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
         counts = ", ".join(f"count_if({Identifier(c).quoted} IS NULL)" for c in columns)
         with self._connect() as con:
-            row = con.execute(f"SELECT {counts} FROM ({self._input_query(source)})").fetchone()
+            row = con.execute(f"SELECT {counts} FROM {subquery(self._input_query(source))}").fetchone()
         # DuckDB's count_if over no row is NULL (Snowflake's COUNT_IF is 0).
         return {column: int(count or 0) for column, count in zip(columns, row or (), strict=True)}
 
@@ -243,7 +244,7 @@ class LocalBackend:
         jobs.begin_submission(job_dir, scratch)
         try:
             if spec.source.stage_location is not None:
-                stages.require_stage(self.layout, spec.source.stage_location.stage)
+                stages.require_stage(self.layout, spec.source.stage_location)
                 input_dir = self.layout.location_dir(spec.source.stage_location)
             else:
                 assert scratch is not None
