@@ -37,7 +37,7 @@ def subquery(query: str) -> str:
     (``SELECT ... -- daily extract``) would otherwise comment it out.
 
     >>> subquery("SELECT 1 -- note")
-    '(SELECT 1 -- note\n)'
+    '(SELECT 1 -- note\\n)'
     """
     return f"({query}\n)"
 
