@@ -15,6 +15,8 @@ import pytest
         "airflow_snowflake_batch.backends.snowflake_sql",
         "airflow_snowflake_batch.backends.snowflake",
         "airflow_snowflake_batch.utils.lineage",
+        "airflow_snowflake_batch.backends.base",
+        "airflow_snowflake_batch.input_checks",
     ],
 )
 def test_docstring_examples(module: str) -> None:

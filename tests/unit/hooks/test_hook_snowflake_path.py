@@ -151,7 +151,8 @@ def test_query_input_is_described_through_sql(hook, predict, sql_log, new_datafr
         InputValidationError, match="input query does not match.*missing column 'SPECIES_CODE'"
     ):
         hook.validate_input(hook.input_source(input_query="SELECT sepal_length FROM t;"), predict)
-    assert sql_log.texts == ["SELECT sepal_length FROM t"]
+    # The newline keeps snowflake-ml's "FROM ({query})" closed when the query ends in a line comment.
+    assert sql_log.texts == ["SELECT sepal_length FROM t\n"]
 
 
 # -- stage validation ---------------------------------------------------------------------------
