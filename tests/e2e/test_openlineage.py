@@ -17,7 +17,7 @@ from unit.operators.operator_support import make_context
 from unit.snowflake_doubles import CONN, CONN_ID
 
 from airflow_snowflake_batch.local import LocalWorkspace
-from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator, _Job
 from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
 from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
 
@@ -186,7 +186,7 @@ def test_batch_job_lineage_over_input_files_reads_the_stage_folder(workspace: Lo
         output_stage_location="@OUT/preds/",
     )
     # What execute() records once the job is submitted; lineage reads only this and the arguments.
-    batch._job = {"job_id": "ML.PUBLIC.JOB_1", "output_location": "@ML.PUBLIC.OUT/preds/JOB_1/"}
+    batch._job = _Job("ML.PUBLIC.JOB_1", "JOB_1", "@ML.PUBLIC.OUT/preds/JOB_1/")
 
     lineage = batch.get_openlineage_facets_on_complete(None)
 
