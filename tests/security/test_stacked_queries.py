@@ -138,7 +138,7 @@ def test_a_read_only_query_cannot_read_files_outside_the_workspace(
     separator=st.sampled_from([";", ";\n", " ; ", ";--\n", ";/* c */"]),
 )
 def test_any_stacked_statement_is_refused(head: str, tail: str, separator: str) -> None:
-    from airflow_snowflake_batch.hooks.validation import check_input_query
+    from airflow_snowflake_batch.inference.inputs import check_input_query
 
     with pytest.raises(InputValidationError, match="input_query holds 2 statements"):
         check_input_query(head + separator + tail)
