@@ -67,8 +67,8 @@ def matching_files(location: StageLocation, names: Sequence[str], pattern: str |
 
     Each path must itself be a valid stage location, since batch jobs read it as one.
 
-    >>> matching_files(StageLocation.parse("@DB.SC.IN/img/"), ["a.png", "b.txt"], r".*\\.png")
-    ('@DB.SC.IN/img/a.png',)
+    >>> matching_files(StageLocation.parse("@DB.SC.MEDIA/img/"), ["a.png", "b.txt"], r".*\\.png")
+    ('@DB.SC.MEDIA/img/a.png',)
     """
     matching = [n for n in names if pattern is None or re.fullmatch(pattern, n)]
     if not matching:
