@@ -1,10 +1,10 @@
 """SnowflakeBatchInferenceHook: the only code that talks to Snowflake or the local workspace.
 
-The hook owns the connection and its backend, retries, name qualification, and the calls (submit,
-wait, cancel, logs, load). What those calls decide (does the input fit the signature, does this try
+The connection, its backend, the session, retries and name qualification are the base hook's
+(:mod:`~airflow_snowflake_batch.hooks.batch_inference_base`); the calls (validate, submit, wait, cancel,
+logs, load, clean up) are here. What a call decides (does the input fit the signature, does this try
 re-attach, what does a load replace, what may cleanup drop) is in :mod:`airflow_snowflake_batch.inference`,
-which imports nothing of Airflow; the hook reads what a decision needs and acts on what it returns.
-"""
+which imports nothing of Airflow: the hook reads what a decision needs and acts on what it returns."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ import logging
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-import tenacity
-from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
+from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
@@ -26,29 +23,20 @@ from airflow_snowflake_batch.backends.base import (
     LoadResultsRequest,
     WarehouseInferenceRequest,
 )
-from airflow_snowflake_batch.backends.retry import is_session_expired, retry_policy
-from airflow_snowflake_batch.constants import (
-    DEFAULT_CONN_ID,
-    DEFAULT_JOB_PREFIX,
-    LOCAL_CONN_TYPE,
-    LOCAL_NAMESPACE,
-    SUCCESS_FILE,
-)
+from airflow_snowflake_batch.constants import DEFAULT_JOB_PREFIX, LOCAL_CONN_TYPE, SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError
 from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
+from airflow_snowflake_batch.hooks.batch_inference_base import SnowflakeBatchInferenceBaseHook
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, parse_job_name
 from airflow_snowflake_batch.inference import inputs, jobs, results, retention, signature, spec_safety, stages
 from airflow_snowflake_batch.inference.column_handling import check_column_handling, file_source
 from airflow_snowflake_batch.inference.jobs import JobStart
-from airflow_snowflake_batch.inference.results import MAP_INDEX_COLUMN, replace_key
+from airflow_snowflake_batch.inference.results import replace_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-
-    from airflow.models import Connection
+    from collections.abc import Mapping, Sequence
 
     from airflow_snowflake_batch.backends.base import (
-        InferenceBackend,
         ModelFunction,
         ModelVersionRef,
         PartitionValue,
@@ -57,22 +45,13 @@ if TYPE_CHECKING:
     )
     from airflow_snowflake_batch.job_status import JobState
 
-# Re-exported: callers import these from the hook module.
-__all__ = [
-    "LOCAL_CONN_TYPE",
-    "MAP_INDEX_COLUMN",
-    "SUCCESS_FILE",
-    "JobStart",
-    "SnowflakeBatchInferenceHook",
-    "replace_key",
-]
+# JobStart is re-exported: it is what start_batch_job returns, and callers import it from here.
+__all__ = ["JobStart", "SnowflakeBatchInferenceHook"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-
-class SnowflakeBatchInferenceHook(SnowflakeHook):
+class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
     """
     Run Snowflake Model Registry inference: warehouse ``run()`` and SPCS ``run_batch()`` jobs.
 
@@ -92,51 +71,9 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         default: looked up by ``snowflake_conn_id`` when first needed.
     """
 
-    conn_name_attr = "snowflake_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
     # The Snowflake provider owns the ``snowflake`` type; this hook registers the local workspace type.
     conn_type = LOCAL_CONN_TYPE
     hook_name = "Snowflake Batch Inference (local workspace)"
-
-    def __init__(
-        self,
-        snowflake_conn_id: str = default_conn_name,
-        *,
-        database: str | None = None,
-        schema: str | None = None,
-        warehouse: str | None = None,
-        role: str | None = None,
-        query_tag: dict[str, str] | None = None,
-        connection: Connection | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            snowflake_conn_id=snowflake_conn_id,
-            database=database,
-            schema=schema,
-            warehouse=warehouse,
-            role=role,
-            **kwargs,
-        )
-        self.snowflake_conn_id = snowflake_conn_id
-        self.query_tag = dict(query_tag or {})
-        self._connection = connection
-        if connection is not None:
-            # get_connection is a classmethod; SnowflakeHook calls it on the instance. setattr, because
-            # mypy would take an assignment for an instance-only attribute and refuse class-level calls.
-            setattr(self, "get_connection", self._given_connection)  # noqa: B010
-        self._backend: InferenceBackend | None = None
-
-    def _given_connection(self, conn_id: str) -> Connection:
-        """``get_connection`` of a hook given its connection: that one (when the id matches), else Airflow's.
-
-        The trigger reads the connection on the triggerer's event loop and hands it over, so that the
-        blocking calls it runs in worker threads make no Airflow SDK call there: on Airflow 3.1 and 3.2.1
-        such a call from a plain thread crashes the triggerer (apache/airflow#64620).
-        """
-        if self._connection is not None and conn_id == self._connection.conn_id:
-            return self._connection
-        return type(self).get_connection(conn_id)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -162,111 +99,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
             "placeholders": {name: field["placeholder"] for name, field in LOCAL_CONNECTION_FIELDS.items()},
         }
 
-    # -- backend and session -------------------------------------------------------------------
-
-    @property
-    def backend(self) -> InferenceBackend:
-        """The Snowflake or local backend this connection points at, created on first use."""
-        if self._backend is None:
-            conn = self.get_connection(self.snowflake_conn_id)
-            self._backend = self._make_backend(conn)
-        return self._backend
-
-    def _make_backend(self, conn: Connection) -> InferenceBackend:
-        if conn.conn_type == LOCAL_CONN_TYPE:
-            from airflow_snowflake_batch.backends.local.backend import LocalBackend
-
-            return LocalBackend.from_connection(conn, database=self.database, schema=self.schema)
-        from airflow_snowflake_batch.backends.snowflake import SnowflakeBackend
-
-        params = self._get_conn_params()
-        return SnowflakeBackend(
-            self.get_snowpark_session,
-            default_database=_optional_identifier(params.get("database"), "database"),
-            default_schema=_optional_identifier(params.get("schema"), "schema"),
-            account_url=f"{self.account_identifier}.snowflakecomputing.com",
-        )
-
-    def test_connection(self) -> tuple[bool, str]:  # type: ignore[override]  # DbApiHook's is untyped
-        """Check the connection (the UI's *Test* button): a query on Snowflake, the folder locally."""
-        if self.get_connection(self.snowflake_conn_id).conn_type != LOCAL_CONN_TYPE:
-            # DbApiHook.test_connection returns (status, message) but is annotated as returning None.
-            return cast("tuple[bool, str]", super().test_connection())
-        try:
-            backend = self.backend
-        except Exception as exc:
-            return False, str(exc)
-        names = ".".join(str(n) for n in (backend.default_database, backend.default_schema) if n)
-        return True, f"Local workspace is ready (default namespace: {names or 'none'})."
-
-    def openlineage_namespace(self) -> str:
-        """The OpenLineage namespace of this connection's datasets, without opening a session.
-
-        ``snowflake://<account>`` with the account normalized as the Snowflake provider does (so datasets
-        match those its operators emit); ``snowflake://local`` for a local workspace.
-        """
-        if self.get_connection(self.snowflake_conn_id).conn_type == LOCAL_CONN_TYPE:
-            return LOCAL_NAMESPACE
-        # SnowflakeHook._get_openlineage_authority does the same through a snowflake-sqlalchemy URL;
-        # building that URL needs a snowflake-sqlalchemy that works with the installed SQLAlchemy.
-        from airflow.providers.snowflake.utils.openlineage import fix_account_name
-
-        params = self._get_conn_params()
-        account, region = str(params.get("account") or ""), params.get("region")
-        host = f"{account}.{region}" if region and region not in account else account
-        return f"snowflake://{fix_account_name(host)}"
-
-    def get_snowpark_session(self) -> Any:
-        """A new Snowpark session with the provider's ``QUERY_TAG`` (dag, task, run) added."""
-        session = super().get_snowpark_session()
-        if self.query_tag:
-            session.update_query_tag(self.query_tag)
-        return session
-
-    def close(self) -> None:
-        """Release the backend's session or connection. Safe to call twice."""
-        if self._backend is not None:
-            try:
-                self._backend.close()
-            finally:
-                self._backend = None
-
-    def __enter__(self) -> SnowflakeBatchInferenceHook:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _idempotent(self, call: Callable[[InferenceBackend], T]) -> T:
-        """Run a backend call that is safe to repeat, retrying transient errors with backoff.
-
-        After an expired session the backend is closed, so the next attempt reconnects. Calls that
-        must not be repeated blindly (submitting a job, writing rows) go to :attr:`backend` directly:
-        their retry is the task's retry, which re-attaches instead of writing twice.
-        """
-        for attempt in tenacity.Retrying(**retry_policy(before_sleep=self._before_retry)):
-            with attempt:
-                return call(self.backend)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _before_retry(self, retry_state: tenacity.RetryCallState) -> None:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        log.warning(
-            "Transient error from Snowflake (attempt %s), retrying: %s", retry_state.attempt_number, exc
-        )
-        if exc is not None and is_session_expired(exc):
-            self.close()
-
-    # -- names ---------------------------------------------------------------------------------
-
-    def qualify(self, name: str | ObjectName, *, what: str) -> ObjectName:
-        """Parse a user-given name and fill database/schema from the overrides or the connection."""
-        parsed = name if isinstance(name, ObjectName) else ObjectName.parse(name, what=what)
-        return parsed.qualify(self.backend.default_database, self.backend.default_schema)
-
-    def parse_location(self, location: str | StageLocation, *, what: str) -> StageLocation:
-        parsed = location if isinstance(location, StageLocation) else StageLocation.parse(location, what=what)
-        return parsed.qualify(self.backend.default_database, self.backend.default_schema)
+    # -- inputs --------------------------------------------------------------------------------
 
     def input_source(
         self,
@@ -408,7 +241,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version).
 
         What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
-        joins the replace key as :data:`MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
+        joins the replace key as :data:`~airflow_snowflake_batch.inference.results.MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
         """
         if source.stage_location is not None or source.files is not None:
             raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
@@ -496,7 +329,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         )
         if decision.state is not None:  # REATTACH or REUSE
             log.info("Job %s is %s: not submitting a new one.", decision.state.job_id, decision.reason)
-            return self._job_start(replace(spec, job_name=decision.job_name), decision.state, reattached=True)
+            return JobStart.of(replace(spec, job_name=decision.job_name), decision.state, reattached=True)
         if decision.reason:
             log.warning("%s; submitting a new job.", decision.reason)
         target = replace(spec, job_name=decision.job_name)
@@ -526,17 +359,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         )
         job_id = self.backend.submit_job(target)
         log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)
-        return self._job_start(target, self.get_job_state(job_id), reattached=False)
-
-    @staticmethod
-    def _job_start(spec: BatchJobSpec, state: JobState, *, reattached: bool) -> JobStart:
-        return JobStart(
-            job_id=state.job_id,
-            job_name=spec.job_name.name.value,
-            output_location=spec.job_output_location,
-            state=state,
-            reattached=reattached,
-        )
+        return JobStart.of(target, self.get_job_state(job_id), reattached=False)
 
     def find_job(self, job_id: str) -> JobState | None:
         """The state of a job, or None when it does not exist."""
@@ -691,10 +514,6 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
         if not request.parquet_files:
             log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
         return table, self.backend.load_results(request)
-
-
-def _optional_identifier(value: str | None, what: str) -> Identifier | None:
-    return Identifier.parse(value, what=what) if value and value.strip() else None
 
 
 def _column(name: str | None) -> str | None:

@@ -20,6 +20,7 @@ from airflow_snowflake_batch.job_status import BatchJobStatus
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from airflow_snowflake_batch.backends.base import BatchJobSpec
     from airflow_snowflake_batch.identifiers import StageLocation
     from airflow_snowflake_batch.job_status import JobState
 
@@ -33,6 +34,11 @@ class JobStart:
     output_location: StageLocation
     state: JobState
     reattached: bool
+
+    @classmethod
+    def of(cls, spec: BatchJobSpec, state: JobState, *, reattached: bool) -> JobStart:
+        """The start of the job ``spec`` names, in ``state``."""
+        return cls(state.job_id, spec.job_name.name.value, spec.job_output_location, state, reattached)
 
 
 class Action(enum.Enum):
