@@ -327,9 +327,16 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             lambda name: self.find_job(name.sql),
             lambda name: self.has_success_marker(replace(spec, job_name=name).job_output_location),
         )
-        if decision.state is not None:  # REATTACH or REUSE
-            log.info("Job %s is %s: not submitting a new one.", decision.state.job_id, decision.reason)
-            return JobStart.of(replace(spec, job_name=decision.job_name), decision.state, reattached=True)
+        if (found := decision.state) is not None:  # REATTACH or REUSE
+            if decision.action is jobs.Action.REUSE:
+                log.info("Job %s already finished with _SUCCESS; not submitting again.", found.job_id)
+            else:
+                log.info(
+                    "Re-attaching to job %s (%s) instead of submitting a new one.",
+                    found.job_id,
+                    found.status.value,
+                )
+            return JobStart.of(replace(spec, job_name=decision.job_name), found, reattached=True)
         if decision.reason:
             log.warning("%s; submitting a new job.", decision.reason)
         target = replace(spec, job_name=decision.job_name)

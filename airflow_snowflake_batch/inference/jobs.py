@@ -60,7 +60,7 @@ class JobDecision:
         submission killed half-way may have left behind).
     :param stale: SUBMIT: the finished, unsuccessful job already under this try's own name, whose
         job and output folder are cleared first.
-    :param reason: Why an earlier try's job is not used (SUBMIT), or what is re-attached; for the log.
+    :param reason: SUBMIT: why an earlier try's job is not used (for the log); empty when none exists.
     """
 
     action: Action
@@ -116,13 +116,11 @@ def decide(
             missing.append(candidate)
             continue
         if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
-            return JobDecision(
-                Action.REATTACH, candidate, state, reason=f"{state.status.value}: re-attaching"
-            )
+            return JobDecision(Action.REATTACH, candidate, state)
         if state.status.is_success and has_success(candidate):
-            return JobDecision(Action.REUSE, candidate, state, reason=f"DONE with {SUCCESS_FILE}: reusing it")
+            return JobDecision(Action.REUSE, candidate, state)
         reason = ("is being cancelled" if state.status.is_active else f"ended {state.status.value}") + (
-            " without _SUCCESS" if state.status.is_success else ""
+            f" without {SUCCESS_FILE}" if state.status.is_success else ""
         )
         reason = f"Job {state.job_id} of an earlier try {reason}"
         own = state if candidate == target else None
