@@ -26,8 +26,8 @@ from sqlglot.tokens import TokenType
 from strategies import hostile_name, hostile_text, quoted
 
 from airflow_snowflake_batch.exceptions import SnowflakeBatchInferenceError
-from airflow_snowflake_batch.inference import spec_safety
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.inference import spec_safety
 
 _names = (f"JOB_{n}" for n in itertools.count())
 

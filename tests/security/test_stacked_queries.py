@@ -85,7 +85,7 @@ def test_read_only_queries_are_accepted_and_described(
     assert not source.query.endswith(";")  # type: ignore[union-attr]
     model = local_hook.get_model_version("IRIS")
     local_hook.validate_input(source, model.functions[0])
-    columns = local_hook._idempotent(lambda b: b.describe_input(source))
+    columns = local_hook.backend.describe_input(source)
     assert [c.name for c in columns][1:4] == FEATURES
 
 

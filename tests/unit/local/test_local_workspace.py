@@ -12,9 +12,9 @@ from local_support import CONN_ID, FEATURES
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.backends.local.backend import LocalBackend
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
-from airflow_snowflake_batch.inference import signature
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
+from airflow_snowflake_batch.inference import signature
 from airflow_snowflake_batch.local import LocalWorkspace
 
 # -- tables ----------------------------------------------------------------------------------------
