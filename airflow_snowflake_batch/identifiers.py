@@ -16,6 +16,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+from airflow_snowflake_batch.constants import DEFAULT_JOB_PREFIX
 from airflow_snowflake_batch.exceptions import InvalidIdentifierError
 
 _UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -275,10 +276,6 @@ def quote_string(value: str) -> str:
     "'it\\\\'s'"
     """
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-#: The start of every default job name; what the cleanup operator removes unless told otherwise.
-DEFAULT_JOB_PREFIX = "AIRFLOW_BATCH_"
 
 
 def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> Identifier:

@@ -1,9 +1,10 @@
 """The contract between :class:`SnowflakeBatchInferenceHook` and the account it talks to.
 
-The hook holds the logic (name resolution, validation, re-attach decisions); a backend only
-performs primitive operations. There are two backends: Snowflake (``backends/snowflake.py``,
-Snowpark + snowflake-ml) and the embedded local workspace (``backends/local/``, DuckDB + folders).
-Because all checks live in the hook, the same bad input gets the same error on both.
+The hook runs the logic (name resolution, and the checks and re-attach decisions of
+:mod:`airflow_snowflake_batch.inference`); a backend only performs primitive operations. There are two
+backends: Snowflake (``backends/snowflake.py``, Snowpark + snowflake-ml) and the embedded local workspace
+(``backends/local/``, DuckDB + folders). Because no check lives in a backend, the same bad input gets
+the same error on both.
 
 The value objects below carry only plain Python data, so nothing here imports snowflake-ml.
 """

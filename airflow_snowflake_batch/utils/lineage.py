@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCAL_NAMESPACE = "snowflake://local"
-
 
 @dataclass(frozen=True)
 class ModelUsed:

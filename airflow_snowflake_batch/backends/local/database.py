@@ -390,10 +390,6 @@ def _loaded_keys(con: duckdb.DuckDBPyConnection, table: ObjectName) -> set[tuple
     return {(path, (size, mtime)) for path, size, mtime in rows}
 
 
-def _has_column(con: duckdb.DuckDBPyConnection, table: ObjectName, column: str) -> bool:
-    return any(c.name.upper() == column.upper() for c in table_columns(con, table))
-
-
 def _file_column_types(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[tuple[str, str]]:
     return [
         (row[0], row[1])

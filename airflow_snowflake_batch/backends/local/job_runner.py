@@ -36,10 +36,10 @@ from airflow_snowflake_batch.backends.local.scoring import (
     parquet_writer,
     score_batch,
 )
+from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
-SUCCESS_FILE = "_SUCCESS"
 
 Unit = tuple[int, Path, int]  # (unit number, input file, row group)
 # Scored rows are written in row groups of this many rows (or bytes, for wide rows such as images).
