@@ -43,6 +43,16 @@ def check_column_handling(
     """
     problems: list[str] = []
     normalized: dict[str, dict[str, str]] = {}
+    # Keys are matched to columns whatever their case, so two keys differing only in case would name
+    # one column twice, and the last would silently win.
+    by_name: dict[str, list[str]] = {}
+    for key in column_handling:
+        by_name.setdefault(str(key).upper(), []).append(str(key))
+    problems += [
+        f"{keys!r} name one column in different case; give it once"
+        for keys in by_name.values()
+        if len(keys) > 1
+    ]
     for key, handling in column_handling.items():
         if not isinstance(handling, Mapping):
             problems.append(

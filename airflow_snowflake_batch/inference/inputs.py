@@ -150,6 +150,12 @@ def check_input_query(query: str) -> str:
             f"input_query cannot be parsed as Snowflake SQL ({str(exc).splitlines()[0]}): expected {expected}. "
             "If it is valid Snowflake SQL, wrap it in a view and pass input_table instead."
         ) from exc
+    except RecursionError:
+        # sqlglot parses recursively: a query nested some 150 levels deep exhausts Python's stack.
+        raise InputValidationError(
+            f"input_query is nested too deeply to check: expected {expected}. Wrap the query in a view "
+            "and pass input_table instead."
+        ) from None
     if len(statements) != 1:
         raise InputValidationError(
             f"input_query holds {len(statements)} statements: expected {expected}. "

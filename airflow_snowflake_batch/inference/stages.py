@@ -50,9 +50,10 @@ def check_nesting(base: StageLocation, job_folder: StageLocation, source: InputS
             f"Input location {inputs.sql} lies inside the output location {base.sql}; "
             "choose an output location outside the input files."
         )
-    if source.stage_location is not None and source.stage_location.contains(job_folder):
+    # A later run would read this run's results (Parquet files, _SUCCESS) as input files.
+    if inputs is not None and inputs.contains(job_folder):
         raise StageValidationError(
-            f"Output folder {job_folder.sql} lies inside the input location {source.stage_location.sql}; "
+            f"Output folder {job_folder.sql} lies inside the input location {inputs.sql}; "
             "choose an output location outside the input files."
         )
 

@@ -82,3 +82,16 @@ def test_a_folder_of_files_feeds_the_file_feature_with_the_encoding_its_type_tak
     }
     given = {"doc": {"input_format": "full_stage_path", "convert_to": "base64_data_url"}}
     assert file_source(TEXT, files, given)[1] == given  # column_handling already says how
+
+
+def test_one_column_named_twice_in_different_case_is_refused() -> None:
+    """Keys match columns whatever their case: {"image": ..., "IMAGE": ...} named one column twice and
+    the last entry silently won (issue 19 item 9)."""
+    handling = {
+        "image": {"input_format": "full_stage_path", "convert_to": "raw_bytes"},
+        "IMAGE": {"input_format": "full_stage_path", "convert_to": "base64"},
+    }
+    with pytest.raises(InputValidationError, match=r"\['image', 'IMAGE'\] name one column in different case"):
+        check_column_handling(IMAGE, PATHS, handling, where="t")
+    with pytest.raises(InputValidationError, match="name one column in different case"):
+        check_column_handling(IMAGE, None, handling, where="t")

@@ -107,3 +107,9 @@ def test_check_columns_returns_the_handling_the_match_and_the_columns_whose_null
         check_columns(
             function, columns, handling, strict=False, partition={"n": 1}, where="t", json_text=False
         )
+
+
+def test_a_deeply_nested_query_is_refused_naming_input_query_not_a_recursion_error() -> None:
+    query = "SELECT X FROM " + "(SELECT X FROM " * 400 + "ML.PUBLIC.T" + ")" * 400
+    with pytest.raises(InputValidationError, match="input_query is nested too deeply"):
+        check_input_query(query)

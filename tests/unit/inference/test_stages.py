@@ -54,3 +54,17 @@ def test_error_mode_refuses_a_folder_with_files_and_overwrite_does_not() -> None
         check_folder_for_mode(FOLDER, ["_SUCCESS", "a.parquet"], "error")
     check_folder_for_mode(FOLDER, ["_SUCCESS"], "overwrite")
     check_folder_for_mode(FOLDER, [], "error")
+
+
+def test_an_output_folder_inside_the_input_files_folder_is_refused() -> None:
+    """input_files="@MEDIA/img/", output "@MEDIA/img/out/": the next run would score this run's
+    _SUCCESS and Parquet files as images (issue 19 item 3)."""
+    media = StageLocation.parse("@DB.SC.MEDIA/img/")
+    out = StageLocation.parse("@DB.SC.MEDIA/img/out/")
+    with pytest.raises(
+        StageValidationError,
+        match=r"Output folder @DB.SC.MEDIA/img/out/JOB/ lies inside the input location @DB.SC.MEDIA/img/",
+    ):
+        check_nesting(out, out.child("JOB"), InputSource(files=FileInput(location=media)))
+    elsewhere = StageLocation.parse("@DB.SC.MEDIA/scores/")
+    check_nesting(elsewhere, elsewhere.child("JOB"), InputSource(files=FileInput(location=media)))
