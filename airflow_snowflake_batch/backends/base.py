@@ -190,6 +190,14 @@ class FileInput:
 
 
 @dataclass(frozen=True)
+class InputCounts:
+    """What one scan of an input counts: its rows and the NULLs of some of its columns."""
+
+    rows: int
+    nulls: dict[str, int]
+
+
+@dataclass(frozen=True)
 class InputSource:
     """Exactly one of a table, a query, a stage location of Parquet files, or a folder of files."""
 
@@ -294,8 +302,8 @@ class InferenceBackend(Protocol):
     def describe_input(self, source: InputSource) -> list[Column]:
         """The columns of an input table or query (not a stage location)."""
 
-    def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
-        """The number of NULLs in each of ``columns`` (stored names) of a table or query."""
+    def count_input(self, source: InputSource, null_columns: list[str]) -> InputCounts:
+        """The rows of a table or query, and the NULLs in each of ``null_columns`` (stored names), in one scan."""
 
     def table_exists(self, table: ObjectName) -> bool: ...
 

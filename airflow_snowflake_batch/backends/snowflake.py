@@ -22,6 +22,7 @@ from airflow_snowflake_batch.backends import snowflake_sql as sql
 from airflow_snowflake_batch.backends.base import (
     Column,
     Feature,
+    InputCounts,
     JobInfo,
     ModelFunction,
     ModelVersionRef,
@@ -186,11 +187,12 @@ class SnowflakeBackend:
             for field in self._input_frame(source).schema.fields
         ]
 
-    def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
+    def count_input(self, source: InputSource, null_columns: list[str]) -> InputCounts:
         # One scan of the input; COUNT_IF over a subquery keeps a user query's text intact.
         origin = source.table.sql if source.table is not None else subquery(source.query or "")
-        row = self._run(sql.count_nulls(origin, [Identifier(c) for c in columns]))[0]
-        return {column: int(row[i] or 0) for i, column in enumerate(columns)}
+        row = self._run(sql.count_input(origin, [Identifier(c) for c in null_columns]))[0]
+        nulls = {column: int(row[i + 1] or 0) for i, column in enumerate(null_columns)}
+        return InputCounts(rows=int(row[0] or 0), nulls=nulls)
 
     def table_exists(self, table: ObjectName) -> bool:
         return any(_row(r).get("name") == table.name.value for r in self._run(sql.show_tables(table)))

@@ -116,14 +116,14 @@ def count_rows(table: ObjectName) -> Statement:
     return f"SELECT COUNT(*) FROM {table.sql}", []
 
 
-def count_nulls(source: str, columns: Iterable[Identifier]) -> Statement:
-    """The NULLs of each column of ``source`` (a table name, or a parenthesised query), in one scan.
+def count_input(source: str, null_columns: Iterable[Identifier]) -> Statement:
+    """The rows of ``source`` (a table name, or a parenthesised query) and the NULLs of each column, in one scan.
 
-    >>> count_nulls("DB.SC.T", [Identifier("A"), Identifier("b")])
-    ('SELECT COUNT_IF(A IS NULL), COUNT_IF("b" IS NULL) FROM DB.SC.T', [])
+    >>> count_input("DB.SC.T", [Identifier("A"), Identifier("b")])
+    ('SELECT COUNT(*), COUNT_IF(A IS NULL), COUNT_IF("b" IS NULL) FROM DB.SC.T', [])
     """
-    counts = ", ".join(f"COUNT_IF({c.sql} IS NULL)" for c in columns)
-    return f"SELECT {counts} FROM {source}", []
+    counts = "".join(f", COUNT_IF({c.sql} IS NULL)" for c in null_columns)
+    return f"SELECT COUNT(*){counts} FROM {source}", []
 
 
 def drop_table(table: ObjectName) -> Statement:

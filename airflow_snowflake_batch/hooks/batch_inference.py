@@ -169,6 +169,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         partition: Mapping[str, PartitionValue] | None = None,
         column_handling: dict[str, Any] | None = None,
         batch: bool = False,
+        require_rows: bool = False,
     ) -> dict[str, dict[str, str]]:
         """Check the input's columns and ``column_handling`` against the function before anything runs;
         return the handling normalized.
@@ -179,6 +180,8 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         the handling's values are checked for them.
 
         :param batch: The input goes to a batch job, which parses JSON text for structured features.
+        :param require_rows: Refuse a table or query without rows (counted in the same query as the
+            NULLs), so that nothing is submitted or written for it.
         """
         where = source.description
         if source.stage_location is not None:
@@ -198,9 +201,11 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             where=where,
             json_text=batch,
         )
-        if checked.nullable_columns and source.files is None:  # a folder's rows are file paths, never NULL
-            counts = self._idempotent(lambda b: b.count_nulls(source, checked.nullable_columns))
-            signature.check_nulls(function, checked.matched, counts, where=where)
+        if source.files is None and (checked.nullable_columns or require_rows):  # file paths are never NULL
+            counts = self._idempotent(lambda b: b.count_input(source, checked.nullable_columns))
+            signature.check_nulls(function, checked.matched, counts.nulls, where=where)
+            if require_rows:
+                inputs.check_not_empty(counts.rows, where=where, partition=partition)
         return checked.handling
 
     def validate_output_location(
@@ -237,6 +242,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         partition_column: str | None = None,
         strict_input_validation: bool = False,
         map_index: int | None = None,
+        require_rows: bool = False,
     ) -> tuple[ObjectName, int, ModelVersionRef]:
         """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version).
 
@@ -251,7 +257,9 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         model = self.get_model_version(model_name, version_name)
         function = self.resolve_function(model, function_name)
         signature.check_params(function, params or {})
-        self.validate_input(source, function, strict=strict_input_validation, partition=partition)
+        self.validate_input(
+            source, function, strict=strict_input_validation, partition=partition, require_rows=require_rows
+        )
         request = WarehouseInferenceRequest(
             model=model,
             function=function,
@@ -311,7 +319,12 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         )
 
     def start_batch_job(
-        self, spec: BatchJobSpec, *, try_number: int = 1, strict_input_validation: bool = False
+        self,
+        spec: BatchJobSpec,
+        *,
+        try_number: int = 1,
+        strict_input_validation: bool = False,
+        require_rows: bool = False,
     ) -> JobStart:
         """Re-attach to this task's job if one is running or done; otherwise validate and submit.
 
@@ -320,7 +333,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it),
         lost or DONE without ``_SUCCESS`` → a new job under this try's name. Before submitting, the
         names of earlier tries that hold no job are dropped, which removes what a submission killed
-        half-way left behind.
+        half-way left behind. ``require_rows``: see :meth:`validate_input`.
         """
         decision = jobs.decide(
             jobs.job_names(spec.job_name, try_number),
@@ -349,6 +362,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             strict=strict_input_validation,
             column_handling=target.column_handling,
             batch=True,
+            require_rows=require_rows,
         )
         target = replace(target, column_handling=handling)
         for name in decision.drop:

@@ -173,6 +173,27 @@ def check_input_query(query: str) -> str:
     return text.rstrip(";").rstrip()
 
 
+def check_not_empty(rows: int, *, where: str, partition: Mapping[str, object] | None = None) -> None:
+    """Refuse an input without rows (``fail_on_empty_input=True``): nothing is submitted or written.
+
+    >>> check_not_empty(3, where="input table DB.SC.T")
+    >>> check_not_empty(0, where="input query", partition={"DS": "2024-01-01"})
+    Traceback (most recent call last):
+    ...
+    airflow_snowflake_batch.exceptions.InputValidationError: The input query has no rows for partition {'DS': '2024-01-01'} and fail_on_empty_input is True: nothing was scored or written.
+    """
+    if rows == 0:
+        raise InputValidationError(
+            f"The {where} has no rows{empty_for(partition)} and fail_on_empty_input is True: "
+            "nothing was scored or written."
+        )
+
+
+def empty_for(partition: Mapping[str, object] | None) -> str:
+    """`` for partition {...}`` when there is one, for messages about an empty input."""
+    return f" for partition {dict(partition)}" if partition else ""
+
+
 def check_columns(
     function: ModelFunction,
     columns: list[Column],

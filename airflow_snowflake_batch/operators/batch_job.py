@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin, conf
 
+from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus
@@ -146,6 +147,10 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :param timeout: Longest wait for the job (seconds or timedelta); then it is cancelled and the task
         fails. None waits without limit (``execution_timeout`` still applies, also while deferred).
     :param cancel_on_kill: Cancel the job when the task is killed, marked or cleared.
+    :param fail_on_empty_input: Fail when the input has no rows: a table or query is counted before
+        anything is submitted (in the query that checks NULLs, or one ``COUNT(*)``); Parquet input
+        (``input_stage_location``) is known empty only when the job ends with no output file. By default
+        an empty input succeeds with a WARNING naming the input (its folder then holds only ``_SUCCESS``).
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
@@ -220,6 +225,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         poll_interval: float = 30.0,
         timeout: float | timedelta | None = timedelta(hours=24),
         cancel_on_kill: bool = True,
+        fail_on_empty_input: bool = False,
         snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
@@ -258,6 +264,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.job_name = job_name
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
+        self.fail_on_empty_input = fail_on_empty_input
         interval = seconds(poll_interval, what="poll_interval")
         if interval is None:
             raise ValueError("poll_interval must be a number of seconds, got None.")
@@ -337,7 +344,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             **self._spec_options(),
         )
         check_model_params_given(self.model_params, self.params, spec.function, task=self.task_id)
-        start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
+        start = hook.start_batch_job(
+            spec, try_number=context["ti"].try_number, require_rows=self.fail_on_empty_input
+        )
         return _Job(
             job_id=start.job_id,
             job_name=start.job_name,
@@ -417,10 +426,21 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         """The single completion path: copy logs, raise unless the job succeeded with its ``_SUCCESS``
         marker, return the result."""
         end_wait(hook, event, log=self.log, output_location=job.output_location)
-        if not hook.has_success_marker(job.output_location):
+        files = hook.list_files(job.output_location)
+        if SUCCESS_FILE not in files:
             raise BatchJobError(
                 f"Batch inference job {event.job_id} ended DONE but {job.output_location} has no "
                 "_SUCCESS file, so its results are incomplete. Rerun the task to submit a new job."
+            )
+        if not any(name.endswith(".parquet") for name in files):
+            message = f"Batch inference job {event.job_id} scored no rows: its input was empty"
+            if self.fail_on_empty_input:
+                raise BatchJobError(f"{message} and fail_on_empty_input is True.")
+            self.log.warning(
+                "%s (%s holds only %s). Set fail_on_empty_input=True to fail instead.",
+                message,
+                job.output_location,
+                SUCCESS_FILE,
             )
         return job.result(event.job_status)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.inference.inputs import empty_for
 from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import check_model_params_given
 from airflow_snowflake_batch.utils.assets import annotate_outlet_events
@@ -63,6 +64,10 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         model): pass ``model_params`` (``{}`` for the model's defaults) to choose.
     :param partition_column: Column partitioning the input of a table function. (templated)
     :param strict_input_validation: Require input column types to match the signature exactly.
+    :param fail_on_empty_input: Fail, before anything is written, when the input has no rows (counted in
+        the query that checks NULLs, or one ``COUNT(*)``). By default an empty input writes 0 rows (with
+        ``output_partition``, the partition is emptied) and the task succeeds with a WARNING naming the
+        input and the partition.
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
@@ -100,6 +105,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         params: MutableMapping[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
+        fail_on_empty_input: bool = False,
         snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
@@ -122,6 +128,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         self.model_params = model_params
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
+        self.fail_on_empty_input = fail_on_empty_input
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         self._result: dict[str, Any] | None = None
 
@@ -132,11 +139,12 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 model = hook.get_model_version(self.model_name, self.version_name)
                 function = hook.resolve_function(model, self.function_name)
                 check_model_params_given(self.model_params, self.params, function, task=self.task_id)
+            source = hook.input_source(input_table=self.input_table, input_query=self.input_query)
             table, rows, model = hook.run_warehouse_inference(
                 model_name=self.model_name,
                 version_name=self.version_name,
                 function_name=self.function_name,
-                source=hook.input_source(input_table=self.input_table, input_query=self.input_query),
+                source=source,
                 output_table=self.output_table,
                 output_mode=self.output_mode,  # type: ignore[arg-type]
                 output_partition=self.output_partition,
@@ -144,6 +152,14 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 partition_column=self.partition_column,
                 strict_input_validation=self.strict_input_validation,
                 map_index=context["ti"].map_index,
+                require_rows=self.fail_on_empty_input,
+            )
+        if rows == 0:
+            self.log.warning(
+                "The %s had no rows%s: wrote 0 rows to %s. Set fail_on_empty_input=True to fail instead.",
+                source.description,
+                empty_for(self.output_partition),
+                table.sql,
             )
         self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
         self._result = {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}

@@ -180,3 +180,20 @@ def test_loading_without_success_marker_needs_require_success_false(side):
         load(side)
     assert side.read_table(OUTPUT) is None
     assert load(side, require_success=False) == 4
+
+
+def test_an_empty_input_is_refused_before_anything_is_written_when_rows_are_required(side):
+    """``fail_on_empty_input=True`` (the hook's ``require_rows``): the day's partition keeps its rows."""
+    from airflow_snowflake_batch.exceptions import InputValidationError
+
+    side.write_table("INPUT", features(range(3)))
+    warehouse(side, output_partition={"DS": DAY_1})
+    side.write_table("INPUT", features([]))
+
+    with pytest.raises(InputValidationError) as raised:
+        warehouse(side, output_partition={"DS": DAY_1}, require_rows=True)
+
+    assert "input table" in str(raised.value) and "INPUT has no rows for partition {'DS': '" in str(
+        raised.value
+    )
+    assert rows(side.read_table(OUTPUT), ["ID", "DS"]) == [(0.0, DAY_1), (1.0, DAY_1), (2.0, DAY_1)]

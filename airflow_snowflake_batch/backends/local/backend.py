@@ -21,6 +21,7 @@ from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
     Column,
     FileInput,
+    InputCounts,
     InputSource,
     JobInfo,
     LoadResultsRequest,
@@ -126,12 +127,18 @@ class LocalBackend:
                     "the tables and columns it names exist, and that it reads only tables of the workspace."
                 ) from exc
 
-    def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
-        counts = ", ".join(f"count_if({Identifier(c).quoted} IS NULL)" for c in columns)
+    def count_input(self, source: InputSource, null_columns: list[str]) -> InputCounts:
+        counts = "".join(f", count_if({Identifier(c).quoted} IS NULL)" for c in null_columns)
         with self._connect() as con:
-            row = con.execute(f"SELECT {counts} FROM {subquery(self._input_query(source))}").fetchone()
+            row = con.execute(
+                f"SELECT count(*){counts} FROM {subquery(self._input_query(source))}"
+            ).fetchone()
+        rows, *nulls = row or (0, *([0] * len(null_columns)))
         # DuckDB's count_if over no row is NULL (Snowflake's COUNT_IF is 0).
-        return {column: int(count or 0) for column, count in zip(columns, row or (), strict=True)}
+        return InputCounts(
+            rows=int(rows or 0),
+            nulls={column: int(count or 0) for column, count in zip(null_columns, nulls, strict=True)},
+        )
 
     def table_exists(self, table: ObjectName) -> bool:
         if table.database not in self.layout.databases():

@@ -53,6 +53,7 @@ def hook_cls():
         hook.parse_location.side_effect = lambda loc, what: StageLocation.parse(loc).qualify("ML", "PUBLIC")
         hook.start_batch_job.return_value = job_start()
         hook.has_success_marker.return_value = True
+        hook.list_files.return_value = ["_SUCCESS", "data_0.parquet"]
         hook.get_job_logs.return_value = "scored 3 rows"
         yield cls
 
@@ -146,7 +147,9 @@ def test_builds_the_hook_and_the_job_from_the_arguments(hook_cls, hook, context)
         image_repo=None,
         force_rebuild=False,
     )
-    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=1)
+    hook.start_batch_job.assert_called_once_with(
+        hook.build_batch_job_spec.return_value, try_number=1, require_rows=False
+    )
     hook.close.assert_called_once_with()
 
 
@@ -326,7 +329,9 @@ def test_retried_task_reattaches_instead_of_submitting(hook, clock):
     with pytest.raises(TaskDeferred) as deferred:
         make_op(deferrable=True).execute(context)
 
-    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=2)
+    hook.start_batch_job.assert_called_once_with(
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False
+    )
     assert deferred.value.trigger.job_id == JOB
 
 
@@ -343,13 +348,13 @@ def test_execute_complete_success_returns_the_job(hook, context):
     result = make_op(deferrable=True).execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
 
     assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
-    hook.has_success_marker.assert_called_once_with(FOLDER.sql)
+    hook.list_files.assert_called_once_with(FOLDER.sql)
     hook.get_job_logs.assert_called_once_with(JOB)
     hook.close.assert_called_once_with()
 
 
 def test_execute_complete_refuses_done_without_success_marker(hook, context):
-    hook.has_success_marker.return_value = False
+    hook.list_files.return_value = ["data_0.parquet"]
     with pytest.raises(BatchJobError, match="no _SUCCESS file"):
         make_op().execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
 
@@ -367,7 +372,7 @@ def test_execute_complete_refuses_done_without_success_marker(hook, context):
 def test_execute_complete_raises_unless_success(hook, context, payload, match):
     with pytest.raises(BatchJobError, match=match):
         make_op().execute_complete(context, event=payload, job=JOB_XCOM)
-    hook.has_success_marker.assert_not_called()
+    hook.list_files.assert_not_called()
 
 
 @pytest.mark.parametrize(
@@ -385,7 +390,7 @@ def test_execute_complete_raises_unless_success(hook, context, payload, match):
 def test_execute_complete_fails_on_a_malformed_event(hook, context, payload):
     with pytest.raises(BatchJobError, match="resumed with"):
         make_op().execute_complete(context, event=payload, job=JOB_XCOM)
-    hook.has_success_marker.assert_not_called()
+    hook.list_files.assert_not_called()
 
 
 def test_execute_complete_rebuilds_the_job_when_kwargs_were_dropped(hook, context):
@@ -393,7 +398,7 @@ def test_execute_complete_rebuilds_the_job_when_kwargs_were_dropped(hook, contex
     result = make_op().execute_complete(context, event=event("success", "DONE"))
 
     assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
-    hook.has_success_marker.assert_called_once_with(FOLDER.sql)
+    hook.list_files.assert_called_once_with(FOLDER.sql)
 
 
 @pytest.mark.parametrize(
@@ -446,7 +451,7 @@ def test_sync_timeout_ends_like_a_deferred_timeout(hook, context, clock):
         f"cancelled. Partial output, if any, is under {FOLDER.sql}."
     )
     hook.get_job_logs.assert_called_once_with(JOB)
-    hook.has_success_marker.assert_not_called()
+    hook.list_files.assert_not_called()
 
 
 def test_sync_wait_error_before_the_deadline_propagates(hook, context, clock):
@@ -463,7 +468,9 @@ def assert_reattached_by_name(hook, context) -> None:
     """Below Airflow 3.3 the store is never read: the retry asks the hook to start its job, and the hook
     re-attaches to the earlier try's job through the deterministic name; the store is left alone."""
     hook.find_job.assert_not_called()
-    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=2)
+    hook.start_batch_job.assert_called_once_with(
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False
+    )
     assert context["task_state_store"].values == {op_key(): JOB}
 
 
@@ -520,7 +527,9 @@ def test_sync_retry_submits_again_when_the_stored_job_is_unusable(hook, found, m
 
     result = make_op(deferrable=False).execute(context)
 
-    hook.start_batch_job.assert_called_once_with(hook.build_batch_job_spec.return_value, try_number=2)
+    hook.start_batch_job.assert_called_once_with(
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False
+    )
     assert result["job_id"] == f"{JOB}_T2"
     assert context["task_state_store"].values == {op_key(): f"{JOB}_T2"}
 
@@ -575,3 +584,26 @@ def test_a_reattached_job_cancelled_or_dropped_from_outside_is_resubmitted_whate
 
     assert resumed.value.kwargs["reattached"] is False
     hook.start_batch_job.assert_called_once()
+
+
+def test_an_empty_input_succeeds_with_a_warning_naming_the_job(hook, context, capsys):
+    """Issue 22 item 4: a job folder with only _SUCCESS means the input had no rows."""
+    hook.list_files.return_value = ["_SUCCESS"]
+    result = make_op().execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
+    assert result["status"] == "DONE"
+    logged = capsys.readouterr().out
+    assert "warning" in logged
+    assert f"{JOB} scored no rows: its input was empty ({FOLDER.sql} holds only _SUCCESS)" in logged
+
+
+def test_fail_on_empty_input_fails_an_empty_job_and_asks_the_hook_to_count_first(hook, context):
+    hook.list_files.return_value = ["_SUCCESS"]
+    with pytest.raises(
+        BatchJobError, match="scored no rows: its input was empty and fail_on_empty_input is True"
+    ):
+        make_op(fail_on_empty_input=True).execute_complete(
+            context, event=event("success", "DONE"), job=JOB_XCOM
+        )
+    with pytest.raises(TaskDeferred):
+        make_op(fail_on_empty_input=True, deferrable=True).execute(context)
+    assert hook.start_batch_job.call_args.kwargs["require_rows"] is True

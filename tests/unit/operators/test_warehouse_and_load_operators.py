@@ -78,6 +78,7 @@ def test_warehouse_operator_scores_through_the_hook(warehouse_hook_cls, context)
         partition_column=None,
         strict_input_validation=True,
         map_index=-1,
+        require_rows=False,
     )
     hook.__exit__.assert_called_once()
 
@@ -183,3 +184,33 @@ def test_load_operator_renders_output_location_from_the_batch_operator():
     op.render_template_fields({"ti": PushedByTheBatchTask(), "ds_nodash": "20260101"})
 
     assert (op.output_location, op.target_table) == ("@ML.PUBLIC.OUT/preds/JOB_1/", "scores_20260101")
+
+
+def test_an_empty_input_succeeds_with_a_warning_naming_the_input_and_partition(
+    warehouse_hook_cls, context, capsys
+):
+    """Issue 22 item 4; fail_on_empty_input=True asks the hook to refuse it before writing."""
+    hook = warehouse_hook_cls.return_value
+    hook.run_warehouse_inference.return_value = (SCORES, 0, hook.run_warehouse_inference.return_value[2])
+    op = SnowflakeWarehouseInferenceOperator(
+        task_id="score",
+        model_name="churn",
+        input_query="SELECT * FROM features",
+        output_table="scores",
+        output_partition={"DS": "2026-01-01"},
+    )
+
+    assert op.execute(context)["rows_written"] == 0
+    logged = capsys.readouterr().out
+    assert "warning" in logged
+    assert (
+        "The input query had no rows for partition {'DS': '2026-01-01'}: wrote 0 rows to ML.PUBLIC.SCORES"
+        in logged
+    )
+    assert hook.run_warehouse_inference.call_args.kwargs["require_rows"] is False
+
+    op = SnowflakeWarehouseInferenceOperator(
+        task_id="score", model_name="churn", input_query="q", output_table="scores", fail_on_empty_input=True
+    )
+    op.execute(context)
+    assert hook.run_warehouse_inference.call_args.kwargs["require_rows"] is True
