@@ -177,7 +177,9 @@ def serve(home: Path, dags_folder: Path, *, port: int, extra_env: dict[str, str]
         print(f"Port {port} on 127.0.0.1 is in use; choose another with --port.", file=sys.stderr)
         return 2
     env = airflow_env(home, dags_folder, port, extra_env)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    # Ctrl-C and `kill` stop it cleanly; set explicitly since a shell starts background jobs with SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     migrate = subprocess.run(
         ["airflow", "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, check=False
     )

@@ -87,7 +87,9 @@ class Browser:
                 last = exc
             time.sleep(interval)
         path = self.shot("timeout")
-        raise AssertionError(f"Timed out after {timeout:.0f}s waiting for {what} (screenshot {path}; last: {last!r})")
+        raise AssertionError(
+            f"Timed out after {timeout:.0f}s waiting for {what} (screenshot {path}; last: {last!r})"
+        )
 
     def wait_text(self, needle: str, timeout: float = 60) -> str:
         return self.wait(lambda: needle in (t := self.text()) and t, timeout, f"{needle!r} on the page")
