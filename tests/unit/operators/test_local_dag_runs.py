@@ -16,6 +16,7 @@ from e2e.repo import serialize_dag_file
 from operator_support import AIRFLOW_V_3_3_PLUS
 from sklearn.linear_model import LinearRegression
 
+from airflow_snowflake_batch.plugins.urls import job_page_url
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 
 DAG_FILE = Path(__file__).with_name("local_scoring_dag.py")
@@ -122,7 +123,10 @@ def test_scoring_dag_runs_on_the_local_backend(dag_module, workspace, deferrable
     assert batch["return_value"]["status"] == "DONE"
     assert batch["output_location"] == f"@ML.PUBLIC.OUT/preds/{batch['job_name']}/"
     assert batch["job_id"] == f"ML.PUBLIC.{batch['job_name']}"
-    assert batch["_link_SnowflakeBatchJobLink"] == ws.path_of(batch["output_location"]).as_uri()
+    # A local job's link is its same-origin page in Airflow (plugins/job_page.py), not a file:// URL.
+    assert batch["_link_SnowflakeBatchJobLink"] == job_page_url(
+        dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="batch"
+    )
     assert "_SUCCESS" in ws.list_files(batch["output_location"])
     assert xcoms(dag_run, "warehouse")["rows_written"] == len(features)
     assert xcoms(dag_run, "load")["return_value"] == {
