@@ -11,14 +11,14 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Asset, task
 
-# The same asset as in nightly_warehouse_scoring.py (assets match by name and URI).
-CHURN_SCORES = Asset(name="churn_scores", uri="snowflake://local/ML/PUBLIC/CHURN_SCORES")
+# The asset nightly_warehouse_scoring.py declares (and gives its URI), referred to by its name only.
+CHURN_SCORES = "churn_scores"
 
 with DAG(
     dag_id="churn_scores_report",
     description="Summarize each day's churn scores when nightly_warehouse_scoring lands them.",
     # [START howto_asset_scores_consumer]
-    schedule=[CHURN_SCORES],
+    schedule=[Asset.ref(name=CHURN_SCORES)],
     # [END howto_asset_scores_consumer]
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
@@ -29,19 +29,25 @@ with DAG(
     def summarize(triggering_asset_events=None) -> list[dict]:
         """One line per scores event: the partition, the rows and the model version that made them."""
         landed = []
-        for event in (triggering_asset_events or {}).get(CHURN_SCORES, []):
-            extra = event.extra
-            landed.append(
-                {
-                    "table": extra.get("table"),
-                    "partition": extra.get("partition"),
-                    "rows": extra.get("rows"),
-                    "model_version": extra.get("model_version"),
-                }
-            )
-            print(
-                f"{extra.get('table')} {extra.get('partition')}: {extra.get('rows')} rows by {extra.get('model')} {extra.get('model_version')}"
-            )
+        # Iterated and matched by name, never looked up with an Asset as a key: Asset objects are not
+        # hashable on Airflow 3.1, so `(events or {}).get(asset)` fails there on a run without events.
+        for asset, events in (triggering_asset_events or {}).items():
+            if asset.name != CHURN_SCORES:
+                continue
+            for event in events:
+                extra = event.extra
+                landed.append(
+                    {
+                        "table": extra.get("table"),
+                        "partition": extra.get("partition"),
+                        "rows": extra.get("rows"),
+                        "model_version": extra.get("model_version"),
+                    }
+                )
+                print(
+                    f"{extra.get('table')} {extra.get('partition')}: {extra.get('rows')} rows"
+                    f" by {extra.get('model')} {extra.get('model_version')}"
+                )
         return landed
 
     summarize()

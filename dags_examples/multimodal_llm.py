@@ -4,7 +4,7 @@ over OpenAI-style chat messages whose image URLs are stage paths.
 
 Written for Snowflake: the model is a Hugging Face vision-language model (e.g. ``Qwen/Qwen2-VL-2B-Instruct``)
 logged with ``openai_signatures.OPENAI_CHAT_WITH_PARAMS_SIGNATURE``, so generation settings go in
-``params`` and are checked against the signature before the job is submitted. Each row of
+``model_params`` and are checked against the signature before the job is submitted. Each row of
 ``ML.PUBLIC.CAPTION_REQUESTS`` holds one conversation in ``MESSAGES``, as JSON text
 (``json.dumps(messages)``, what batch jobs accept) or a structured ARRAY; an image part looks like
 ``{"type": "image_url", "image_url": {"url": "@ML.PUBLIC.MEDIA/digits/digit_000.png"}}`` and the job
@@ -46,7 +46,7 @@ with DAG(
         version_name="V1",
         input_query="SELECT IMAGE_PATH, MESSAGES FROM ML.PUBLIC.CAPTION_REQUESTS",
         # Generation settings: the signature's params (unknown names or wrong types fail before submit).
-        params={"temperature": 0.2, "max_completion_tokens": 128},
+        model_params={"temperature": 0.2, "max_completion_tokens": 128},
         engine="VLLM",
         engine_args_override=["--max-model-len=4096", "--gpu-memory-utilization=0.9"],
         resources={"gpu": "1", "memory": "24Gi"},

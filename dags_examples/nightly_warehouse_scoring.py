@@ -24,10 +24,12 @@ from airflow.sdk import DAG, Asset
 from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
 
 DAG_ID = "nightly_warehouse_scoring"
-# The scores table as an asset, in the Snowflake provider's URI form snowflake://<account>/<DB>/<SCHEMA>/<TABLE>
-# ("local" for the local workspace; use your account identifier, e.g. myorg-myaccount, on Snowflake).
-# churn_scores_report.py declares the same asset.
-CHURN_SCORES = Asset(name="churn_scores", uri="snowflake://local/ML/PUBLIC/CHURN_SCORES")
+# Your Snowflake account identifier (<org>-<account>): set it once. It only names the asset below, in
+# the Snowflake provider's URI form snowflake://<account>/<DB>/<SCHEMA>/<TABLE>, so that OpenLineage
+# names the asset like the table; scheduling matches the asset by name, on Snowflake and locally alike.
+SNOWFLAKE_ACCOUNT = "myorg-myaccount"
+# churn_scores_report.py is scheduled on this asset by its name (Asset.ref(name="churn_scores")).
+CHURN_SCORES = Asset(name="churn_scores", uri=f"snowflake://{SNOWFLAKE_ACCOUNT}/ML/PUBLIC/CHURN_SCORES")
 
 with DAG(
     dag_id=DAG_ID,

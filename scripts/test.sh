@@ -73,6 +73,14 @@ else
     SUMMARY+=("FAIL  lint: run .venv/bin/ruff check --fix and .venv/bin/ruff format"); FAILED=1
 fi
 
+# The documentation (docs/, Sphinx): warnings are errors, so a broken include or docstring fails here.
+step "Docs: sphinx-build -W (warnings as errors)"
+if .venv/bin/sphinx-build -W --keep-going -q -b html docs "${REPORTS}/docs-html"; then
+    SUMMARY+=("PASS  docs")
+else
+    SUMMARY+=("FAIL  docs: fix the sphinx-build warnings above"); FAILED=1
+fi
+
 step "Benchmarks, smoke sizes (fail only if a script crashes; figures are not checked)"
 BENCH_FAILED=()
 for bench in triggerer_scale parse_cost local_throughput; do

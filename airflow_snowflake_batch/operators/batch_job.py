@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -12,26 +14,67 @@ from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
-from airflow_snowflake_batch.triggers.events import BatchJobEvent
+from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
 from airflow_snowflake_batch.utils import lineage
-from airflow_snowflake_batch.utils.arguments import as_int, model_params, seconds
+from airflow_snowflake_batch.utils.arguments import as_int, check_model_params_given, seconds
 from airflow_snowflake_batch.utils.connection import (
     CONNECTION_TEMPLATE_FIELDS,
     DEFAULT_CONN_ID,
     SnowflakeConnectionMixin,
 )
-from airflow_snowflake_batch.utils.job_wait import copy_job_logs, defer_timeout, end_wait, job_deadline
+from airflow_snowflake_batch.utils.job_wait import (
+    copy_job_logs,
+    deadline_passed,
+    defer_timeout,
+    end_wait,
+    job_deadline,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-    from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.job_status import JobState
 
 # Statuses reported to ResumableJobMixin for a stored job id that cannot be re-attached to.
 _MISSING = "MISSING"
 _DONE_WITHOUT_SUCCESS = "DONE_WITHOUT_SUCCESS"
 _RESOURCE_KEYS = {"cpu": "cpu_requests", "memory": "memory_requests", "gpu": "gpu_requests"}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The job a try waits on: what it publishes (XCom, link) and hands to ``execute_complete``."""
+
+    job_id: str
+    job_name: str
+    output_location: str
+    url: str = ""
+    # An earlier try's job (re-attached): its cancellation may be that try's kill, not a failure of this one.
+    reattached: bool = False
+    # The status when the job was found or submitted; None for a job known only by its id.
+    state: JobState | None = None
+    # The version the registry resolved when this try built the job (for lineage); None otherwise.
+    model_version: str | None = None
+
+    def xcom(self) -> dict[str, str]:
+        """The published description (XCom ``snowflake_batch_job``, the ``job`` kwarg of a deferral)."""
+        return {
+            "job_id": self.job_id,
+            "job_name": self.job_name,
+            "output_location": self.output_location,
+            "url": self.url,
+        }
+
+    def result(self, status: BatchJobStatus) -> dict[str, str]:
+        """The task's return value."""
+        return {
+            "job_id": self.job_id,
+            "job_name": self.job_name,
+            "status": status.value,
+            "output_location": self.output_location,
+        }
 
 
 class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixin, BaseOperator):
@@ -80,8 +123,14 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :param num_workers: Inference workers per replica. (templated)
     :param max_batch_rows: Rows per inference batch. (templated)
     :param resources: Requests per replica, any of ``{"cpu": "4", "memory": "8Gi", "gpu": "1"}``. (templated)
-    :param params: Inference parameters of the model function, e.g. ``{"temperature": 0.2}``. These are the
-        model's parameters; Airflow's DAG-level ``params`` stay available to templates as usual.
+    :param model_params: Inference parameters of the model function, e.g. ``{"temperature": 0.2}``, sent
+        to the model as given. ``{}`` runs the model with its defaults. A value may be a template, e.g.
+        ``{"temperature": "{{ params.temperature }}"}`` so a DAG ``Param`` picks it at trigger time; it
+        renders as text unless the DAG sets ``render_template_as_native_obj=True``. (templated)
+    :param params: Airflow's own task params (merged with the DAG's), for templates; never sent to the
+        model. While ``model_params`` is not given, a ``params`` key naming a parameter of the model
+        function fails the task before anything is submitted (earlier releases sent ``params`` to the
+        model): pass ``model_params`` (``{}`` for the model's defaults) to choose.
     :param column_handling: Per-column input handling, e.g.
         ``{"IMG": {"input_format": "full_stage_path", "convert_to": "base64"}}``. (templated)
     :param partition_column: Column partitioning the input of a partitioned model function. (templated)
@@ -120,6 +169,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         "num_workers",
         "max_batch_rows",
         "job_resources",
+        "model_params",
         "column_handling",
         "partition_column",
         "image_repo",
@@ -127,7 +177,12 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         *CONNECTION_TEMPLATE_FIELDS,
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"input_query": "sql", "job_resources": "json", "column_handling": "json"}
+    template_fields_renderers = {
+        "input_query": "sql",
+        "job_resources": "json",
+        "model_params": "json",
+        "column_handling": "json",
+    }
     operator_extra_links = (SnowflakeBatchJobLink(),)
     # Never rename: a retry reads the id an earlier try stored under this key.
     external_id_key = "snowflake_batch_inference_job_id"
@@ -151,6 +206,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         num_workers: int | str | None = None,
         max_batch_rows: int | str | None = None,
         resources: dict[str, str] | None = None,
+        model_params: Mapping[str, Any] | None = None,
         params: MutableMapping[str, Any] | None = None,
         column_handling: dict[str, dict[str, str]] | None = None,
         partition_column: str | None = None,
@@ -172,8 +228,6 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("multiple_outputs", True)
-        # ``params`` is also BaseOperator's argument: Airflow merges the DAG's params into it. Hand it on
-        # so templates keep them, and keep only the task's own entries as the model's parameters.
         super().__init__(params=params, **kwargs)
         if save_mode not in ("error", "overwrite"):
             raise ValueError(f"save_mode must be 'error' or 'overwrite', got {save_mode!r}.")
@@ -194,7 +248,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.max_batch_rows = max_batch_rows
         # BaseOperator.resources means executor resources; these are the job's.
         self.job_resources = resources
-        self.inference_params = model_params(params, self.get_dag())
+        self.model_params = model_params
         self.column_handling = column_handling
         self.partition_column = partition_column
         self.engine = engine
@@ -211,30 +265,27 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.timeout = seconds(timeout, what="timeout")
         self.cancel_on_kill = cancel_on_kill
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
+        # The job this run of the task published last: what on_kill cancels and lineage reports.
+        self._job: _Job | None = None
+        # The hook of the execute/execute_complete call under way (one Snowflake session for all its
+        # steps); the ResumableJobMixin adapters, which get only the context, reach it here.
         self._hook: SnowflakeBatchInferenceHook | None = None
-        self._job: dict[str, str] | None = None
-        # The job was an earlier try's (re-attached), so its cancellation may be that try's kill.
-        self._reattached = False
-        self._result: dict[str, str] | None = None
-        # The version the registry resolved when this instance built the job (for lineage).
-        self._model_version: str | None = None
 
-    # -- execution -----------------------------------------------------------------------------
+    # -- the lifecycle: decide -> publish -> wait or defer -> finish ----------------------------------
 
     def execute(self, context: Context) -> dict[str, str]:
-        try:
+        self._job = None
+        with self._session(context) as hook:
             if self.wait_for_completion and not self.deferrable:
-                # ResumableJobMixin (Airflow 3.3+) re-attaches through the job id it stored; the hook's
-                # look-up by job name covers the rest (older Airflow, a crash before the id was stored).
-                return self.execute_resumable(context)
-            start = self._start(context)
-            if start.state.status.is_terminal:
-                return self._finish(BatchJobEvent.from_state(start.state))
-            if not self.wait_for_completion:
-                return self._outcome(start.state.status)
-            self._defer(context)
-        finally:
-            self._close()
+                # On Airflow 3.3+ ResumableJobMixin first tries the job id an earlier try stored; its
+                # adapters below run the same steps. It returns None when it re-attached (it hands back
+                # poll_until_complete's value), so the result is read from the job published last,
+                # which succeeded: every other outcome raised.
+                self.execute_resumable(context)
+                assert self._job is not None
+                return self._job.result(BatchJobStatus.DONE)
+            job = self._publish(context, hook, self._decide(context, hook))
+            return self._defer_or_return(context, hook, job)
 
     def execute_complete(
         self,
@@ -250,41 +301,130 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         job was an earlier try's: if it was cancelled, this try submits its own and defers again.
         """
         parsed = BatchJobEvent.from_dict(event, task=f"Task {self.task_id}")
-        try:
-            self._get_hook(context)  # tagged with the task, like the hook that deferred
-            if job is None:
-                job = self._job_of(parsed.job_id)
-            complete = isinstance(job, dict) and {"job_name", "output_location"} <= job.keys()
-            if not complete or job.get("job_id") != parsed.job_id:
-                raise BatchJobError(
-                    f"Task {self.task_id} resumed with an event for job {parsed.job_id} "
-                    f"but deferred on {job!r}."
-                )
-            self._job, self._reattached = job, reattached
-            if self._cancelled_under_this_try(parsed):
-                start = self._start(context)
-                self._reattached = False  # at most one resubmission per try
-                if start.state.status.is_terminal:
-                    return self._finish(BatchJobEvent.from_state(start.state))
-                self._defer(context)
-            return self._finish(parsed)
-        finally:
-            self._close()
+        with self._session(context) as hook:
+            waited = self._resumed_job(hook, parsed, job, reattached)
+            self._job = waited
+            if self._cancelled_under_this_try(waited, parsed):
+                resubmitted = self._publish(context, hook, self._decide(context, hook, resubmission=True))
+                return self._defer_or_return(context, hook, resubmitted)
+            return self._finish(hook, waited, parsed)
 
-    def on_kill(self) -> None:
-        """Cancel the job when the task is killed. Best effort: a failure is logged, never raised,
-        so Airflow's own clean-up of the killed task goes on (the job's deadline still applies)."""
-        if not self.cancel_on_kill or self._job is None:
-            return
-        job_id = self._job["job_id"]
-        self.log.info("Task killed: cancelling batch inference job %s.", job_id)
-        try:
-            with self.make_hook(None) as hook:
-                hook.cancel_job(job_id)
-        except Exception:
-            self.log.exception("Could not cancel batch inference job %s; it may still be running.", job_id)
+    def _decide(
+        self, context: Context, hook: SnowflakeBatchInferenceHook, *, resubmission: bool = False
+    ) -> _Job:
+        """Submit this try's job, or re-attach to or reuse an earlier try's: the hook's
+        ``start_batch_job`` decides from the jobs under this task's names.
 
-    def _cancelled_under_this_try(self, event: BatchJobEvent) -> bool:
+        ``resubmission``: this try's re-attached job was cancelled from outside; the job decided
+        now is never treated as re-attached, so a try resubmits at most once.
+        """
+        source = hook.input_source(
+            input_table=self.input_table,
+            input_query=self.input_query,
+            input_stage_location=self.input_stage_location,
+            input_files=self.input_files,
+            file_pattern=self.file_pattern,
+            file_column=self.file_column,
+        )
+        spec = hook.build_batch_job_spec(
+            model_name=self.model_name,
+            version_name=self.version_name,
+            function_name=self.function_name,
+            source=source,
+            compute_pool=self.compute_pool,
+            output_stage_location=self.output_stage_location,
+            job_name=self._job_name(context),
+            **self._spec_options(),
+        )
+        check_model_params_given(self.model_params, self.params, spec.function, task=self.task_id)
+        start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
+        return _Job(
+            job_id=start.job_id,
+            job_name=start.job_name,
+            output_location=start.output_location.sql,
+            reattached=start.reattached and not resubmission,
+            state=start.state,
+            model_version=spec.model.version.value,
+        )
+
+    def _publish(self, context: Context, hook: SnowflakeBatchInferenceHook, job: _Job) -> _Job:
+        """Push the job (with its link) and store its id before any wait or deferral, so a failed or
+        deferred task still shows it, ``on_kill`` can cancel it and a retry can re-attach to it."""
+        try:
+            job = replace(job, url=hook.job_url(job.job_id, job.output_location))
+        except Exception as exc:
+            self.log.warning("Could not build the link of job %s: %s", job.job_id, exc)
+        self._job = job
+        context["ti"].xcom_push(key=JOB_XCOM_KEY, value=job.xcom())
+        # ResumableJobMixin stores the id only after its own submit_job; the deferrable path and a
+        # resubmission after a cancel have no mixin step that would.
+        store = context.get("task_state_store")
+        if store is not None and getattr(self, "durable", False):
+            store.set(self.external_id_key, job.job_id)
+        return job
+
+    def _defer_or_return(
+        self, context: Context, hook: SnowflakeBatchInferenceHook, job: _Job
+    ) -> dict[str, str]:
+        """The deferrable and fire-and-forget paths after publishing: an ended job finishes at once,
+        a running one is returned (``wait_for_completion=False``) or waited for on the triggerer."""
+        assert job.state is not None
+        if job.state.status.is_terminal:
+            return self._finish(hook, job, BatchJobEvent.from_state(job.state))
+        if not self.wait_for_completion:
+            return job.result(job.state.status)
+        self._defer(context, job)
+
+    def _defer(self, context: Context, job: _Job) -> NoReturn:
+        # Imported here: DAG files import this module at every parse, and only deferring needs the trigger.
+        from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+
+        deadline = job_deadline(context, self.timeout, self.execution_timeout)
+        self.defer(
+            trigger=SnowflakeBatchInferenceJobTrigger(
+                job_id=job.job_id,
+                snowflake_conn_id=self.snowflake_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                cancel_on_timeout=True,
+                cancel_on_kill=self.cancel_on_kill,
+                hook_params=self.hook_params(context),
+            ),
+            method_name="execute_complete",
+            kwargs={"job": job.xcom(), "reattached": job.reattached},
+            timeout=defer_timeout(deadline, self.poll_interval),
+        )
+
+    def _wait(self, context: Context, hook: SnowflakeBatchInferenceHook, job: _Job) -> BatchJobEvent:
+        """Wait on this worker until the job ends or the deadline passes (the hook then cancels it)."""
+        deadline = job_deadline(context, self.timeout, self.execution_timeout)
+        try:
+            state = hook.wait_for_job(job.job_id, poll_interval=self.poll_interval, deadline=deadline)
+        except BatchJobError:
+            if not deadline_passed(deadline):
+                copy_job_logs(hook, job.job_id, failed=True, log=self.log)
+                raise
+            # The same outcome as a deferred wait whose trigger reached the deadline.
+            return BatchJobEvent(
+                BatchJobOutcome.TIMEOUT,
+                job.job_id,
+                BatchJobStatus.CANCELLING,
+                f"Job {job.job_id} did not finish before its deadline and was cancelled.",
+            )
+        return BatchJobEvent.from_state(state)
+
+    def _finish(self, hook: SnowflakeBatchInferenceHook, job: _Job, event: BatchJobEvent) -> dict[str, str]:
+        """The single completion path: copy logs, raise unless the job succeeded with its ``_SUCCESS``
+        marker, return the result."""
+        end_wait(hook, event, log=self.log, output_location=job.output_location)
+        if not hook.has_success_marker(job.output_location):
+            raise BatchJobError(
+                f"Batch inference job {event.job_id} ended DONE but {job.output_location} has no "
+                "_SUCCESS file, so its results are incomplete. Rerun the task to submit a new job."
+            )
+        return job.result(event.job_status)
+
+    def _cancelled_under_this_try(self, job: _Job, event: BatchJobEvent) -> bool:
         """Whether an earlier try's job this try re-attached to was cancelled while this try waited.
 
         This try did not cancel it (its own kill would have ended this try), so the cancel came
@@ -292,7 +432,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         (the triggerer may process the clear after the new try re-attached). Failing would turn a
         clear into a failed try, so the new try submits its own job instead.
         """
-        if not (self._reattached and event.job_status is BatchJobStatus.CANCELLED):
+        if not (job.reattached and event.job_status.is_cancelled):
             return False
         self.log.warning(
             "Job %s of an earlier try was cancelled after this try re-attached to it (the earlier try "
@@ -300,6 +440,67 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             event.job_id,
         )
         return True
+
+    # -- ResumableJobMixin adapters (the synchronous path) -------------------------------------------
+
+    def submit_job(self, context: Context) -> str:
+        hook = self._session_hook()
+        return self._publish(context, hook, self._decide(context, hook)).job_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        hook = self._session_hook()
+        state = hook.find_job(str(external_id))
+        if state is None:
+            return _MISSING
+        if state.status.is_success and not hook.has_success_marker(
+            self._stored_job(hook, external_id).output_location
+        ):
+            return _DONE_WITHOUT_SUCCESS
+        return state.status.value
+
+    def is_job_active(self, status: str) -> bool:
+        # A job being cancelled (a cleared or marked try's kill) is never re-attached to: submit_job
+        # then lets the hook decide, which submits this try's own job, as start_batch_job does.
+        return (
+            status in BatchJobStatus._value2member_map_
+            and BatchJobStatus(status).is_active
+            and status != BatchJobStatus.CANCELLING.value
+        )
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return status == BatchJobStatus.DONE.value
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> None:
+        hook = self._session_hook()
+        # Nothing published yet: the mixin re-attached through the id an earlier try stored.
+        job = self._job or self._publish(context, hook, self._stored_job(hook, external_id))
+        event = self._wait(context, hook, job)
+        if self._cancelled_under_this_try(job, event):
+            job = self._publish(context, hook, self._decide(context, hook, resubmission=True))
+            event = self._wait(context, hook, job)
+        self._finish(hook, job, event)
+
+    def get_job_result(self, external_id: Any, context: Context) -> dict[str, str]:
+        if self._job is None:  # the stored job had already succeeded: nothing polled or finished it
+            hook = self._session_hook()
+            job = self._publish(context, hook, self._stored_job(hook, external_id))
+            return self._finish(hook, job, BatchJobEvent.from_state(hook.get_job_state(job.job_id)))
+        return self._job.result(BatchJobStatus.DONE)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def on_kill(self) -> None:
+        """Cancel the job when the task is killed. Best effort: a failure is logged, never raised,
+        so Airflow's own clean-up of the killed task goes on (the job's deadline still applies)."""
+        if not self.cancel_on_kill or self._job is None:
+            return
+        job_id = self._job.job_id
+        self.log.info("Task killed: cancelling batch inference job %s.", job_id)
+        try:
+            with self.make_hook(None) as hook:
+                hook.cancel_job(job_id)
+        except Exception:
+            self.log.exception("Could not cancel batch inference job %s; it may still be running.", job_id)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """The input table, query tables or stage folder → the job's folder, with the job id and model.
@@ -320,134 +521,60 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 ),
                 outputs=[
                     lineage.stage_dataset_name(
-                        hook.parse_location(self._job["output_location"], what="output_location")
+                        hook.parse_location(self._job.output_location, what="output_location")
                     )
                 ],
                 model=lineage.ModelUsed(
                     name=lineage.table_dataset_name(hook.qualify(self.model_name, what="model_name")),
-                    version=self._model_version or self.version_name,
+                    version=self._job.model_version or self.version_name,
                     function=self.function_name,
                 ),
-                job_id=self._job["job_id"],
+                job_id=self._job.job_id,
             )
 
-    def _defer(self, context: Context) -> NoReturn:
-        # Imported here: DAG files import this module at every parse, and only deferring needs the trigger.
-        from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
-
-        assert self._job is not None
-        deadline = job_deadline(context, self.timeout, self.execution_timeout)
-        self.defer(
-            trigger=SnowflakeBatchInferenceJobTrigger(
-                job_id=self._job["job_id"],
-                snowflake_conn_id=self.snowflake_conn_id,
-                poll_interval=self.poll_interval,
-                deadline=deadline,
-                cancel_on_timeout=True,
-                cancel_on_kill=self.cancel_on_kill,
-                hook_params=self.hook_params(context),
-            ),
-            method_name="execute_complete",
-            kwargs={"job": self._job, "reattached": self._reattached},
-            timeout=defer_timeout(deadline, self.poll_interval),
-        )
-
-    # -- ResumableJobMixin -----------------------------------------------------------------------
-
-    def submit_job(self, context: Context) -> str:
-        return self._start(context).job_id
-
-    def get_job_status(self, external_id: Any, context: Context) -> str:
-        hook = self._get_hook(context)
-        state = hook.find_job(str(external_id))
-        if state is None:
-            return _MISSING
-        if state.status.is_success and not hook.has_success_marker(
-            self._job_of(str(external_id))["output_location"]
-        ):
-            return _DONE_WITHOUT_SUCCESS
-        return state.status.value
-
-    def is_job_active(self, status: str) -> bool:
-        # A job being cancelled (a cleared or marked try's kill) is never re-attached to: the hook
-        # then submits this try's own job, as it does in start_batch_job.
-        return (
-            status in BatchJobStatus._value2member_map_
-            and BatchJobStatus(status).is_active
-            and status != BatchJobStatus.CANCELLING.value
-        )
-
-    def is_job_succeeded(self, status: str) -> bool:
-        return status == BatchJobStatus.DONE.value
-
-    # The mixin declares None but hands this value back as the task's result on re-attach.
-    def poll_until_complete(self, external_id: Any, context: Context) -> dict[str, str]:  # type: ignore[override]
-        # Returns the result: on re-attach the mixin returns this method's value, not get_job_result's.
-        hook = self._get_hook(context)
-        if self._job is None:  # re-attached through the stored id (an earlier try's): publish it
-            self._publish(context, self._job_of(str(external_id)))
-            self._reattached = True
-        job_id = str(external_id)
-        deadline = job_deadline(context, self.timeout, self.execution_timeout)
+    @contextmanager
+    def _session(self, context: Context) -> Iterator[SnowflakeBatchInferenceHook]:
+        """One hook, one Snowflake session tagged with the task, for every step of one call."""
+        self._hook = self.make_hook(context)
         try:
-            state = hook.wait_for_job(job_id, poll_interval=self.poll_interval, deadline=deadline)
-        except BatchJobError:
-            copy_job_logs(hook, job_id, failed=True, log=self.log)
-            raise
-        event = BatchJobEvent.from_state(state)
-        if self._cancelled_under_this_try(event):
-            start = self._start(context)
-            self._reattached = False  # at most one resubmission per try
-            return self.poll_until_complete(start.job_id, context)
-        self._result = self._finish(event)
-        return self._result
+            yield self._hook
+        finally:
+            self._hook.close()
+            self._hook = None
 
-    def get_job_result(self, external_id: Any, context: Context) -> dict[str, str]:
-        if self._result is None:  # the stored job had already succeeded: nothing was polled
-            self._publish(context, self._job_of(str(external_id)))
-            self._result = self._finish(
-                BatchJobEvent.from_state(self._get_hook(context).get_job_state(str(external_id)))
+    def _session_hook(self) -> SnowflakeBatchInferenceHook:
+        if self._hook is None:
+            raise RuntimeError("ResumableJobMixin steps run only inside execute().")
+        return self._hook
+
+    def _resumed_job(
+        self,
+        hook: SnowflakeBatchInferenceHook,
+        event: BatchJobEvent,
+        job: dict[str, str] | None,
+        reattached: bool,
+    ) -> _Job:
+        """The job a deferred try waited on, from the deferral's kwargs (or the event alone)."""
+        if job is None:
+            return replace(self._stored_job(hook, event.job_id), reattached=reattached)
+        complete = isinstance(job, dict) and {"job_name", "output_location"} <= job.keys()
+        if not complete or job.get("job_id") != event.job_id:
+            raise BatchJobError(
+                f"Task {self.task_id} resumed with an event for job {event.job_id} but deferred on {job!r}."
             )
-        return self._result
+        return _Job(
+            job_id=event.job_id,
+            job_name=job["job_name"],
+            output_location=job["output_location"],
+            url=job.get("url", ""),
+            reattached=reattached,
+        )
 
-    # -- helpers -------------------------------------------------------------------------------
-
-    def _start(self, context: Context) -> JobStart:
-        """Submit this try's job, or re-attach to an earlier try's (the hook decides)."""
-        hook = self._get_hook(context)
-        source = hook.input_source(
-            input_table=self.input_table,
-            input_query=self.input_query,
-            input_stage_location=self.input_stage_location,
-            input_files=self.input_files,
-            file_pattern=self.file_pattern,
-            file_column=self.file_column,
-        )
-        spec = hook.build_batch_job_spec(
-            model_name=self.model_name,
-            version_name=self.version_name,
-            function_name=self.function_name,
-            source=source,
-            compute_pool=self.compute_pool,
-            output_stage_location=self.output_stage_location,
-            job_name=self._job_name(context),
-            **self._spec_options(),
-        )
-        self._model_version = spec.model.version.value
-        start = hook.start_batch_job(spec, try_number=context["ti"].try_number)
-        self._reattached = start.reattached
-        # Stored at once (ResumableJobMixin stores it again after submit_job): the deferrable path and
-        # a job submitted after a re-attached one was cancelled have no mixin step that would.
-        self._store_job_id(context, start.job_id)
-        self._publish(
-            context,
-            {
-                "job_id": start.job_id,
-                "job_name": start.job_name,
-                "output_location": start.output_location.sql,
-            },
-        )
-        return start
+    def _stored_job(self, hook: SnowflakeBatchInferenceHook, job_id: Any) -> _Job:
+        """A job known only by its id (stored by an earlier try, or named by a trigger event)."""
+        name = ObjectName.parse(str(job_id), what="job_id").name.value
+        location = hook.parse_location(self.output_stage_location, what="output_stage_location").child(name)
+        return _Job(job_id=str(job_id), job_name=name, output_location=location.sql, reattached=True)
 
     def _spec_options(self) -> dict[str, Any]:
         resources = dict(self.job_resources or {})
@@ -462,7 +589,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             "num_workers": as_int(self.num_workers, what="num_workers"),
             "max_batch_rows": as_int(self.max_batch_rows, what="max_batch_rows"),
             **{_RESOURCE_KEYS[k]: str(v) for k, v in resources.items() if v is not None},
-            "params": dict(self.inference_params),
+            "params": dict(self.model_params or {}),
             "column_handling": dict(self.column_handling or {}),
             "partition_column": self.partition_column or None,
             "engine": self.engine,
@@ -477,57 +604,3 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         ti = context["ti"]
         map_index = ti.map_index if ti.map_index is not None else -1
         return default_job_name(ti.dag_id, ti.task_id, ti.run_id, map_index).value
-
-    def _job_of(self, job_id: str) -> dict[str, str]:
-        """The description of a job known only by its id (re-attached through the task state store)."""
-        hook = self._get_hook(None)
-        name = ObjectName.parse(job_id, what="job_id").name.value
-        location = hook.parse_location(self.output_stage_location, what="output_stage_location").child(name)
-        return {"job_id": job_id, "job_name": name, "output_location": location.sql}
-
-    def _publish(self, context: Context, job: dict[str, str]) -> None:
-        """Push the job (with its link) before any wait or deferral, so a failed task still shows it."""
-        try:
-            url = self._get_hook(context).job_url(job["job_id"], job["output_location"])
-        except Exception as exc:
-            self.log.warning("Could not build the link of job %s: %s", job["job_id"], exc)
-            url = ""
-        self._job = {**job, "url": url}
-        context["ti"].xcom_push(key=JOB_XCOM_KEY, value=self._job)
-
-    def _store_job_id(self, context: Context, job_id: str) -> None:
-        """Store the job id where ResumableJobMixin reads it on the next try (Airflow 3.3+)."""
-        store = context.get("task_state_store")
-        if store is not None and getattr(self, "durable", False):
-            store.set(self.external_id_key, job_id)
-
-    def _finish(self, event: BatchJobEvent) -> dict[str, str]:
-        """The single completion path: copy logs, raise unless the job succeeded, return the XCom."""
-        assert self._job is not None
-        hook = self._get_hook(None)
-        end_wait(hook, event, log=self.log, output_location=self._job["output_location"])
-        if not hook.has_success_marker(self._job["output_location"]):
-            raise BatchJobError(
-                f"Batch inference job {event.job_id} ended DONE but {self._job['output_location']} has no "
-                "_SUCCESS file, so its results are incomplete. Rerun the task to submit a new job."
-            )
-        return self._outcome(event.job_status)
-
-    def _outcome(self, status: BatchJobStatus) -> dict[str, str]:
-        assert self._job is not None
-        return {
-            "job_id": self._job["job_id"],
-            "job_name": self._job["job_name"],
-            "status": status.value,
-            "output_location": self._job["output_location"],
-        }
-
-    def _get_hook(self, context: Context | None) -> SnowflakeBatchInferenceHook:
-        if self._hook is None:
-            self._hook = self.make_hook(context)
-        return self._hook
-
-    def _close(self) -> None:
-        if self._hook is not None:
-            self._hook.close()
-            self._hook = None

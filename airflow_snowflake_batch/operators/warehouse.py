@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.identifiers import ObjectName
 from airflow_snowflake_batch.utils import lineage
-from airflow_snowflake_batch.utils.arguments import model_params
+from airflow_snowflake_batch.utils.arguments import check_model_params_given
 from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import (
     CONNECTION_TEMPLATE_FIELDS,
@@ -53,8 +53,14 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         only that partition's rows are replaced, atomically, so reruns do not duplicate and other
         partitions stay. Columns the table lacks are added. In a mapped task the map index joins the
         partition as column ``AIRFLOW_MAP_INDEX``, so shards keep each other's rows. (templated)
-    :param params: Inference parameters of the model function. These are the model's parameters;
-        Airflow's DAG-level ``params`` stay available to templates as usual.
+    :param model_params: Inference parameters of the model function, e.g. ``{"temperature": 0.2}``, sent
+        to the model as given. ``{}`` runs the model with its defaults. A value may be a template, e.g.
+        ``{"temperature": "{{ params.temperature }}"}`` so a DAG ``Param`` picks it at trigger time; it
+        renders as text unless the DAG sets ``render_template_as_native_obj=True``. (templated)
+    :param params: Airflow's own task params (merged with the DAG's), for templates; never sent to the
+        model. While ``model_params`` is not given, a ``params`` key naming a parameter of the model
+        function fails the task before anything is written (earlier releases sent ``params`` to the
+        model): pass ``model_params`` (``{}`` for the model's defaults) to choose.
     :param partition_column: Column partitioning the input of a table function. (templated)
     :param strict_input_validation: Require input column types to match the signature exactly.
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
@@ -72,11 +78,12 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         "input_query",
         "output_table",
         "output_partition",
+        "model_params",
         "partition_column",
         *CONNECTION_TEMPLATE_FIELDS,
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"input_query": "sql", "output_partition": "json"}
+    template_fields_renderers = {"input_query": "sql", "output_partition": "json", "model_params": "json"}
 
     def __init__(
         self,
@@ -89,6 +96,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         output_table: str,
         output_mode: str = "overwrite",
         output_partition: dict[str, PartitionValue] | None = None,
+        model_params: Mapping[str, Any] | None = None,
         params: MutableMapping[str, Any] | None = None,
         partition_column: str | None = None,
         strict_input_validation: bool = False,
@@ -111,7 +119,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         self.output_table = output_table
         self.output_mode = output_mode
         self.output_partition = output_partition
-        self.inference_params = model_params(params, self.get_dag())
+        self.model_params = model_params
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
@@ -119,6 +127,11 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
 
     def execute(self, context: Context) -> dict[str, Any]:
         with self.make_hook(context) as hook:
+            if self.model_params is None and self.params:
+                # Asks the registry once more, only for a task that may still use params the old way.
+                model = hook.get_model_version(self.model_name, self.version_name)
+                function = hook.resolve_function(model, self.function_name)
+                check_model_params_given(self.model_params, self.params, function, task=self.task_id)
             table, rows, model = hook.run_warehouse_inference(
                 model_name=self.model_name,
                 version_name=self.version_name,
@@ -127,7 +140,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 output_table=self.output_table,
                 output_mode=self.output_mode,  # type: ignore[arg-type]
                 output_partition=self.output_partition,
-                params=self.inference_params,
+                params=dict(self.model_params or {}),
                 partition_column=self.partition_column,
                 strict_input_validation=self.strict_input_validation,
                 map_index=context["ti"].map_index,

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.definitions.param import ParamsDict
-
 if TYPE_CHECKING:
-    from airflow.sdk import DAG, Context
+    from airflow.sdk import Context
+
+    from airflow_snowflake_batch.backends.base import ModelFunction
 
 
 def seconds(value: float | timedelta | None, *, what: str) -> float | None:
@@ -51,20 +51,27 @@ def task_query_tag(context: Context) -> dict[str, str]:
     }
 
 
-def model_params(params: Mapping[str, Any] | None, dag: DAG | None) -> dict[str, Any]:
-    """The model's inference parameters from an operator's ``params`` argument.
+def check_model_params_given(
+    model_params: Mapping[str, Any] | None,
+    params: Mapping[str, Any] | None,
+    function: ModelFunction,
+    *,
+    task: str,
+) -> None:
+    """Refuse a task that may still pass the model's parameters through Airflow's ``params``.
 
-    Airflow hands operators their ``params`` merged with the DAG's (a ``ParamsDict``); only the
-    entries given to the task itself are the model's. Airflow 3.2+ records where each entry came
-    from; on 3.1 the entries named by the DAG's params (or its ``default_args`` params) are left out.
+    The operators once sent ``params`` to the model; ``model_params`` does that now and ``params``
+    are Airflow's only. A task written the old way would score with the model's defaults without a
+    word, so while ``model_params`` is not given, a ``params`` key naming a parameter of ``function``
+    (case-insensitive, as Snowflake matches them) fails the task. ``model_params={}`` is a choice too.
     """
-    if params is None:
-        return {}
-    if not isinstance(params, ParamsDict):
-        return dict(params)
-    if hasattr(ParamsDict, "filter_params_by_source"):
-        return ParamsDict.filter_params_by_source(params, "task").dump()
-    inherited: set[str] = set()
-    if dag is not None:
-        inherited |= set(dag.params or {}) | set((dag.default_args or {}).get("params") or {})
-    return {key: value for key, value in params.dump().items() if key not in inherited}
+    if model_params is not None or not params:
+        return
+    declared = {p.name.upper() for p in function.params}
+    clashing = sorted(str(key) for key in params if str(key).upper() in declared)
+    if clashing:
+        raise ValueError(
+            f"Task {task}: params {clashing} name parameters of model function {function.name}, but "
+            "params are Airflow's task params and are not sent to the model. Move the model's values "
+            "to model_params, or pass model_params={} to run the model with its defaults."
+        )

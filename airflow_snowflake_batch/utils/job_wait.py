@@ -36,6 +36,11 @@ def job_deadline(
     return min(limits) if limits else None
 
 
+def deadline_passed(deadline: float | None) -> bool:
+    """Whether the wall-clock ``deadline`` of :func:`job_deadline` has passed (never, for None)."""
+    return deadline is not None and time.time() >= deadline
+
+
 def defer_timeout(deadline: float | None, poll_interval: float) -> timedelta | None:
     """The padded ``defer(timeout=...)`` backstop for a trigger with ``deadline``."""
     if deadline is None:

@@ -14,7 +14,7 @@ from operator_support import (
     stored,
 )
 
-from airflow_snowflake_batch.backends.base import InputSource
+from airflow_snowflake_batch.backends.base import InputSource, ModelFunction, Param
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation, default_job_name
@@ -97,7 +97,7 @@ def test_builds_the_hook_and_the_job_from_the_arguments(hook_cls, hook, context)
         num_workers=4,
         max_batch_rows="1024",
         resources={"cpu": 4, "memory": "8Gi"},
-        params={"temperature": 0.2},
+        model_params={"temperature": 0.2},
         engine="VLLM",
         engine_args_override=["--max-model-len=4096"],
         save_mode="overwrite",
@@ -150,21 +150,54 @@ def test_builds_the_hook_and_the_job_from_the_arguments(hook_cls, hook, context)
     hook.close.assert_called_once_with()
 
 
-def test_dag_params_are_not_sent_to_the_model(hook, context):
-    with DAG("scoring", params={"region": "emea"}):
-        op = make_op(wait_for_completion=False, params={"temperature": 0.2})
-        plain = make_op(task_id="plain", wait_for_completion=False)
+def test_model_params_go_to_the_model_and_params_stay_airflows(hook, context):
+    with DAG("scoring", params={"temperature": 0.9}):
+        op = make_op(wait_for_completion=False, model_params={"temperature": 0.2})
+        plain = make_op(task_id="plain", wait_for_completion=False, model_params={})
 
-    assert op.params["region"] == "emea"  # templates still see the DAG's params
+    assert op.params["temperature"] == 0.9  # templates see the DAG's value
     op.execute(context)
     assert hook.build_batch_job_spec.call_args.kwargs["params"] == {"temperature": 0.2}
     plain.execute(context)
     assert hook.build_batch_job_spec.call_args.kwargs["params"] == {}
 
 
-def test_explicit_job_name_is_used(hook, context):
-    make_op(job_name="nightly_{{ ds_nodash }}_rendered", wait_for_completion=False).execute(context)
-    assert hook.build_batch_job_spec.call_args.kwargs["job_name"] == "nightly_{{ ds_nodash }}_rendered"
+def test_params_naming_a_model_parameter_fail_before_submitting_without_model_params(hook, context):
+    """A task still passing the model's parameters through params would score with the defaults."""
+    hook.build_batch_job_spec.return_value.function = ModelFunction(
+        "PREDICT", "predict", "FUNCTION", (), (), (Param("temperature", "DOUBLE", 1.0),)
+    )
+    with DAG("scoring", params={"region": "emea"}):
+        op = make_op(wait_for_completion=False, params={"TEMPERATURE": 0.2})
+        unrelated = make_op(task_id="unrelated", wait_for_completion=False)
+
+    with pytest.raises(
+        ValueError, match=r"params \['TEMPERATURE'\] name parameters of model function PREDICT"
+    ):
+        op.execute(context)
+    hook.start_batch_job.assert_not_called()
+    unrelated.execute(context)  # a DAG param the model does not declare is no reason to fail
+    hook.start_batch_job.assert_called_once()
+
+
+def test_model_params_render_from_dag_params():
+    """The trigger-time value of a DAG Param reaches the model (test_model_params.py runs a real DAG)."""
+    with DAG("scoring", params={"temperature": 0.7}, render_template_as_native_obj=True):
+        op = make_op(model_params={"temperature": "{{ params.temperature }}", "top_p": 0.9})
+
+    op.render_template_fields({"params": {"temperature": 0.3}})  # as triggered with conf
+
+    assert op.model_params == {"temperature": 0.3, "top_p": 0.9}
+
+
+def test_explicit_job_name_is_rendered_and_used(hook, context):
+    op = make_op(job_name="nightly_{{ ds_nodash }}_rendered", wait_for_completion=False)
+    op.render_template_fields({**context, "ds_nodash": "20260101"})
+
+    result = op.execute(context)
+
+    assert hook.build_batch_job_spec.call_args.kwargs["job_name"] == "nightly_20260101_rendered"
+    assert result["job_id"] == JOB  # the name the hook resolved and started
 
 
 @pytest.mark.parametrize(
@@ -395,12 +428,35 @@ def test_sync_failed_job_raises_with_its_logs(hook, context):
     hook.get_job_logs.assert_called_once_with(JOB)
 
 
-def test_sync_timeout_propagates_after_copying_logs(hook, context):
-    hook.wait_for_job.side_effect = BatchJobError(f"Batch inference job {JOB} timed out; it was cancelled.")
+def test_sync_timeout_ends_like_a_deferred_timeout(hook, context, clock):
+    """At the deadline the hook cancels the job and raises; the operator then fails the task with the
+    message a deferred wait gives, naming the partial output, after copying the job's logs."""
 
-    with pytest.raises(BatchJobError, match="timed out"):
+    def deadline_passes(job_id, *, poll_interval, deadline):
+        clock.time.return_value = deadline
+        raise BatchJobError("the hook's own words")
+
+    hook.wait_for_job.side_effect = deadline_passes
+
+    with pytest.raises(BatchJobError) as failed:
         make_op(deferrable=False).execute(context)
+
+    assert str(failed.value) == (
+        f"Batch inference job {JOB} timed out. Job {JOB} did not finish before its deadline and was "
+        f"cancelled. Partial output, if any, is under {FOLDER.sql}."
+    )
     hook.get_job_logs.assert_called_once_with(JOB)
+    hook.has_success_marker.assert_not_called()
+
+
+def test_sync_wait_error_before_the_deadline_propagates(hook, context, clock):
+    lost = BatchJobError(f"Batch inference job {JOB} does not exist (or was dropped).")
+    hook.wait_for_job.side_effect = lost
+
+    with pytest.raises(BatchJobError) as failed:
+        make_op(deferrable=False).execute(context)
+
+    assert failed.value is lost  # not turned into a timeout: the deadline is an hour away
 
 
 def assert_reattached_by_name(hook, context) -> None:
@@ -502,3 +558,20 @@ def test_hook_class_is_the_real_one():
     assert not hasattr(module, "SnowflakeBatchInferenceHook")
     hook = make_op().make_hook(None)
     assert type(hook) is SnowflakeBatchInferenceHook and hook.snowflake_conn_id == "sf"
+
+
+@pytest.mark.parametrize("status", ["CANCELLED", "DELETED", "DELETING"])
+def test_a_reattached_job_cancelled_or_dropped_from_outside_is_resubmitted_whatever_the_status_says(
+    hook, context, status
+):
+    """snowflake-ml reports a cancelled job CANCELLED; DESCRIBE SERVICE's documented list has only
+    DELETED/DELETING for a service that is gone. Either report of an earlier try's job, cancelled after
+    this try re-attached to it, leads to the same outcome: this try submits its own job (issue 18 item 5)."""
+    hook.start_batch_job.return_value = job_start("PENDING")
+    with pytest.raises(TaskDeferred) as resumed:
+        make_op(deferrable=True).execute_complete(
+            context, event=event("cancelled", status), job=JOB_XCOM, reattached=True
+        )
+
+    assert resumed.value.kwargs["reattached"] is False
+    hook.start_batch_job.assert_called_once()

@@ -6,28 +6,42 @@ from unittest import mock
 from urllib.parse import urlparse
 
 import pytest
+from airflow.models.taskinstancekey import TaskInstanceKey
+from operator_support import make_context
 
 from airflow_snowflake_batch.backends.snowflake import SnowflakeBackend
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import StageLocation
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.local import LocalWorkspace
+from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
 from airflow_snowflake_batch.utils.arguments import as_int, seconds
-from airflow_snowflake_batch.utils.job_wait import copy_job_logs, job_deadline
+from airflow_snowflake_batch.utils.job_wait import copy_job_logs, deadline_passed, job_deadline
+
+TI_KEY = TaskInstanceKey("scoring", "score", "manual__2026-01-01", 1, -1)
+
+
+def batch_operator() -> SnowflakeBatchInferenceOperator:
+    return SnowflakeBatchInferenceOperator(
+        task_id="score",
+        model_name="churn",
+        input_table="features",
+        compute_pool="pool",
+        output_stage_location="@out/",
+    )
 
 
 def test_link_reads_the_url_pushed_at_submit():
-    ti_key = mock.Mock()
     with mock.patch(
         "airflow_snowflake_batch.links.XCom.get_value", return_value={"url": "https://x/#/job"}
     ) as get:
-        assert SnowflakeBatchJobLink().get_link(mock.Mock(), ti_key=ti_key) == "https://x/#/job"
-    get.assert_called_once_with(ti_key=ti_key, key=JOB_XCOM_KEY)
+        assert SnowflakeBatchJobLink().get_link(batch_operator(), ti_key=TI_KEY) == "https://x/#/job"
+    get.assert_called_once_with(ti_key=TI_KEY, key=JOB_XCOM_KEY)
 
 
 def test_link_is_empty_before_any_job():
     with mock.patch("airflow_snowflake_batch.links.XCom.get_value", return_value=None):
-        assert SnowflakeBatchJobLink().get_link(mock.Mock(), ti_key=mock.Mock()) == ""
+        assert SnowflakeBatchJobLink().get_link(batch_operator(), ti_key=TI_KEY) == ""
 
 
 def test_snowsight_url_escapes_quoted_names():
@@ -59,7 +73,7 @@ def test_local_url_is_the_output_folder(tmp_path, monkeypatch):
 def test_job_logs_are_copied_at_error_level_when_the_job_failed():
     hook = mock.create_autospec(SnowflakeBatchInferenceHook, instance=True)
     hook.get_job_logs.return_value = "Traceback: KeyError 'AGE'\n"
-    log = mock.Mock()
+    log = mock.create_autospec(logging.Logger, instance=True)
 
     copy_job_logs(hook, "ML.PUBLIC.J", failed=True, log=log)
     copy_job_logs(hook, "ML.PUBLIC.J", failed=False, log=log)
@@ -71,7 +85,7 @@ def test_job_logs_are_copied_at_error_level_when_the_job_failed():
 def test_unreadable_job_logs_only_warn():
     hook = mock.create_autospec(SnowflakeBatchInferenceHook, instance=True)
     hook.get_job_logs.side_effect = RuntimeError("service gone")
-    log = mock.Mock()
+    log = mock.create_autospec(logging.Logger, instance=True)
 
     copy_job_logs(hook, "ML.PUBLIC.J", failed=True, log=log)
 
@@ -80,13 +94,15 @@ def test_unreadable_job_logs_only_warn():
 
 
 def test_deadline_is_none_without_any_limit():
-    assert job_deadline({"ti": mock.Mock()}, None, None) is None
+    assert job_deadline(make_context(), None, None) is None
+    assert not deadline_passed(None)
 
 
 def test_deadline_uses_the_task_start_for_execution_timeout():
-    ti = mock.Mock(start_date=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    deadline = job_deadline({"ti": ti}, 10 * 24 * 3600.0, timedelta(hours=1))
+    context = make_context()  # the task started 2026-01-01T00:00Z
+    deadline = job_deadline(context, 10 * 24 * 3600.0, timedelta(hours=1))
     assert deadline == datetime(2026, 1, 1, 1, tzinfo=timezone.utc).timestamp()
+    assert deadline_passed(deadline)  # long ago
 
 
 @pytest.mark.parametrize(("value", "expected"), [("3", 3), (4, 4), ("2.0", 2), (None, None), ("", None)])

@@ -52,7 +52,7 @@ def test_warehouse_operator_scores_through_the_hook(warehouse_hook_cls, context)
             output_table="scores",
             output_mode="append",
             output_partition={"DS": "2026-01-01"},
-            params={"threshold": 0.4},
+            model_params={"threshold": 0.4},
             strict_input_validation=True,
             snowflake_conn_id="sf",
             warehouse="ml_wh",
@@ -82,17 +82,31 @@ def test_warehouse_operator_scores_through_the_hook(warehouse_hook_cls, context)
     hook.__exit__.assert_called_once()
 
 
-def test_warehouse_operator_surfaces_the_hooks_validation_error(warehouse_hook_cls, context):
-    warehouse_hook_cls.return_value.input_source.side_effect = InputValidationError(
-        "Exactly one of input_table, input_query or input_stage_location must be set; "
-        "got input_table, input_query."
-    )
+def test_warehouse_operator_writes_nothing_when_the_real_hook_refuses_its_inputs(
+    tmp_path, monkeypatch, context
+):
+    """The real hook on a local workspace (in-process DuckDB, no job process) refuses two inputs."""
+    import pandas as pd
+
+    from airflow_snowflake_batch.local.workspace import LocalWorkspace
+
+    ws = LocalWorkspace(tmp_path / "ws")
+    ws.write_table("FEATURES", pd.DataFrame({"F1": [1.0, 2.0]}))
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_REFUSAL", ws.connection_uri())
     op = SnowflakeWarehouseInferenceOperator(
-        task_id="score", model_name="m", input_table="t", input_query="SELECT 1", output_table="o"
+        task_id="score",
+        model_name="m",
+        input_table="FEATURES",
+        input_query="SELECT * FROM FEATURES",
+        output_table="SCORES",
+        snowflake_conn_id="local_refusal",
     )
+
     with pytest.raises(InputValidationError, match="got input_table, input_query"):
         op.execute(context)
-    warehouse_hook_cls.return_value.run_warehouse_inference.assert_not_called()
+    with pytest.raises(Exception, match="SCORES"):
+        ws.read_table("SCORES")
+    assert op.get_openlineage_facets_on_complete(context["ti"]) is None  # no lineage for a failed write
 
 
 def test_warehouse_operator_rejects_unknown_output_mode():

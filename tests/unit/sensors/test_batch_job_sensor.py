@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
+from unit.operators.operator_support import make_task_instance
 
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
@@ -34,7 +35,7 @@ def hook(hook_cls):
 
 @pytest.fixture
 def context():
-    ti = mock.Mock(
+    ti = make_task_instance(
         dag_id="scoring", task_id="wait", run_id="r1", start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)
     )
     return {"ti": ti}

@@ -16,8 +16,38 @@ from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJo
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
 
 MOD = "airflow_snowflake_batch.triggers.batch_job"
-# Real time: short enough for a unit test, long against the poller's gather window.
-INTERVAL = 0.5
+# Seconds of the virtual clock below: the triggers' waits take no real time. Only the poller's gather
+# window (50 ms of the event loop's own clock) and its thread run in real time.
+INTERVAL = 30.0
+
+
+class VirtualClock:
+    """The triggers' wall clock and sleep: a sleep yields to the loop, then moves the clock to its end.
+
+    Triggers waiting for the same tick all move it to that tick, so ticks line up as in real time.
+    """
+
+    def __init__(self) -> None:
+        self.now = 1_767_225_600.0
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        end = self.now + delay
+        await asyncio.sleep(0)
+        self.now = max(self.now, end)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    virtual = VirtualClock()
+    with (
+        mock.patch(f"{MOD}.time") as fake_time,
+        mock.patch(f"{MOD}.sleep", side_effect=virtual.sleep),
+    ):
+        fake_time.time.side_effect = virtual.time
+        yield virtual
 
 
 def trigger(job: str, conn: str = "sf", **kwargs) -> SnowflakeBatchInferenceJobTrigger:
@@ -102,7 +132,8 @@ async def test_a_cancelled_trigger_leaves_the_others_polling(hooks):
     """A killed task's trigger is cancelled mid-wait; the shared session stays for the others."""
     staying = asyncio.ensure_future(event_of(trigger("ML.PUBLIC.STAYS")))
     leaving = asyncio.ensure_future(event_of(trigger("ML.PUBLIC.LEAVES")))
-    await asyncio.sleep(INTERVAL / 4)
+    for _ in range(3):  # both are waiting, before the poller's first round (50 ms away)
+        await asyncio.sleep(0)
     leaving.cancel()
 
     assert (await staying).outcome is BatchJobOutcome.SUCCESS
@@ -115,11 +146,9 @@ async def test_a_cancelled_trigger_leaves_the_others_polling(hooks):
 
 
 @pytest.mark.asyncio
-async def test_cancel_at_the_deadline_uses_the_tasks_own_tagged_session(hooks):
-    import time
-
+async def test_cancel_at_the_deadline_uses_the_tasks_own_tagged_session(hooks, clock):
     hooks.done_at = 1_000_000
-    event = await event_of(trigger("ML.PUBLIC.SLOW", deadline=time.time() + 1.2 * INTERVAL))
+    event = await event_of(trigger("ML.PUBLIC.SLOW", deadline=clock.now + 1.2 * INTERVAL))
 
     assert event.outcome is BatchJobOutcome.TIMEOUT
     status_hook, cancel_hook = hooks["sf"]

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from operator_support import make_context
 from sklearn.linear_model import LinearRegression
-from snowflake_doubles import CONN, CONN_ID
+from unit.operators.operator_support import make_context
+from unit.snowflake_doubles import CONN, CONN_ID
 
 from airflow_snowflake_batch.local import LocalWorkspace
 from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator

@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from e2e.repo import serialize_dag_file
 
-REPO = Path(__file__).resolve().parents[3]
+from .repo import serialize_dag_file
+
+REPO = Path(__file__).resolve().parents[2]
 DAGS = ("image_classification", "audio_features", "multimodal_llm")
 
 

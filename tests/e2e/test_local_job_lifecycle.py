@@ -1,4 +1,7 @@
-"""Retries, kills and deadlines against real local batch jobs (detached processes), no mocks of the hook."""
+"""Retries, kills and deadlines against real local batch jobs (detached processes), no mocks of the hook.
+
+Here, not in tests/unit: these tests start job processes.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
-from operator_support import FakeTaskStateStore, make_context, stored
 from sklearn.linear_model import LinearRegression
+from unit.operators.operator_support import FakeTaskStateStore, make_context, stored
 
 from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
-from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator, _Job
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
 
@@ -193,10 +196,9 @@ def test_clearing_a_running_sync_task_never_fails_its_new_try(workspace, monkeyp
     """The sync new try re-attached (by name or stored id) when the cleared try's on_kill cancels."""
     monkeypatch.setenv(DELAY_ENV, "60")
     store = FakeTaskStateStore()
-    first = make_op(wait_for_completion=False).execute(make_context(1, store))
+    cleared = make_op(wait_for_completion=False)
+    first = cleared.execute(make_context(1, store))
     monkeypatch.delenv(DELAY_ENV)
-    cleared = make_op()
-    cleared._job = {"job_id": first["job_id"]}
     canceller = threading.Timer(3.0, cleared.on_kill)  # the old worker's on_kill, while try 2 polls
     canceller.start()
     try:
@@ -213,7 +215,7 @@ def test_on_kill_is_best_effort(workspace, caplog, capsys):
     """A failing cancel (here: no such job) is logged, never raised, on the worker and the triggerer."""
     message = "Could not cancel batch inference job ML.PUBLIC.NO_SUCH_JOB"
     op = make_op()
-    op._job = {"job_id": "ML.PUBLIC.NO_SUCH_JOB"}
+    op._job = _Job("ML.PUBLIC.NO_SUCH_JOB", "NO_SUCH_JOB", "@ML.PUBLIC.OUT/preds/NO_SUCH_JOB/")
     op.on_kill()
     trigger = SnowflakeBatchInferenceJobTrigger(job_id="ML.PUBLIC.NO_SUCH_JOB", snowflake_conn_id=CONN_ID)
     asyncio.run(trigger.on_kill())

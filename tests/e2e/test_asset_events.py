@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from e2e.repo import serialize_dag_file
 from sklearn.linear_model import LinearRegression
+
+from .repo import serialize_dag_file
 
 DAG_FILE = Path(__file__).with_name("asset_scoring_dag.py")
 

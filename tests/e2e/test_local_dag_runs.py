@@ -12,12 +12,13 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
-from e2e.repo import serialize_dag_file
-from operator_support import AIRFLOW_V_3_3_PLUS
 from sklearn.linear_model import LinearRegression
+from unit.operators.operator_support import AIRFLOW_V_3_3_PLUS
 
 from airflow_snowflake_batch.plugins.urls import job_page_url
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
+
+from .repo import serialize_dag_file
 
 DAG_FILE = Path(__file__).with_name("local_scoring_dag.py")
 
