@@ -96,8 +96,10 @@ def day(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 
     shots = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\ntests/ui screenshots: {shots}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # shown even while pytest captures output
+            reporter.write_line(f"\ntests/ui screenshots: {shots}")
 
     root = tmp_path_factory.mktemp("ui-airflow")
     workspace = LocalWorkspace(root / "workspace", database=demo_data.DATABASE, schema=demo_data.SCHEMA)
