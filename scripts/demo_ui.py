@@ -9,9 +9,11 @@ Two settings shape the demo:
 
 - ``[scheduler] use_job_schedule = False``: the demo data is a fixed week, so the scheduler creates
   no runs of its own (a scheduled run of today would score no rows); runs come from the UI (Trigger,
-  Backfill). It also avoids a scheduler crash on SQLite: unpausing a DAG made the scheduler create
-  its latest scheduled run in the same second as the backfill the UI created with "Unpause on
-  trigger", and the scheduler died with ``StaleDataError`` (apache/airflow#63926).
+  Backfill). Unpausing then creates no run either, so the Backfill dialog's "Unpause on trigger"
+  never makes the scheduler create its latest scheduled run in the same second as the API server
+  creates the backfill's runs: that interleaving of two writers on SQLite is what preceded a
+  scheduler crash (``StaleDataError`` on ``dag_run``, apache/airflow#63926; the scheduler exits on
+  any error its loop does not retry).
 - A component that exits unexpectedly is restarted (at most ``MAX_RESTARTS`` times each), with a
   message naming its log, so a crash never leaves runs queued with nobody to schedule them.
 """
