@@ -11,6 +11,10 @@ class SnowflakeBatchInferenceError(Exception):
     """Base class of every error this provider raises."""
 
 
+class InvalidArgumentError(SnowflakeBatchInferenceError, ValueError):
+    """An operator argument (a duration, a count, a prefix...) is not a value the provider can use."""
+
+
 class InvalidIdentifierError(SnowflakeBatchInferenceError, ValueError):
     """A name or stage location is not a valid Snowflake identifier or location."""
 

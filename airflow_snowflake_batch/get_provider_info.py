@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_snowflake_batch.constants import LOCAL_CONN_TYPE
+
 #: The fields of a ``snowflake_batch_local`` connection (stored in its extra), for the connection form.
 LOCAL_CONNECTION_FIELDS: dict[str, dict[str, str]] = {
     "workspace": {
@@ -70,7 +72,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "connection-types": [
             {
-                "connection-type": "snowflake_batch_local",
+                "connection-type": LOCAL_CONN_TYPE,
                 "hook-class-name": "airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook",
                 "hook-name": "Snowflake Batch Inference (local workspace)",
                 # Airflow 3.2+ builds the connection form from these without importing the hook.

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from airflow_snowflake_batch.constants import DEFAULT_JOB_PREFIX
 from airflow_snowflake_batch.exceptions import InvalidIdentifierError
 
 _UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -41,7 +42,14 @@ _RESERVED = frozenset(
 
 
 def _fail(what: str, text: object, expected: str) -> InvalidIdentifierError:
-    return InvalidIdentifierError(f"Invalid {what} {text!r}: expected {expected}.")
+    return InvalidIdentifierError(f"Invalid {what} {_shown(text)}: expected {expected}.")
+
+
+def _shown(text: object) -> str:
+    """``text`` for an error message; a long value is cut (a templated value can be megabytes)."""
+    if isinstance(text, str) and len(text) > 80:
+        return f"{text[:60]!r}... ({len(text):,} characters)"
+    return repr(text)
 
 
 @dataclass(frozen=True, order=True)
@@ -67,14 +75,21 @@ class Identifier:
             raise _fail(what, text, "a string")
         text = text.strip()
         if len(text) >= 2 and text[0] == '"' and text[-1] == '"' and _PART.fullmatch(text):
-            return cls(text[1:-1].replace('""', '"'))
+            return cls._checked(text[1:-1].replace('""', '"'), what, text)
         if _UNQUOTED.fullmatch(text):
-            return cls(text.upper())
+            return cls._checked(text.upper(), what, text)
         raise _fail(
             what,
             text,
             'letters, digits, "_" or "$" starting with a letter or "_", or a double-quoted name',
         )
+
+    @classmethod
+    def _checked(cls, value: str, what: str, text: str) -> Identifier:
+        # Checked here, not only in __post_init__, so the error names the argument (what), not "identifier".
+        if len(value) > _MAX_LENGTH or "\x00" in value:
+            raise _fail(what, text, f"1 to {_MAX_LENGTH} characters per name part, without NUL")
+        return cls(value)
 
     @property
     def sql(self) -> str:
@@ -175,6 +190,9 @@ class StageLocation:
 
     stage: ObjectName
     path: str = ""
+    # The argument the location came from (e.g. "input_files"), so an error about it far from the
+    # parsing (a missing stage, found by LIST) can name it. Not part of the location's identity.
+    what: str = field(default="", compare=False, repr=False)
 
     @classmethod
     def parse(cls, text: str, *, what: str = "stage location") -> StageLocation:
@@ -197,14 +215,14 @@ class StageLocation:
                 cut = i
                 break
         stage = ObjectName.parse(body[:cut], what=f"stage name in {what}")
-        return cls(stage=stage, path=_normalize_folder(body[cut:], what, text))
+        return cls(stage=stage, path=_normalize_folder(body[cut:], what, text), what=what)
 
     def qualify(self, database: str | Identifier | None, schema: str | Identifier | None) -> StageLocation:
-        return StageLocation(self.stage.qualify(database, schema), self.path)
+        return StageLocation(self.stage.qualify(database, schema), self.path, self.what)
 
     def child(self, name: str) -> StageLocation:
         """The sub-folder ``name`` of this location (used for ``<stage_location>/<JOB_NAME>/``)."""
-        return StageLocation(self.stage, _normalize_folder(self.path + name, "stage folder", name))
+        return StageLocation(self.stage, _normalize_folder(self.path + name, "stage folder", name), self.what)
 
     def contains(self, other: StageLocation) -> bool:
         """Whether ``other`` lies at or below this location (same stage, path prefix)."""
@@ -258,10 +276,6 @@ def quote_string(value: str) -> str:
     "'it\\\\'s'"
     """
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-#: The start of every default job name; what the cleanup operator removes unless told otherwise.
-DEFAULT_JOB_PREFIX = "AIRFLOW_BATCH_"
 
 
 def default_job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> Identifier:

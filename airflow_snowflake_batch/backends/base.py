@@ -1,9 +1,10 @@
 """The contract between :class:`SnowflakeBatchInferenceHook` and the account it talks to.
 
-The hook holds the logic (name resolution, validation, re-attach decisions); a backend only
-performs primitive operations. There are two backends: Snowflake (``backends/snowflake.py``,
-Snowpark + snowflake-ml) and the embedded local workspace (``backends/local/``, DuckDB + folders).
-Because all checks live in the hook, the same bad input gets the same error on both.
+The hook runs the logic (name resolution, and the checks and re-attach decisions of
+:mod:`airflow_snowflake_batch.inference`); a backend only performs primitive operations. There are two
+backends: Snowflake (``backends/snowflake.py``, Snowpark + snowflake-ml) and the embedded local workspace
+(``backends/local/``, DuckDB + folders). Because no check lives in a backend, the same bad input gets
+the same error on both.
 
 The value objects below carry only plain Python data, so nothing here imports snowflake-ml.
 """
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from airflow_snowflake_batch.exceptions import StageValidationError
     from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
     from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
@@ -27,6 +29,32 @@ PartitionValue = str | int | float | bool
 #: Where Snowflake copies a table or query input of a batch job, under the output location
 #: (``<output>/_snowflake_temporary/<id>/``, snowflake-ml's service_ops.py); the local backend does the same.
 TEMPORARY_INPUT_FOLDER = "_snowflake_temporary"
+
+
+def subquery(query: str) -> str:
+    """A user's ``input_query`` as a parenthesised subquery, for every statement that wraps it.
+
+    The closing parenthesis goes on a line of its own: a query ending in a line comment
+    (``SELECT ... -- daily extract``) would otherwise comment it out.
+
+    >>> subquery("SELECT 1 -- note")
+    '(SELECT 1 -- note\\n)'
+    """
+    return f"({query}\n)"
+
+
+def missing_stage_error(location: StageLocation) -> StageValidationError:
+    """The error of a location whose stage does not exist, the same on both backends.
+
+    Names the argument the location came from when the hook parsed it (``StageLocation.what``).
+    """
+    from airflow_snowflake_batch.exceptions import StageValidationError
+
+    argument = f"{location.what} " if location.what else ""
+    return StageValidationError(
+        f"{argument}{location.sql}: stage {location.stage.sql} does not exist or is not authorized. "
+        f"Create it (CREATE STAGE {location.stage.sql} ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')) or fix the name."
+    )
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,10 @@ from airflow_snowflake_batch.backends.base import (
     ModelVersionRef,
     StageFile,
     StageInfo,
+    missing_stage_error,
     output_column,
     param_from_spec,
+    subquery,
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
@@ -168,7 +170,9 @@ class SnowflakeBackend:
         if source.table is not None:
             return self.session.table(source.table.sql)
         if source.query is not None:
-            return self.session.sql(source.query)
+            # snowflake-ml wraps the DataFrame's SQL as "FROM ({query})" on one line: a query ending in a
+            # line comment would comment out its closing parenthesis without this newline.
+            return self.session.sql(source.query + "\n")
         if source.files is not None:
             # One row per file, listed by the hook (LIST): run_batch copies it to the job as Parquet.
             column = Identifier(source.files.column).sql
@@ -184,7 +188,7 @@ class SnowflakeBackend:
 
     def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
         # One scan of the input; COUNT_IF over a subquery keeps a user query's text intact.
-        origin = source.table.sql if source.table is not None else f"({source.query})"
+        origin = source.table.sql if source.table is not None else subquery(source.query or "")
         row = self._run(sql.count_nulls(origin, [Identifier(c) for c in columns]))[0]
         return {column: int(row[i] or 0) for i, column in enumerate(columns)}
 
@@ -203,23 +207,34 @@ class SnowflakeBackend:
             return StageInfo(name=stage, is_internal=True, encryption=encryption)
         return None
 
+    def _on_stage(self, location: StageLocation, statement: sql.Statement) -> list[Row]:
+        """LIST or REMOVE: a missing stage (SQL compilation error 002003) is the provider's error."""
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        try:
+            return self._run(statement)
+        except SnowparkSQLException as exc:
+            if exc.sql_error_code != DOES_NOT_EXIST:
+                raise
+            raise missing_stage_error(location) from exc
+
     def list_files(self, location: StageLocation) -> list[str]:
         return sorted(
             rel
-            for r in self._run(sql.list_files(location))
+            for r in self._on_stage(location, sql.list_files(location))
             if (rel := _relative(str(_row(r)["name"]), location))
         )
 
     def list_file_details(self, location: StageLocation) -> list[StageFile]:
         files = [
             StageFile(path=rel, last_modified=_timestamp(row["last_modified"]))
-            for row in map(_row, self._run(sql.list_files(location)))
+            for row in map(_row, self._on_stage(location, sql.list_files(location)))
             if (rel := _relative(str(row["name"]), location))
         ]
         return sorted(files, key=lambda f: f.path)
 
     def remove_files(self, location: StageLocation) -> None:
-        self._run(sql.remove_files(location))
+        self._on_stage(location, sql.remove_files(location))
 
     # -- warehouse inference -------------------------------------------------------------------
 

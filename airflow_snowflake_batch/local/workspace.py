@@ -11,6 +11,7 @@ from airflow_snowflake_batch.backends.local import database as duck
 from airflow_snowflake_batch.backends.local import stages
 from airflow_snowflake_batch.backends.local.layout import Layout
 from airflow_snowflake_batch.backends.local.registry import LocalRegistry
+from airflow_snowflake_batch.constants import LOCAL_CONN_TYPE
 from airflow_snowflake_batch.exceptions import InputValidationError, WorkspacePathError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 
@@ -77,8 +78,6 @@ class LocalWorkspace:
 
     def connection_uri(self) -> str:
         """The value of ``AIRFLOW_CONN_<ID>`` that makes the hook use this workspace (JSON form)."""
-        from airflow_snowflake_batch.hooks.batch_inference import LOCAL_CONN_TYPE
-
         extra = {"workspace": str(self.root), "database": self.database.value, "schema": self.schema.value}
         return json.dumps({"conn_type": LOCAL_CONN_TYPE, "extra": extra})
 

@@ -518,6 +518,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                     input_table=self.input_table,
                     input_query=self.input_query,
                     input_stage_location=self.input_stage_location,
+                    input_files=self.input_files,
                 ),
                 outputs=[
                     lineage.stage_dataset_name(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_snowflake_batch.exceptions import InvalidArgumentError
 from airflow_snowflake_batch.identifiers import DEFAULT_JOB_PREFIX
 from airflow_snowflake_batch.utils.arguments import as_int
 from airflow_snowflake_batch.utils.connection import (
@@ -18,6 +19,10 @@ from airflow_snowflake_batch.utils.connection import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+#: The oldest cut-off accepted, in days (100 years): ``now - older_than_days`` must stay a valid datetime
+#: (``10**9`` days raised OverflowError), and no job or folder is older than this.
+MAX_OLDER_THAN_DAYS = 36_500
 
 
 class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOperator):
@@ -40,7 +45,7 @@ class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOpera
         jobs and folders this removes; the README section on this operator (retention rules, privileges).
 
     :param output_stage_location: The batch operator's ``output_stage_location``. (templated)
-    :param older_than_days: Minimum age, in whole days (at least 1), of the jobs and folders removed.
+    :param older_than_days: Minimum age, in whole days (1 to 36,500), of the jobs and folders removed.
         (templated)
     :param job_schema: ``SCHEMA`` or ``DATABASE.SCHEMA`` holding the jobs (a job lives in its model's
         schema unless its name was qualified); default: the connection's. (templated)
@@ -88,9 +93,20 @@ class SnowflakeBatchInferenceCleanupOperator(SnowflakeConnectionMixin, BaseOpera
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        days = as_int(self.older_than_days, what="older_than_days")
+        # Checked before the hook connects or lists anything.
+        days = as_int(self.older_than_days, what="older_than_days", maximum=MAX_OLDER_THAN_DAYS)
         if days is None:
-            raise ValueError("older_than_days must be a whole number of days (at least 1), got nothing.")
+            raise InvalidArgumentError(
+                f"older_than_days must be a whole number of days (1 to {MAX_OLDER_THAN_DAYS:,}), got nothing."
+            )
+        if not isinstance(self.job_name_prefix, str) or not self.job_name_prefix:
+            raise InvalidArgumentError(
+                "job_name_prefix must be the non-empty start of a job name (letters, digits, _ or $), "
+                f"got {self.job_name_prefix!r}; the default {DEFAULT_JOB_PREFIX!r} is how the batch "
+                "operator names its jobs."
+            )
+        if not isinstance(self.is_dry_run, bool):
+            raise InvalidArgumentError(f"dry_run must be True or False, got {self.is_dry_run!r}.")
         with self.make_hook(context) as hook:
             plan = hook.plan_cleanup(
                 output_stage_location=self.output_stage_location,

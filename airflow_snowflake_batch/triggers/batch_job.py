@@ -15,7 +15,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
 from airflow_snowflake_batch.backends.retry import is_transient
-from airflow_snowflake_batch.exceptions import BatchJobError
+from airflow_snowflake_batch.exceptions import BatchJobError, InvalidArgumentError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
@@ -77,8 +77,14 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         self.cancel_on_timeout = cancel_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.hook_params = dict(hook_params or {})
-        if self.poll_interval <= 0:
-            raise ValueError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        # Written so NaN fails too: it compares false with everything, so a NaN interval polled without
+        # pause and a NaN deadline never came.
+        if not 0 < self.poll_interval < float("inf"):
+            raise InvalidArgumentError(
+                f"poll_interval must be a positive, finite number of seconds, got {poll_interval!r}."
+            )
+        if self.deadline is not None and not abs(self.deadline) < float("inf"):
+            raise InvalidArgumentError(f"deadline must be finite epoch seconds or None, got {deadline!r}.")
         try:
             json.dumps(self.serialize()[1])
         except TypeError as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from airflow_snowflake_batch.exceptions import InvalidArgumentError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -12,21 +15,46 @@ if TYPE_CHECKING:
     from airflow_snowflake_batch.backends.base import ModelFunction
 
 
+#: The longest duration (poll interval, timeout) accepted: 366 days. Longer is a mistake, and
+#: ``time.sleep``/``asyncio.sleep`` raise OverflowError for huge values.
+MAX_SECONDS = 366 * 24 * 3600.0
+
+#: The largest count (replicas, num_workers, max_batch_rows) accepted: 2**31 - 1, a 32-bit signed int.
+#: snowflake-ml 2.6 types these as ``int`` with no documented bound; a 32-bit int is what every consumer
+#: holds (Snowflake's service spec, pyarrow batch sizes in the local job runner), so a larger number is
+#: refused here instead of failing late in the job ("Python int too large to convert to C long").
+MAX_COUNT = 2**31 - 1
+
+
 def seconds(value: float | timedelta | None, *, what: str) -> float | None:
-    """A duration in seconds from a number or timedelta (rendered templates included); None stays None."""
+    """A duration in seconds from a number or timedelta (rendered templates included); None stays None.
+
+    NaN and infinity are refused: NaN compares false with everything, so a NaN poll interval slept
+    0 s in a loop and a NaN timeout silently disabled ``execution_timeout``.
+    """
     if value is None:
         return None
     try:
         result = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number of seconds or a timedelta, got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(
+            f"{what} must be a number of seconds or a timedelta, got {value!r}."
+        ) from None
+    if isinstance(value, bool) or not math.isfinite(result):
+        raise InvalidArgumentError(
+            f"{what} must be a finite number of seconds or a timedelta, got {value!r}."
+        )
     if result <= 0:
-        raise ValueError(f"{what} must be positive, got {value!r}.")
+        raise InvalidArgumentError(f"{what} must be positive, got {value!r}.")
+    if result > MAX_SECONDS:
+        raise InvalidArgumentError(
+            f"{what} must be at most {MAX_SECONDS:,.0f} seconds (366 days), got {value!r}."
+        )
     return result
 
 
-def as_int(value: Any, *, what: str) -> int | None:
-    """Cast a (possibly rendered) whole number; None stays None."""
+def as_int(value: Any, *, what: str, maximum: int = MAX_COUNT) -> int | None:
+    """Cast a (possibly rendered) whole number from 1 to ``maximum``; None (or "") stays None."""
     if value is None or value == "":
         return None
     try:
@@ -34,10 +62,12 @@ def as_int(value: Any, *, what: str) -> int | None:
         if isinstance(number, bool) or int(number) != number:
             raise ValueError
         result = int(number)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a whole number, got {value!r}.") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+        raise InvalidArgumentError(f"{what} must be a whole number, got {value!r}.") from None
     if result < 1:
-        raise ValueError(f"{what} must be at least 1, got {value!r}.")
+        raise InvalidArgumentError(f"{what} must be at least 1, got {value!r}.")
+    if result > maximum:
+        raise InvalidArgumentError(f"{what} must be at most {maximum:,}, got {value!r}.")
     return result
 
 

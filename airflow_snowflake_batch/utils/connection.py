@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_snowflake_batch.constants import DEFAULT_CONN_ID
 from airflow_snowflake_batch.utils.arguments import task_query_tag
 
 if TYPE_CHECKING:
@@ -11,13 +12,14 @@ if TYPE_CHECKING:
 
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 
-#: The default ``snowflake_conn_id`` of every operator, the sensor and the hook. Defined here, not read
-#: from the hook, so DAG files can use the operators without importing the hook (and with it the
-#: Snowflake provider's hook, requests, cryptography...), which only a running task needs.
-DEFAULT_CONN_ID = "snowflake_default"
+# DEFAULT_CONN_ID is re-exported for the operators and sensor: a leaf constant, not read from the hook,
+# so DAG files can use the operators without importing the hook (and with it the Snowflake provider's
+# hook, requests, cryptography...), which only a running task needs.
 
 #: Template fields of the connection and its overrides, appended to each task's own. The connection id
 #: is templated as in the Snowflake provider (e.g. ``"{{ var.value.scoring_conn }}"``).
+__all__ = ["CONNECTION_TEMPLATE_FIELDS", "DEFAULT_CONN_ID", "SnowflakeConnectionMixin"]
+
 CONNECTION_TEMPLATE_FIELDS = ("snowflake_conn_id", "database", "schema", "warehouse", "role")
 
 

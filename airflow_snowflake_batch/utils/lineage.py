@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCAL_NAMESPACE = "snowflake://local"
-
 
 @dataclass(frozen=True)
 class ModelUsed:
@@ -90,11 +88,21 @@ def source_dataset_names(
     input_table: str | None = None,
     input_query: str | None = None,
     input_stage_location: str | None = None,
+    input_files: str | None = None,
 ) -> list[str]:
-    """The datasets an operator's input reads: its table, the tables of its query, or its stage folder."""
+    """The datasets an operator's input reads: its table, the tables of its query, or its stage folder.
+
+    ``input_files`` reads its stage folder (whatever ``file_pattern`` selects in it): that folder is the
+    dataset, as for ``input_stage_location``. It is parsed, not listed, so lineage costs no ``LIST``.
+    """
     source = hook.input_source(
-        input_table=input_table, input_query=input_query, input_stage_location=input_stage_location
+        input_table=input_table,
+        input_query=input_query,
+        input_stage_location=input_stage_location,
+        input_files=input_files,
     )
+    if source.files is not None:
+        return [stage_dataset_name(source.files.location)]
     if source.table is not None:
         return [table_dataset_name(source.table)]
     if source.stage_location is not None:

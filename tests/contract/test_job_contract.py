@@ -10,12 +10,12 @@ from airflow_snowflake_batch.job_status import BatchJobStatus
 BASE = "@OUT/preds/"
 
 
-def _start(side, hook, *, try_number: int = 1):
+def _start(side, hook, *, try_number: int = 1, source: dict[str, str] | None = None):
     spec = hook.build_batch_job_spec(
         model_name=MODEL,
         version_name=None,
         function_name=None,
-        source=hook.input_source(input_table="INPUT"),
+        source=hook.input_source(**(source or {"input_table": "INPUT"})),
         compute_pool="POOL",
         output_stage_location=BASE,
         job_name="JOB_1",
@@ -77,3 +77,23 @@ def test_an_empty_input_ends_done_with_success_and_no_parquet_and_loads_zero_row
         files = hook.list_files(start.output_location)
     assert files == ["_SUCCESS"]
     assert load(side, folder=start.output_location.sql, output_partition={"DS": "2024-01-01"}) == 0
+
+
+# Issue 19, item 5: the comment swallowed the closing parenthesis of COPY (local export) and COUNT_IF (both).
+COMMENTED_QUERY = "SELECT * FROM INPUT -- daily extract"
+
+
+def test_an_input_query_ending_in_a_line_comment_is_scored_by_a_job(side):
+    side.write_table("INPUT", features(range(4)))
+    with side.hook() as hook:
+        start = _start(side, hook, source={"input_query": COMMENTED_QUERY})
+        assert side.wait(hook, start.job_id).status is BatchJobStatus.DONE
+    assert load(side, folder=start.output_location.sql) == 4
+
+
+def test_an_input_query_ending_in_a_line_comment_is_scored_in_the_warehouse(side):
+    from contract_support import warehouse
+
+    side.write_table("INPUT", features(range(3)))
+    assert warehouse(side, source={"input_query": COMMENTED_QUERY}) == 3
+    assert rows(side.read_table(OUTPUT), ["ID", "SCORE"]) == rows(scored(features(range(3))), ["ID", "SCORE"])

@@ -23,20 +23,28 @@ def _inference(side, **kwargs):
     return warehouse(side, **kwargs)
 
 
-def _batch(side, frame: pd.DataFrame | None = None, **kwargs):
+def _batch(side, frame: pd.DataFrame | None = None, source: dict[str, str] | None = None, **kwargs):
     side.write_table("INPUT", features(range(3)) if frame is None else frame)
     with side.hook() as hook:
         spec = hook.build_batch_job_spec(
             model_name=kwargs.pop("model_name", MODEL),
             version_name=None,
             function_name=None,
-            source=hook.input_source(input_table="INPUT"),
+            source=hook.input_source(**(source or {"input_table": "INPUT"})),
             compute_pool="POOL",
             output_stage_location=kwargs.pop("output_stage_location", "@OUT/preds/"),
             job_name="JOB_1",
             **kwargs,
         )
         return hook.start_batch_job(spec)
+
+
+def _input_files(side, location: str):
+    """What the batch operator does first with ``input_files``: list the folder."""
+    with side.hook() as hook:
+        source = hook.input_source(input_files=location)
+        assert source.files is not None
+        return hook.list_input_files(source.files)
 
 
 def _model(side, name: str):
@@ -151,6 +159,44 @@ def _model(side, name: str):
             InputValidationError,
             ["does not exist", "create_table_if_missing is False"],
             id="load-into-missing-table",
+        ),
+        # Issue 19, item 6: a missing stage is the provider's error naming the argument and the stage.
+        pytest.param(
+            lambda s: _batch(s, source={"input_stage_location": "@MISSING/in/"}),
+            StageValidationError,
+            ["input_stage_location", "MISSING", "does not exist"],
+            id="missing-input-stage",
+        ),
+        pytest.param(
+            lambda s: _input_files(s, "@MISSING/images/"),
+            StageValidationError,
+            ["input_files", "MISSING", "does not exist"],
+            id="missing-input-files-stage",
+        ),
+        pytest.param(
+            lambda s: load(s, folder="@MISSING/jobs/JOB_1/"),
+            StageValidationError,
+            ["output_location", "MISSING", "does not exist"],
+            id="load-from-missing-stage",
+        ),
+        # Issue 19, item 11: a name over 255 characters names the argument it came in.
+        pytest.param(
+            lambda s: _batch(s, source={"input_table": "T" * 256}),
+            InvalidIdentifierError,
+            ["input_table", "256 characters", "1 to 255"],
+            id="long-table-name",
+        ),
+        pytest.param(
+            lambda s: _batch(s, model_name="M" * 300),
+            InvalidIdentifierError,
+            ["model_name", "300 characters", "1 to 255"],
+            id="long-model-name",
+        ),
+        pytest.param(
+            lambda s: _batch(s, output_stage_location="@" + "S" * 256 + "/preds/"),
+            InvalidIdentifierError,
+            ["output_stage_location", "256 characters", "1 to 255"],
+            id="long-stage-name",
         ),
     ],
 )

@@ -150,3 +150,30 @@ def test_structured_and_json_text_messages_get_the_same_answers(prepared):
     # The param reached the model: each answer lost its final "." and ends with the digit read.
     assert all(len(a) == 57 and a[-1].isdigit() for a in answers["CAPTION_REQUESTS"].values())
     assert not ws.table_exists("NEVER_WRITTEN")
+
+
+def test_a_messages_value_that_is_not_json_fails_the_job_naming_its_column_and_row(prepared):
+    """Issue 19: the job failed late with json's bare "Expecting value", naming neither column nor row."""
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+
+    ws, _, _ = prepared
+    ws.sql(
+        "CREATE OR REPLACE TABLE ML.PUBLIC.CAPTION_REQUESTS_BAD AS SELECT IMAGE_PATH, CASE WHEN n = 2 "
+        "THEN 'daily extract, not JSON' ELSE MESSAGES END AS MESSAGES FROM (SELECT *, row_number() OVER "
+        "(ORDER BY IMAGE_PATH) AS n FROM ML.PUBLIC.CAPTION_REQUESTS) ORDER BY n"
+    )
+    with SnowflakeBatchInferenceHook("snowflake_default") as hook:
+        spec = hook.build_batch_job_spec(
+            model_name="VISION_CHAT",
+            version_name=None,
+            function_name=None,
+            source=hook.input_source(input_table="CAPTION_REQUESTS_BAD"),
+            compute_pool="POOL",
+            output_stage_location="@BATCH_OUTPUT/bad/",
+            job_name="BAD_MESSAGES",
+        )
+        start = hook.start_batch_job(spec)
+        state = hook.wait_for_job(start.job_id, poll_interval=0.5)
+    assert state.status.value == "FAILED"
+    assert "Column 'MESSAGES', row 2 of input file data_0.parquet" in state.message, state.message
+    assert "not JSON text" in state.message and "daily extract, not JSON" in state.message

@@ -17,7 +17,7 @@ from unit.operators.operator_support import make_context
 from unit.snowflake_doubles import CONN, CONN_ID
 
 from airflow_snowflake_batch.local import LocalWorkspace
-from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
+from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator, _Job
 from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
 from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
 
@@ -164,3 +164,31 @@ def test_snowflake_namespace_is_the_account_as_the_snowflake_provider_names_it(
     )
     with SnowflakeBatchInferenceHook(CONN_ID) as hook:
         assert hook.openlineage_namespace() == namespace
+
+
+def test_input_files_is_its_stage_folder_dataset(workspace: LocalWorkspace) -> None:
+    """Issue 19, item 4: lineage raised "Exactly one of ... got none" for a job over input_files."""
+    from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+    from airflow_snowflake_batch.utils.lineage import source_dataset_names
+
+    with SnowflakeBatchInferenceHook(LOCAL_CONN) as hook:
+        # Parsed, not listed: the folder need not exist when lineage is built.
+        assert source_dataset_names(hook, input_files="@IMAGES/cats/") == ["ML.PUBLIC.IMAGES/cats"]
+
+
+def test_batch_job_lineage_over_input_files_reads_the_stage_folder(workspace: LocalWorkspace) -> None:
+    batch = SnowflakeBatchInferenceOperator(
+        task_id="score",
+        snowflake_conn_id=LOCAL_CONN,
+        model_name="REG",
+        input_files="@IMAGES/cats/",
+        compute_pool="POOL",
+        output_stage_location="@OUT/preds/",
+    )
+    # What execute() records once the job is submitted; lineage reads only this and the arguments.
+    batch._job = _Job("ML.PUBLIC.JOB_1", "JOB_1", "@ML.PUBLIC.OUT/preds/JOB_1/")
+
+    lineage = batch.get_openlineage_facets_on_complete(None)
+
+    assert _names(lineage.inputs) == [("snowflake://local", "ML.PUBLIC.IMAGES/cats")]
+    assert _names(lineage.outputs) == [("snowflake://local", "ML.PUBLIC.OUT/preds/JOB_1")]

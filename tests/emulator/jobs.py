@@ -138,7 +138,7 @@ class JobService:
             )
         if match := _CANCEL.match(text):
             service = self._service(ObjectName.parse(match["name"]))
-            local_jobs.cancel(service.name.sql, service.job_dir)
+            local_jobs.cancel(service.name.sql, service.job_dir, self.layout)
             return status_answer(f"Job {service.name.sql} cancelled.")
         if match := _DROP.match(text):
             return self._drop(self._name(match["name"], params), if_exists=bool(match["exists"]))
@@ -301,7 +301,7 @@ class JobService:
             if if_exists:
                 return status_answer("Drop statement executed successfully (service does not exist).")
             raise SqlError(2003, f"Service '{name.sql}' does not exist or not authorized.", "42S02")
-        local_jobs.cancel(name.sql, service.job_dir)
+        local_jobs.cancel(name.sql, service.job_dir, self.layout)
         service.dropped = True
         return status_answer(f"{name.name.value} successfully dropped.")
 
@@ -310,7 +310,7 @@ class JobService:
         with self._lock:
             services = list(self._history)
         for service in services:
-            local_jobs.cancel(service.name.sql, service.job_dir)
+            local_jobs.cancel(service.name.sql, service.job_dir, self.layout)
 
 
 def _rows(rows: list[dict[str, Any]]) -> Answer:

@@ -213,8 +213,21 @@ class StageFiles:
             )
         )
 
+    def _exists(self, stage: ObjectName) -> bool:
+        assert stage.database is not None and stage.schema is not None, "stage locations must be qualified"
+        rows = self.run(f"SHOW STAGES IN SCHEMA {stage.database.sql}.{stage.schema.sql}").to_pylist()
+        return any(r["name"] == stage.name.value for r in rows)
+
     def _list(self, location: str) -> Answer:
         parsed = StageLocation.parse(location)
+        # Snowflake: LIST of a missing stage is "SQL compilation error: Stage '...' does not exist or
+        # not authorized." (002003), where fakesnow lists nothing.
+        if not self._exists(parsed.stage):
+            raise SqlError(
+                2003,
+                f"SQL compilation error:\nStage '{parsed.stage.sql}' does not exist or not authorized.",
+                "02000",
+            )
         root = self.folder(StageLocation(stage=parsed.stage, path=""))
         folder = self.folder(parsed)
         files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []

@@ -162,7 +162,7 @@ def test_hostile_names_through_the_local_hook_fail_cleanly(
     ):
         try:
             call()
-        except (SnowflakeBatchInferenceError, FileNotFoundError) as exc:
+        except SnowflakeBatchInferenceError as exc:  # a missing stage too (issue 19, item 6)
             assert str(exc)
 
 
@@ -230,3 +230,94 @@ def test_output_inside_the_input_folder_is_refused(
     with pytest.raises(StageValidationError, match="lies inside the input location"):
         submit(local_hook, "JOB_NESTED", input_stage_location="@IN/", output_stage_location="@IN/preds")
     assert workspace.list_files("@IN/") == ["data.parquet"]
+
+
+# -- job records planted by hand (issue 19, items 1 and 2) ----------------------------------------
+
+
+def plant_job(job_dir: Path, *, status: str, scratch_input: str | None = None) -> None:
+    """A job record as submit writes it, whose process is long gone (no process.json, an old status)."""
+    import json
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "job.json").write_text(json.dumps({"job_id": job_dir.name, "scratch_input": scratch_input}))
+    (job_dir / "status.json").write_text(json.dumps({"status": status, "message": "", "updated_on": 0.0}))
+
+
+def test_a_symlinked_job_record_is_skipped_by_the_cleanup_listing(
+    local_hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, tmp_path: Path
+) -> None:
+    """The listing followed the link, marked the job INTERNAL_ERROR there and created job.log there."""
+    from datetime import timedelta
+
+    elsewhere = tmp_path / "elsewhere"
+    plant_job(elsewhere, status="RUNNING")
+    before = files_under(elsewhere)
+    schema_jobs = workspace.root / "jobs" / "ML" / "PUBLIC"
+    schema_jobs.mkdir(parents=True)
+    (schema_jobs / "AIRFLOW_BATCH_LINK").symlink_to(elsewhere, target_is_directory=True)
+
+    plan = local_hook.plan_cleanup(output_stage_location="@OUT/preds", older_than=timedelta(days=1))
+
+    assert files_under(elsewhere) == before  # nothing rewritten, no job.log created
+    assert "ML.PUBLIC.AIRFLOW_BATCH_LINK" not in [*plan.drop_jobs, *plan.kept_running]
+
+
+def test_listing_jobs_never_writes_a_job_record(
+    local_hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
+) -> None:
+    """A dry-run cleanup only reads: a lost job is reported INTERNAL_ERROR, its record is left as it is."""
+    from datetime import timedelta
+
+    job_dir = workspace.root / "jobs" / "ML" / "PUBLIC" / "AIRFLOW_BATCH_LOST"
+    plant_job(job_dir, status="RUNNING")
+    before = files_under(job_dir)
+
+    (listed,) = local_hook.backend.list_jobs(Identifier("ML"), Identifier("PUBLIC"))
+    plan = local_hook.plan_cleanup(output_stage_location="@OUT/preds", older_than=timedelta(0))
+
+    assert listed.status is BatchJobStatus.INTERNAL_ERROR
+    assert list(plan.drop_jobs) == ["ML.PUBLIC.AIRFLOW_BATCH_LOST"]
+    assert files_under(job_dir) == before
+
+
+def test_a_planted_job_log_symlink_is_never_appended_to(workspace: LocalWorkspace, tmp_path: Path) -> None:
+    from airflow_snowflake_batch.backends.local import jobs
+
+    outside = tmp_path / "outside.log"
+    outside.write_text("precious")
+    job_dir = workspace.root / "jobs" / "ML" / "PUBLIC" / "J"
+    plant_job(job_dir, status="RUNNING")
+    (job_dir / "job.log").symlink_to(outside)
+
+    with pytest.raises(OSError):
+        jobs.log_line(job_dir, "hello")
+    assert outside.read_text() == "precious"
+
+
+def test_drop_job_never_removes_a_scratch_input_outside_the_workspace(
+    local_hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    job_dir = workspace.root / "jobs" / "ML" / "PUBLIC" / "AIRFLOW_BATCH_SCRATCH"
+    plant_job(job_dir, status="DONE", scratch_input=str(victim))
+
+    local_hook.drop_job("ML.PUBLIC.AIRFLOW_BATCH_SCRATCH")
+
+    assert files_under(victim) == {"keep.txt": b"precious"}
+    assert not job_dir.exists()  # the record itself is still dropped
+
+
+def test_drop_job_removes_a_scratch_input_inside_the_workspace(
+    local_hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
+) -> None:
+    scratch = workspace.path_of("@OUT/preds/") / "_snowflake_temporary" / "abc"
+    scratch.mkdir(parents=True)
+    (scratch / "data_0.parquet").write_bytes(b"x")
+    plant_job(workspace.root / "jobs" / "ML" / "PUBLIC" / "J", status="DONE", scratch_input=str(scratch))
+
+    local_hook.drop_job("ML.PUBLIC.J")
+
+    assert not scratch.exists()

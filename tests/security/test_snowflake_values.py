@@ -26,8 +26,8 @@ from sqlglot.tokens import TokenType
 from strategies import hostile_name, hostile_text, quoted
 
 from airflow_snowflake_batch.exceptions import SnowflakeBatchInferenceError
-from airflow_snowflake_batch.hooks import validation
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.inference import spec_safety
 
 _names = (f"JOB_{n}" for n in itertools.count())
 
@@ -249,7 +249,7 @@ def test_warehouse_params_are_refused_or_stay_one_sql_literal(value: Any) -> Non
     from snowflake.ml.model._client.ops.param_utils import format_param_value_for_sql
 
     try:
-        validation.check_param_values({"prompt": value})
+        spec_safety.check_param_values({"prompt": value})
     except SnowflakeBatchInferenceError as exc:
         assert "params" in str(exc)
         return

@@ -85,7 +85,7 @@ def test_read_only_queries_are_accepted_and_described(
     assert not source.query.endswith(";")  # type: ignore[union-attr]
     model = local_hook.get_model_version("IRIS")
     local_hook.validate_input(source, model.functions[0])
-    columns = local_hook._idempotent(lambda b: b.describe_input(source))
+    columns = local_hook.backend.describe_input(source)
     assert [c.name for c in columns][1:4] == FEATURES
 
 
@@ -138,7 +138,7 @@ def test_a_read_only_query_cannot_read_files_outside_the_workspace(
     separator=st.sampled_from([";", ";\n", " ; ", ";--\n", ";/* c */"]),
 )
 def test_any_stacked_statement_is_refused(head: str, tail: str, separator: str) -> None:
-    from airflow_snowflake_batch.hooks.validation import check_input_query
+    from airflow_snowflake_batch.inference.inputs import check_input_query
 
     with pytest.raises(InputValidationError, match="input_query holds 2 statements"):
         check_input_query(head + separator + tail)

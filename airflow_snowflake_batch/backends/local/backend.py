@@ -6,6 +6,8 @@ primitives on DuckDB files, stage folders, the local registry and detached job p
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import uuid
 from datetime import datetime, timezone
@@ -26,6 +28,7 @@ from airflow_snowflake_batch.backends.base import (
     StageFile,
     StageInfo,
     WarehouseInferenceRequest,
+    subquery,
 )
 from airflow_snowflake_batch.backends.local import database, jobs, stages
 from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, write_json_atomic
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.models import Connection
+
+log = logging.getLogger(__name__)
 
 # Rows per model call when the job spec gives no max_batch_rows, and for warehouse inference: large
 # enough that the per-call overhead (Arrow to pandas, dtype casts) stays small against predict itself.
@@ -124,7 +129,7 @@ class LocalBackend:
     def count_nulls(self, source: InputSource, columns: list[str]) -> dict[str, int]:
         counts = ", ".join(f"count_if({Identifier(c).quoted} IS NULL)" for c in columns)
         with self._connect() as con:
-            row = con.execute(f"SELECT {counts} FROM ({self._input_query(source)})").fetchone()
+            row = con.execute(f"SELECT {counts} FROM {subquery(self._input_query(source))}").fetchone()
         # DuckDB's count_if over no row is NULL (Snowflake's COUNT_IF is 0).
         return {column: int(count or 0) for column, count in zip(columns, row or (), strict=True)}
 
@@ -228,7 +233,7 @@ class LocalBackend:
         batch_rows = spec.max_batch_rows or DEFAULT_BATCH_ROWS
 
         # A folder without a status is an earlier submission of this name killed half-way.
-        jobs.discard(job_dir)
+        jobs.discard(job_dir, self.layout)
         scratch: Path | None = None
         if spec.source.stage_location is None:
             scratch_location = spec.output_location.child(TEMPORARY_INPUT_FOLDER).child(uuid.uuid4().hex)
@@ -239,7 +244,7 @@ class LocalBackend:
         jobs.begin_submission(job_dir, scratch)
         try:
             if spec.source.stage_location is not None:
-                stages.require_stage(self.layout, spec.source.stage_location.stage)
+                stages.require_stage(self.layout, spec.source.stage_location)
                 input_dir = self.layout.location_dir(spec.source.stage_location)
             else:
                 assert scratch is not None
@@ -274,7 +279,7 @@ class LocalBackend:
             jobs.start_process(job_dir)
             jobs.end_submission(job_dir)
         except BaseException:
-            jobs.discard(job_dir)
+            jobs.discard(job_dir, self.layout)
             raise
         return job_id
 
@@ -289,7 +294,7 @@ class LocalBackend:
         job_dir = self._job_dir(job_id)
         if jobs.state(job_id, job_dir) is None:
             raise BatchJobError(f"Batch inference job {job_id} does not exist.")
-        jobs.cancel(job_id, job_dir)
+        jobs.cancel(job_id, job_dir, self.layout)
 
     def get_job_logs(self, job_id: str) -> str:
         return jobs.logs(self._job_dir(job_id))
@@ -302,17 +307,26 @@ class LocalBackend:
         """
         job_dir = self._job_dir(job_id)
         if jobs.state(job_id, job_dir) is not None:
-            jobs.cancel(job_id, job_dir)
-        jobs.discard(job_dir)
+            jobs.cancel(job_id, job_dir, self.layout)
+        jobs.discard(job_dir, self.layout)
 
     def list_jobs(self, database: Identifier, schema: Identifier) -> list[JobInfo]:
-        """The schema's job records; a job's creation time is when its ``job.json`` was written."""
-        folder = self.layout.schema_jobs_dir(database, schema)
+        """The schema's job records; a job's creation time is when its ``job.json`` was written.
+
+        Only reads: a job whose process is gone is reported INTERNAL_ERROR without that verdict being
+        written (the cleanup lists jobs in a dry run too). A record that is a symlink is skipped with
+        a warning, wherever it points: job folders are made by submit, never linked.
+        """
+        folder = self.layout.confine(self.layout.schema_jobs_dir(database, schema))
         found = []
-        for job_dir in sorted(folder.iterdir()) if folder.is_dir() else ():
+        for entry in sorted(folder.iterdir()) if folder.is_dir() else ():
+            if entry.is_symlink():
+                log.warning("Skipping job record %s: it is a symlink (to %s).", entry, os.readlink(entry))
+                continue
+            job_dir = self.layout.confine(entry)
             name = identifier_of(job_dir.name)
             job_id = ObjectName(name=name, schema=schema, database=database).sql
-            state = jobs.state(job_id, job_dir)
+            state = jobs.state(job_id, job_dir, write=False)
             if state is None:  # a folder without a job record (a submit that failed half-way)
                 continue
             created = datetime.fromtimestamp((job_dir / jobs.JOB_FILE).stat().st_mtime, tz=timezone.utc)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import tenacity
 
-from airflow_snowflake_batch.backends.base import Column, PartitionValue
+from airflow_snowflake_batch.backends.base import Column, PartitionValue, subquery
 from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.exceptions import InputValidationError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
@@ -230,7 +230,9 @@ def export_parquet(
             f"row_group_rows must be a positive multiple of {_DUCKDB_VECTOR_ROWS}, got {row_group_rows}."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({query}) TO ? (FORMAT parquet, ROW_GROUP_SIZE {int(row_group_rows)})", [str(path)])
+    con.execute(
+        f"COPY {subquery(query)} TO ? (FORMAT parquet, ROW_GROUP_SIZE {int(row_group_rows)})", [str(path)]
+    )
 
 
 def insert_files(
@@ -386,10 +388,6 @@ def _loaded_keys(con: duckdb.DuckDBPyConnection, table: ObjectName) -> set[tuple
         [table.sql],
     ).fetchall()
     return {(path, (size, mtime)) for path, size, mtime in rows}
-
-
-def _has_column(con: duckdb.DuckDBPyConnection, table: ObjectName, column: str) -> bool:
-    return any(c.name.upper() == column.upper() for c in table_columns(con, table))
 
 
 def _file_column_types(con: duckdb.DuckDBPyConnection, files: list[str]) -> list[tuple[str, str]]:

@@ -36,10 +36,10 @@ from airflow_snowflake_batch.backends.local.scoring import (
     parquet_writer,
     score_batch,
 )
+from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
-SUCCESS_FILE = "_SUCCESS"
 
 Unit = tuple[int, Path, int]  # (unit number, input file, row group)
 # Scored rows are written in row groups of this many rows (or bytes, for wide rows such as images).
@@ -133,11 +133,23 @@ def run_units(
                         output_names=function.output_names,
                         params=params,
                         converters=converters,
+                        first_row=first_row,
+                        where=f"input file {path.name}",
                     )
-                    for batch in parquet.iter_batches(batch_size=job["max_batch_rows"], row_groups=[group])
+                    for first_row, batch in _numbered_batches(parquet, group, job["max_batch_rows"])
                 )
                 _write_unit(scored, job_dir, output_dir / f"data_{number:05d}.parquet")
                 jobs.log_line(job_dir, f"Scored work unit {number} ({path.name}, row group {group}).")
+
+
+def _numbered_batches(
+    parquet: pq.ParquetFile, group: int, batch_rows: int
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The row group's batches, each with the file row (from 0) it starts at, for error messages."""
+    start = sum(parquet.metadata.row_group(g).num_rows for g in range(group))
+    for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[group]):
+        yield start, batch
+        start += batch.num_rows
 
 
 def _alive(batch: pa.RecordBatch, parent_pid: int | None) -> pa.RecordBatch:
@@ -282,7 +294,7 @@ def _lead(job_dir: Path) -> int:
         jobs.write_status(job_dir, BatchJobStatus.FAILED, f"{type(exc).__name__}: {exc}")
         return 1
     finally:
-        jobs.remove_scratch_input(job_dir)
+        jobs.remove_scratch_input(job_dir, Layout.at(job["workspace"]))
 
 
 def main(argv: list[str]) -> int:

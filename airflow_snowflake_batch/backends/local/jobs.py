@@ -21,6 +21,7 @@ The job process is started with ``start_new_session=True``: it outlives the subm
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -32,8 +33,11 @@ from typing import Any
 
 import psutil
 
-from airflow_snowflake_batch.backends.local.layout import read_json, write_json_atomic
+from airflow_snowflake_batch.backends.local.layout import Layout, read_json, write_json_atomic
+from airflow_snowflake_batch.exceptions import WorkspacePathError
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
+
+log = logging.getLogger(__name__)
 
 RUNNER_MODULE = "airflow_snowflake_batch.backends.local.job_runner"
 JOB_FILE = "job.json"
@@ -61,7 +65,9 @@ def read_status(job_dir: Path) -> dict[str, Any]:
 
 def log_line(job_dir: Path, text: str) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-    with (job_dir / LOG_FILE).open("a") as handle:
+    # O_NOFOLLOW: a job.log planted as a symlink is refused (ELOOP), never appended to where it points.
+    fd = os.open(job_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "a") as handle:
         handle.write(f"{stamp} [pid {os.getpid()}] {text}\n")
 
 
@@ -102,12 +108,15 @@ def _process(job_dir: Path) -> psutil.Process | None:
         return None
 
 
-def state(job_id: str, job_dir: Path) -> JobState | None:
+def state(job_id: str, job_dir: Path, *, write: bool = True) -> JobState | None:
     """The job's state; a job whose process vanished without a verdict becomes INTERNAL_ERROR.
 
     A job whose cancel was requested reads ``CANCELLING`` while its process lives and ``CANCELLED``
     once it is gone: a reader racing :func:`cancel` between the kill and the status write must not
     take the kill for a crash.
+
+    ``write=False`` returns that verdict without writing it: a listing (the cleanup's, also in a
+    dry run) only reads, so it never changes a job folder, wherever that folder is.
     """
     if not (job_dir / JOB_FILE).is_file() or not (job_dir / STATUS_FILE).is_file():
         return None
@@ -128,14 +137,15 @@ def state(job_id: str, job_dir: Path) -> JobState | None:
                     "The job process exited without reporting a result (killed or crashed); "
                     f"see the job log {job_dir / LOG_FILE}."
                 )
-            write_status(job_dir, status, record["message"])
-            log_line(job_dir, f"Marked {status.value}: {record['message']}")
+            if write:
+                write_status(job_dir, status, record["message"])
+                log_line(job_dir, f"Marked {status.value}: {record['message']}")
     elif status.is_active and (job_dir / CANCEL_FILE).is_file():
         return JobState(job_id, BatchJobStatus.CANCELLING, "Cancel requested.")
     return JobState(job_id, status, record["message"])
 
 
-def cancel(job_id: str, job_dir: Path) -> None:
+def cancel(job_id: str, job_dir: Path, layout: Layout) -> None:
     """Record the cancel request, stop the job's process group, mark it CANCELLED.
 
     A finished job is left as it is. The request is recorded before the kill so that a concurrent
@@ -154,7 +164,7 @@ def cancel(job_id: str, job_dir: Path) -> None:
     if BatchJobStatus.parse(record["status"]).is_active:
         write_status(job_dir, BatchJobStatus.CANCELLED, CANCELLED_MESSAGE)
         log_line(job_dir, CANCELLED_MESSAGE)
-    remove_scratch_input(job_dir)
+    remove_scratch_input(job_dir, layout)
 
 
 def begin_submission(job_dir: Path, scratch_input: Path | None) -> None:
@@ -169,21 +179,37 @@ def end_submission(job_dir: Path) -> None:
     (job_dir / SUBMITTING_FILE).unlink(missing_ok=True)
 
 
-def discard(job_dir: Path) -> None:
+def discard(job_dir: Path, layout: Layout) -> None:
     """Remove a job folder and the scratch input its job or unfinished submission made."""
     import shutil
 
-    remove_scratch_input(job_dir)
+    remove_scratch_input(job_dir, layout)
     shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def remove_scratch_input(job_dir: Path) -> None:
-    """Delete the copy of a table/query input made at submit time (never user files)."""
+def remove_scratch_input(job_dir: Path, layout: Layout) -> None:
+    """Delete the copy of a table/query input made at submit time (never user files).
+
+    The path comes from a file of the job folder, which anyone with write access to the workspace
+    can edit: it is removed only if it lies inside the workspace (and is not the workspace itself);
+    otherwise it is left alone with a warning, and the job folder can still be dropped.
+    """
     import shutil
 
     for record_file in (job_dir / JOB_FILE, job_dir / SUBMITTING_FILE):
-        if record_file.is_file() and (scratch := read_json(record_file).get("scratch_input")):
-            shutil.rmtree(scratch, ignore_errors=True)
+        if not record_file.is_file() or not (scratch := read_json(record_file).get("scratch_input")):
+            continue
+        try:
+            target = layout.confine(str(scratch))
+        except WorkspacePathError as exc:
+            log.warning("Not removing the scratch input of job record %s: %s", record_file, exc)
+            continue
+        if target == layout.root:
+            log.warning(
+                "Not removing the scratch input of job record %s: it names the workspace.", record_file
+            )
+            continue
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def logs(job_dir: Path) -> str:

@@ -53,7 +53,13 @@ def mime_type(path: str) -> str:
 def structured(value: Any) -> Any:
     """A semi-structured value: JSON text is parsed (batch jobs accept ``json.dumps(messages)``)."""
     if isinstance(value, (str, bytes)):
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not JSON text ({exc}; starts {value[:40]!r}): batch jobs take chat messages as a list of "
+                "{role, content} objects or that list's JSON text (json.dumps(messages))"
+            ) from None
     if hasattr(value, "tolist"):  # Arrow lists arrive as numpy arrays of dicts
         return [structured(v) for v in value.tolist()]
     return value

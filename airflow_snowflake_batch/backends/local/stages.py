@@ -6,7 +6,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow_snowflake_batch.backends.base import StageFile, StageInfo
+from airflow_snowflake_batch.backends.base import StageFile, StageInfo, missing_stage_error
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json, write_json_atomic
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
 
@@ -37,9 +37,10 @@ def describe_stage(layout: Layout, stage: ObjectName) -> StageInfo | None:
     return StageInfo(name=stage, is_internal=not data["external"], encryption=data["encryption"])
 
 
-def require_stage(layout: Layout, stage: ObjectName) -> None:
-    if describe_stage(layout, stage) is None:
-        raise FileNotFoundError(f"Stage {stage.sql} does not exist in the local workspace {layout.root}.")
+def require_stage(layout: Layout, location: StageLocation) -> None:
+    """The provider's StageValidationError, as Snowflake's LIST of a missing stage gives (error 2003)."""
+    if describe_stage(layout, location.stage) is None:
+        raise missing_stage_error(location)
 
 
 def list_files(layout: Layout, location: StageLocation) -> list[str]:
@@ -49,7 +50,7 @@ def list_files(layout: Layout, location: StageLocation) -> list[str]:
 
 def list_file_details(layout: Layout, location: StageLocation) -> list[StageFile]:
     """:func:`list_files` with each file's modification time (``LIST``'s ``last_modified``)."""
-    require_stage(layout, location.stage)
+    require_stage(layout, location)
     folder = layout.location_dir(location)
     if not folder.is_dir():
         return []
@@ -67,7 +68,7 @@ def list_file_details(layout: Layout, location: StageLocation) -> list[StageFile
 
 def remove_files(layout: Layout, location: StageLocation) -> None:
     """``REMOVE @stage/path/``: the files under the location (the stage itself stays)."""
-    require_stage(layout, location.stage)
+    require_stage(layout, location)
     folder = layout.location_dir(location)
     if location.path:
         shutil.rmtree(folder, ignore_errors=True)
@@ -79,7 +80,7 @@ def remove_files(layout: Layout, location: StageLocation) -> None:
 
 def put(layout: Layout, local_file: str | Path, location: StageLocation) -> str:
     """``PUT file://... @stage/path/``: copy a file into the location; return its full stage path."""
-    require_stage(layout, location.stage)
+    require_stage(layout, location)
     source = Path(local_file)
     if not source.is_file():
         raise FileNotFoundError(f"{source} is not a file.")

@@ -16,8 +16,8 @@ from airflow_snowflake_batch.backends.base import (
     WarehouseInferenceRequest,
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
-from airflow_snowflake_batch.hooks.validation import sql_type_family
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.inference.signature import sql_type_family
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 TABLE = ObjectName.parse("DB.SC.SCORES")

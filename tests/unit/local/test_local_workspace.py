@@ -13,9 +13,9 @@ from local_support import CONN_ID, FEATURES
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.backends.local.backend import LocalBackend
 from airflow_snowflake_batch.exceptions import InputValidationError, ModelNotFoundError, WorkspacePathError
-from airflow_snowflake_batch.hooks import validation
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
+from airflow_snowflake_batch.inference import signature
 from airflow_snowflake_batch.local import LocalWorkspace
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_describe_input_reports_duckdb_types_the_validator_understands(workspace
     )
     backend = LocalBackend(workspace.root)
     columns = backend.describe_input(InputSource(table=ObjectName.parse("ML.PUBLIC.TYPED")))
-    families = {c.name: (c.sql_type, validation.sql_type_family(c.sql_type)) for c in columns}
+    families = {c.name: (c.sql_type, signature.sql_type_family(c.sql_type)) for c in columns}
     assert families == {
         "I": ("BIGINT", "integer"),
         "F": ("DOUBLE", "float"),
@@ -107,7 +107,7 @@ def test_describe_input_reports_duckdb_types_the_validator_understands(workspace
 
 
 def test_duckdb_list_types_are_semi_structured() -> None:
-    assert validation.sql_type_family("INTEGER[]") == "semi-structured"
+    assert signature.sql_type_family("INTEGER[]") == "semi-structured"
 
 
 # -- stages ----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from operator_support import make_context
 from snowflake_doubles import CONN_ID
 
-from airflow_snowflake_batch.exceptions import InputValidationError
+from airflow_snowflake_batch.exceptions import SnowflakeBatchInferenceError
 from airflow_snowflake_batch.operators.cleanup import SnowflakeBatchInferenceCleanupOperator
 
 NOW = datetime.now(timezone.utc)
@@ -140,12 +140,33 @@ def test_job_schema_and_prefix_choose_the_candidates(hook: Any, account: Any) ->
         ({"job_name_prefix": "X%' OR 1=1"}, "job_name_prefix must be the start of a job name"),
         ({"job_schema": "A.B.C"}, "job_schema must be SCHEMA or DATABASE.SCHEMA"),
         ({"output_stage_location": "OUT/preds"}, "output_stage_location"),
+        # Issue 19 item 8: these raised OverflowError / TypeError from Python, not the provider's error.
+        ({"older_than_days": "inf"}, "older_than_days must be a whole number"),
+        ({"older_than_days": float("inf")}, "older_than_days must be a whole number"),
+        ({"older_than_days": float("nan")}, "older_than_days must be a whole number"),
+        ({"older_than_days": 10**9}, "older_than_days must be at most 36,500"),
+        ({"job_name_prefix": None}, "job_name_prefix must be the non-empty start of a job name"),
+        ({"job_name_prefix": ""}, "job_name_prefix must be the non-empty start of a job name"),
+        ({"dry_run": "False"}, "dry_run must be True or False"),
     ],
-    ids=["zero-days", "not-a-number", "prefix-injection", "three-part-schema", "not-a-stage"],
+    ids=[
+        "zero-days",
+        "not-a-number",
+        "prefix-injection",
+        "three-part-schema",
+        "not-a-stage",
+        "inf-text-days",
+        "inf-days",
+        "nan-days",
+        "huge-days",
+        "none-prefix",
+        "empty-prefix",
+        "text-dry-run",
+    ],
 )
 def test_bad_arguments_fail_before_any_statement(
     hook: Any, account: Any, kwargs: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises((ValueError, InputValidationError), match=message):
+    with pytest.raises(SnowflakeBatchInferenceError, match=message):
         _cleanup(**kwargs).execute(make_context())
     assert account.texts == []

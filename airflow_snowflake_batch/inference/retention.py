@@ -1,7 +1,8 @@
 """Which finished jobs and old output folders a retention run removes: pure decisions, no I/O.
 
-The hook lists a schema's jobs and an output location's files, asks :func:`plan_cleanup` what to
-remove, and removes it (or only reports it in a dry run). The rules protect running work:
+The hook checks its arguments (:func:`check_older_than`, :func:`check_job_name_prefix`,
+:func:`job_schema`), lists a schema's jobs and an output location's files, asks :func:`plan_cleanup`
+what to remove, and removes it (or only reports it in a dry run). The rules protect running work:
 
 - only jobs and job folders whose names start with the job name prefix are candidates (by default
   ``AIRFLOW_BATCH_``, the start of the names the batch operator makes), so other services and other
@@ -17,17 +18,24 @@ remove, and removes it (or only reports it in a dry run). The rules protect runn
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from airflow_snowflake_batch.backends.base import TEMPORARY_INPUT_FOLDER
+from airflow_snowflake_batch.exceptions import InputValidationError
+from airflow_snowflake_batch.identifiers import ObjectName
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
     from airflow_snowflake_batch.backends.base import JobInfo, StageFile
-    from airflow_snowflake_batch.identifiers import StageLocation
+    from airflow_snowflake_batch.identifiers import Identifier, StageLocation
+
+# A job name prefix, compared with stored names: the characters of an unquoted identifier.
+_JOB_PREFIX = re.compile(r"[A-Za-z0-9_$]+")
 
 
 @dataclass(frozen=True)
@@ -102,3 +110,44 @@ def folder_ages(files: Iterable[StageFile]) -> dict[str, datetime]:
         if folder not in newest or f.last_modified > newest[folder]:
             newest[folder] = f.last_modified
     return newest
+
+
+def check_older_than(older_than: timedelta) -> None:
+    """A retention age is not negative (zero removes every finished job and idle folder)."""
+    if older_than < timedelta(0):
+        raise InputValidationError(f"older_than must not be negative, got {older_than}.")
+
+
+def check_job_name_prefix(job_name_prefix: str) -> None:
+    """The prefix is the start of an unquoted job name, as stored (so ``startswith`` compares like for like)."""
+    if not isinstance(job_name_prefix, str) or not _JOB_PREFIX.fullmatch(job_name_prefix):
+        raise InputValidationError(
+            "job_name_prefix must be the start of a job name (letters, digits, _ or $), "
+            f"got {job_name_prefix!r}."
+        )
+
+
+def job_schema(
+    job_schema: str | None, default_database: Identifier | None, default_schema: Identifier | None
+) -> tuple[Identifier, Identifier]:
+    """The ``DATABASE, SCHEMA`` of the jobs: ``job_schema`` (``SCHEMA`` or ``DATABASE.SCHEMA``) or the defaults.
+
+    >>> [p.value for p in job_schema("ml.jobs", None, None)]
+    ['ML', 'JOBS']
+    >>> from airflow_snowflake_batch.identifiers import Identifier
+    >>> [p.value for p in job_schema("jobs", Identifier("ML"), Identifier("PUBLIC"))]
+    ['ML', 'JOBS']
+    """
+    database, schema = default_database, default_schema
+    if job_schema:
+        # "DATABASE.SCHEMA" parses as an object name whose "schema" part is the database.
+        parsed = ObjectName.parse(job_schema, what="job_schema")
+        if parsed.database is not None:
+            raise InputValidationError(f"job_schema must be SCHEMA or DATABASE.SCHEMA, got {job_schema!r}.")
+        database, schema = parsed.schema or database, parsed.name
+    if database is None or schema is None:
+        raise InputValidationError(
+            "job_schema must name the jobs' DATABASE.SCHEMA: the connection sets no default "
+            f"database and schema (got job_schema={job_schema!r})."
+        )
+    return database, schema

@@ -1,0 +1,134 @@
+"""Batch job names per try, and whether a try re-attaches to a job, reuses one, or submits its own.
+
+The job of try ``n`` of a task is named ``<job_name>`` (n = 1) or ``<job_name>_T<n>``, so a retry finds
+what earlier tries submitted. :func:`decide` is the whole re-attach policy as one function of what exists;
+the hook (:meth:`~airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook.start_batch_job`)
+looks the jobs up, calls it, and acts on the decision.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from airflow_snowflake_batch.constants import SUCCESS_FILE
+from airflow_snowflake_batch.exceptions import InvalidIdentifierError
+from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from airflow_snowflake_batch.job_status import BatchJobStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_snowflake_batch.backends.base import BatchJobSpec
+    from airflow_snowflake_batch.identifiers import StageLocation
+    from airflow_snowflake_batch.job_status import JobState
+
+
+@dataclass(frozen=True)
+class JobStart:
+    """What :meth:`~airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook.start_batch_job` did."""
+
+    job_id: str
+    job_name: str
+    output_location: StageLocation
+    state: JobState
+    reattached: bool
+
+    @classmethod
+    def of(cls, spec: BatchJobSpec, state: JobState, *, reattached: bool) -> JobStart:
+        """The start of the job ``spec`` names, in ``state``."""
+        return cls(state.job_id, spec.job_name.name.value, spec.job_output_location, state, reattached)
+
+
+class Action(enum.Enum):
+    """What a try does about its batch job."""
+
+    REATTACH = "reattach"  # an earlier try's job is still running: wait for it
+    REUSE = "reuse"  # an earlier try's job ended DONE with _SUCCESS: its results stand
+    SUBMIT = "submit"  # submit a new job under this try's name
+
+
+@dataclass(frozen=True)
+class JobDecision:
+    """The decision of :func:`decide`.
+
+    :param action: What to do.
+    :param job_name: The job to re-attach to or reuse, or the name to submit under.
+    :param state: The existing job's state (REATTACH, REUSE), else None.
+    :param drop: SUBMIT: earlier tries' names that hold no job, dropped before submitting (what a
+        submission killed half-way may have left behind).
+    :param stale: SUBMIT: the finished, unsuccessful job already under this try's own name, whose
+        job and output folder are cleared first.
+    :param reason: SUBMIT: why an earlier try's job is not used (for the log); empty when none exists.
+    """
+
+    action: Action
+    job_name: ObjectName
+    state: JobState | None = None
+    drop: tuple[ObjectName, ...] = ()
+    stale: JobState | None = None
+    reason: str = ""
+
+
+def job_names(base: ObjectName, try_number: int) -> list[ObjectName]:
+    """The job name of each try up to ``try_number``: NAME, NAME_T2, NAME_T3...
+
+    >>> [n.sql for n in job_names(ObjectName.parse("DB.SC.JOB"), 3)]
+    ['DB.SC.JOB', 'DB.SC.JOB_T2', 'DB.SC.JOB_T3']
+    """
+    names = [base]
+    for n in range(2, max(try_number, 1) + 1):
+        try:
+            names.append(replace(base, name=Identifier(f"{base.name.value}_T{n}")))
+        except InvalidIdentifierError as exc:
+            raise InvalidIdentifierError(
+                f"Invalid job_name {base.name.value!r}: try {n} names its job {base.name.value}_T{n}, "
+                f"which is not a valid identifier ({exc}). Choose a shorter job_name."
+            ) from exc
+    return names
+
+
+def decide(
+    names: list[ObjectName],
+    lookup: Callable[[ObjectName], JobState | None],
+    has_success: Callable[[ObjectName], bool],
+) -> JobDecision:
+    """Whether this try re-attaches to an earlier try's job, reuses its results, or submits a new job.
+
+    ``names`` are the tries' job names, oldest first (:func:`job_names`), the last one this try's own.
+    ``lookup`` gives the state of the job of a name (None: no such job); it is called newest name first,
+    and not past the newest name that holds a job. ``has_success`` tells whether a name's output folder
+    holds ``_SUCCESS``; it is called only for a job that ended DONE.
+
+    The newest existing job decides: active → re-attach; DONE with ``_SUCCESS`` → reuse; failed,
+    cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it), lost or
+    DONE without ``_SUCCESS`` → a new job under this try's name. Names looked up that hold no job are
+    dropped before submitting; a finished job under this try's own name is cleared first.
+    """
+    target = names[-1]
+    missing: list[ObjectName] = []
+    own: JobState | None = None
+    reason = ""
+    for candidate in reversed(names):
+        state = lookup(candidate)
+        if state is None:
+            missing.append(candidate)
+            continue
+        if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
+            return JobDecision(Action.REATTACH, candidate, state)
+        if state.status.is_success and has_success(candidate):
+            return JobDecision(Action.REUSE, candidate, state)
+        reason = ("is being cancelled" if state.status.is_active else f"ended {state.status.value}") + (
+            f" without {SUCCESS_FILE}" if state.status.is_success else ""
+        )
+        reason = f"Job {state.job_id} of an earlier try {reason}"
+        own = state if candidate == target else None
+        break
+    return JobDecision(
+        Action.SUBMIT,
+        target,
+        drop=tuple(n for n in missing if n != target),  # newest first, as looked up
+        stale=own,
+        reason=reason,
+    )
