@@ -94,4 +94,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_snowflake_batch.links.SnowflakeBatchJobLink"],
+        # Read only with [core] lazy_discover_providers = False; the airflow.plugins entry point
+        # (pyproject.toml) loads it otherwise, as for Airflow's own providers (OpenLineage).
+        "plugins": [
+            {
+                "name": "snowflake_batch",
+                "plugin-class": "airflow_snowflake_batch.plugins.provider_plugin.SnowflakeBatchPlugin",
+            }
+        ],
     }

@@ -10,6 +10,10 @@ that has the ``demo`` extra: ``.venv-demo/bin/python scripts/demo.py [--workspac
    with ``airflow dags test`` (``dag.test()``) in a fresh ``AIRFLOW_HOME`` (``DIR/airflow-home``),
    the ``snowflake_default`` connection pointing at the workspace;
 4. prints where the scores are, and a few scored rows.
+
+With ``--ui`` it runs no ``airflow dags test``: after steps 1 and 2 it starts a real Airflow with its
+UI on ``http://127.0.0.1:PORT`` (API server, scheduler, dag-processor, triggerer; LocalExecutor;
+login ``admin`` / ``admin``) over the workspace and the example DAGs, until Ctrl-C (scripts/demo_ui.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ def main() -> int:
         "--workspace", default=str(REPO_ROOT / "demo-workspace"), help="demo folder (recreated)"
     )
     parser.add_argument("--date", default="2024-06-07", help="the day to score, YYYY-MM-DD")
+    parser.add_argument(
+        "--ui", action="store_true", help="start Airflow with its UI over the workspace (until Ctrl-C)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="the UI's port with --ui (default 8080)")
     args = parser.parse_args()
     day = dt.date.fromisoformat(args.date)
 
@@ -76,6 +84,17 @@ def main() -> int:
         # The examples use the default connection id; here it points at the local workspace.
         "AIRFLOW_CONN_SNOWFLAKE_DEFAULT": workspace.connection_uri(),
     }
+    if args.ui:
+        import demo_ui
+
+        step(f"Starting Airflow with its UI in {airflow_home}")
+        return demo_ui.serve(
+            airflow_home,
+            dags_folder,
+            port=args.port,
+            extra_env={"AIRFLOW_CONN_SNOWFLAKE_DEFAULT": workspace.connection_uri()},
+            hints=ui_hints(days),
+        )
     airflow(["db", "migrate"], env, log=airflow_home / "db-migrate.log")
 
     for dag_id in DAGS:
@@ -103,6 +122,15 @@ def main() -> int:
         f"  export AIRFLOW_CONN_SNOWFLAKE_DEFAULT='{workspace.connection_uri()}'"
     )
     return 0 if all_right else 1
+
+
+def ui_hints(days: list[str]) -> list[str]:
+    """What to try in the UI: the demo data covers ``days`` only, and the DAGs start paused."""
+    return [
+        f"DAGs: {', '.join(DAGS)} (paused; the scheduler makes no runs of its own: the data is {days[0]} to {days[-1]})",
+        f"try: nightly_batch_scoring > Trigger > Backfill, {days[-3]} to {days[-1]}, with 'Unpause' ticked;",
+        "     a batch task defers while its job runs; its 'Batch Inference Job' link shows the job's log.",
+    ]
 
 
 def _venv_python() -> str:

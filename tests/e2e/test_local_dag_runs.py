@@ -15,6 +15,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 from unit.operators.operator_support import AIRFLOW_V_3_3_PLUS
 
+from airflow_snowflake_batch.plugins.urls import job_page_url
 from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 
 from .repo import serialize_dag_file
@@ -123,7 +124,10 @@ def test_scoring_dag_runs_on_the_local_backend(dag_module, workspace, deferrable
     assert batch["return_value"]["status"] == "DONE"
     assert batch["output_location"] == f"@ML.PUBLIC.OUT/preds/{batch['job_name']}/"
     assert batch["job_id"] == f"ML.PUBLIC.{batch['job_name']}"
-    assert batch["_link_SnowflakeBatchJobLink"] == ws.path_of(batch["output_location"]).as_uri()
+    # A local job's link is its same-origin page in Airflow (plugins/job_page.py), not a file:// URL.
+    assert batch["_link_SnowflakeBatchJobLink"] == job_page_url(
+        dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="batch"
+    )
     assert "_SUCCESS" in ws.list_files(batch["output_location"])
     assert xcoms(dag_run, "warehouse")["rows_written"] == len(features)
     assert xcoms(dag_run, "load")["return_value"] == {
