@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -39,6 +38,7 @@ from airflow_snowflake_batch.identifiers import (
 )
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.utils.connection import DEFAULT_CONN_ID
+from airflow_snowflake_batch.utils.threads import in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -658,7 +658,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     async def a_get_job_state(self, job_id: str) -> JobState:
         """Async version of :meth:`get_job_state`: runs in a thread so the event loop never blocks."""
-        return await asyncio.to_thread(self.get_job_state, job_id)
+        return await in_thread(self.get_job_state, job_id)
 
     def wait_for_job(self, job_id: str, *, poll_interval: float, deadline: float | None = None) -> JobState:
         """Poll until the job ends; at ``deadline`` (epoch seconds) cancel it and raise."""
@@ -682,7 +682,7 @@ class SnowflakeBatchInferenceHook(SnowflakeHook):
 
     async def a_cancel_job(self, job_id: str) -> None:
         """Async version of :meth:`cancel_job`."""
-        await asyncio.to_thread(self.cancel_job, job_id)
+        await in_thread(self.cancel_job, job_id)
 
     def get_job_logs(self, job_id: str) -> str:
         job = self.qualify(job_id, what="job_id").sql
