@@ -390,3 +390,10 @@ def test_two_triggerers_and_one_dies(faults: Faults) -> None:
         len(run_ids),
         "the other took every trigger over; all completed, 1 job each",
     )
+
+
+def test_no_trigger_runner_crashed(faults: Faults) -> None:
+    """Last, over every scenario before it: no triggerer's log shows its trigger runner dying (Airflow
+    3.1 and 3.2.1 kill it when a trigger calls the Airflow SDK from a plain worker thread,
+    apache/airflow#64620). A triggerer a scenario SIGKILLed on purpose logs no such line."""
+    assert [line for line in faults.cluster.triggerer_problems() if ".log: " in line] == []
