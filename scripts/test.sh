@@ -9,8 +9,9 @@
 #   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
 #   2b. the newest 3.1 and 3.2 releases (.venv-3.1, .venv-3.2, each installed with its constraint
 #      file scripts/constraints-airflow-3.N.txt): tests/e2e, i.e. the real-Airflow REST backfill
-#      (its batch tasks defer to the triggerer, which must stay alive without a crash in its log)
-#      and the example DAG checks; about 3 minutes each;
+#      (its batch tasks defer to the triggerer, which must stay alive without a crash in its log),
+#      the example DAG checks and the deferrable batch example through dag.test(); about 3-4
+#      minutes each;
 #   3. lint: ruff check and ruff format --check (versions pinned in the test extra);
 #   4. the benchmarks at their --smoke size (a step that fails only if a script crashes).
 #   5. type check: mypy on the package (configuration in pyproject.toml).
@@ -117,13 +118,15 @@ fi
 # shellcheck disable=SC2086 # FLOOR_TESTS is a space-separated list of paths.
 run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" "$@"
 # The newest 3.1 and 3.2 releases, end to end: tests/e2e (the backfill on a real Airflow, whose
-# triggerer must survive; the example DAGs' checks).
+# triggerer must survive; the example DAGs' checks) and the deferrable batch example DAG through
+# dag.test() on the emulated Snowflake account (the trigger in process, on the Snowflake path).
 # A focused run (arguments given) skips them, as the fault step: they would select nothing or all.
 for line in "${VERSION_LINES[@]}"; do
     if [[ $# -eq 0 ]]; then
         # (Less the parse-import checks: a subprocess per DAG file, and the same on every version.)
-        run_pytest "airflow-${line}" ".venv-${line}/bin/python" tests/e2e -m "not system" \
-            -k "not test_parsing_imports_no_heavy_library"
+        run_pytest "airflow-${line}" ".venv-${line}/bin/python" tests/e2e \
+            tests/emulator/test_example_dags_on_emulator.py::test_the_batch_dag_submits_defers_and_loads_the_day \
+            -m "not system" -k "not test_parsing_imports_no_heavy_library"
     else
         SUMMARY+=("SKIP  airflow-${line}: arguments given (run: .venv-${line}/bin/python -m pytest tests/e2e)")
     fi
