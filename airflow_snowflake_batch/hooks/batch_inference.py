@@ -8,7 +8,6 @@ which imports nothing of Airflow: the hook reads what a decision needs and acts 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -32,6 +31,7 @@ from airflow_snowflake_batch.inference import inputs, jobs, results, retention, 
 from airflow_snowflake_batch.inference.column_handling import check_column_handling, file_source
 from airflow_snowflake_batch.inference.jobs import JobStart
 from airflow_snowflake_batch.inference.results import replace_key
+from airflow_snowflake_batch.utils.threads import in_thread
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -426,7 +426,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
 
     async def a_cancel_job(self, job_id: str) -> None:
         """Async version of :meth:`cancel_job`."""
-        await asyncio.to_thread(self.cancel_job, job_id)
+        await in_thread(self.cancel_job, job_id)
 
     def get_job_logs(self, job_id: str) -> str:
         job = self.qualify(job_id, what="job_id").sql

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import math
@@ -25,6 +24,7 @@ from airflow_snowflake_batch.triggers.status_poller import (
     shared_poller,
     shared_settings,
 )
+from airflow_snowflake_batch.utils.threads import in_thread
 
 if TYPE_CHECKING:
     from airflow.models import Connection
@@ -213,7 +213,7 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 self.log.exception("Could not cancel job %s at its deadline.", self.job_id)
                 message += f"; cancelling it failed ({exc}), so it may still be running."
             finally:
-                await asyncio.to_thread(hook.close)
+                await in_thread(hook.close)
         else:
             message += "; it was left running."
         return BatchJobEvent(BatchJobOutcome.TIMEOUT, self.job_id, status, message)
@@ -245,7 +245,7 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
             )
         finally:
             try:
-                await asyncio.to_thread(hook.close)
+                await in_thread(hook.close)
             except Exception:
                 self.log.warning(
                     "Could not close the session used to cancel job %s.", self.job_id, exc_info=True

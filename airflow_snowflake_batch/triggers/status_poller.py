@@ -22,6 +22,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from airflow_snowflake_batch.utils.threads import in_thread
+
 if TYPE_CHECKING:
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.job_status import JobState
@@ -75,7 +77,7 @@ class SharedStatusPoller:
             if not waiting:
                 return
             try:
-                states = await asyncio.to_thread(self._states, list(waiting))
+                states = await in_thread(self._states, list(waiting))
             except Exception as exc:  # each trigger of the round decides (transient: back off; else fail)
                 outcome: dict[str, Any] = dict.fromkeys(waiting, exc)
             else:
@@ -111,7 +113,7 @@ class SharedStatusPoller:
                 await self._round
         hook, self._hook = self._hook, None
         if hook is not None:
-            await asyncio.to_thread(hook.close)
+            await in_thread(hook.close)
 
 
 # The pollers of this process, keyed by event loop and connection settings.

@@ -27,6 +27,10 @@ import psutil
 import tenacity
 
 COMPONENTS = ("scheduler", "triggerer", "dag-processor", "api-server")
+# What a triggerer logs when its trigger runner dies (apache/airflow#64620 on Airflow 3.1 and 3.2.1:
+# an Airflow SDK call from a worker thread of a trigger corrupts the runner's comms, and the
+# triggerer exits a second later).
+TRIGGERER_CRASH_LINES = ("Trigger runner process has died", "Response read out of order")
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 USER, PASSWORD = "admin", "admin"
 
@@ -60,6 +64,10 @@ class AirflowCluster:
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
+            # SQLite waits up to 60 s for a lock (Python's default: 5 s). On a busy 2-core machine a
+            # write (creating a backfill) can wait longer than 5 s for the scheduler's; Airflow 3.3
+            # answers that with a 503 (asked again by api()), 3.1 and 3.2 with a 500.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -183,6 +191,22 @@ class AirflowCluster:
                     found.append(p)
         return found
 
+    def triggerer_problems(self) -> list[str]:
+        """Why the triggerer is not healthy, or ``[]``: a crash line in a triggerer's log, or the
+        triggerer process gone. Call it before :meth:`stop` (which ends the process)."""
+        problems = []
+        proc = self.procs.get("triggerer")
+        if proc is None or proc.poll() is not None:
+            problems.append(f"the triggerer exited (code {None if proc is None else proc.returncode})")
+        for log in sorted(self.logs_folder.glob("triggerer*.log")):
+            text = log.read_text(errors="replace")
+            problems += [
+                f"{log.name}: {line.strip()[:300]}"
+                for line in text.splitlines()
+                if any(crash in line for crash in TRIGGERER_CRASH_LINES)
+            ]
+        return problems
+
     def log_text(self, component: str) -> str:
         return (self.logs_folder / f"{component}.log").read_text(errors="replace")
 
@@ -240,8 +264,10 @@ class AirflowCluster:
         deadline = time.monotonic() + timeout
         while True:
             if dead := [n for n, p in self.procs.items() if p.poll() is not None]:
+                crashes = "".join(f"\n  {line}" for line in self.triggerer_problems() if ".log: " in line)
                 raise RuntimeError(
                     f"Airflow component(s) {dead} exited while waiting for {what}; see {self.logs_folder}"
+                    + crashes
                 )
             if result := check():
                 return result

@@ -54,6 +54,7 @@ class Backfill:
     features: pd.DataFrame
     model: Any
     leftover: list[str] = field(default_factory=list)  # processes still alive after the teardown
+    triggerer_problems: list[str] = field(default_factory=list)  # crash lines, or the triggerer gone
 
 
 def _job_processes(workspace_root: Path) -> list[psutil.Process]:
@@ -96,6 +97,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Backfill:
     )
     shutil.copy(EXAMPLE_DAGS / f"{DAG_ID}.py", cluster.dags_folder)
     started: dict[int, psutil.Process] = {}
+    triggerer_problems: list[str] = []
     try:
         cluster.start()
         cluster.login()
@@ -140,6 +142,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Backfill:
             for r in runs
         }
         started.update((p.pid, p) for p in cluster.component_processes())
+        triggerer_problems = cluster.triggerer_problems()  # before stop(), which ends the triggerer
     finally:
         cluster.stop()
         _kill_job_processes(workspace.root)
@@ -170,6 +173,7 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Backfill:
         leftover=[
             _describe(p) for p in [*started.values(), *_job_processes(workspace.root)] if p.is_running()
         ],
+        triggerer_problems=triggerer_problems,
     )
 
 
@@ -230,6 +234,13 @@ def test_batch_jobs_deferred_to_the_triggerer(backfill: Backfill) -> None:
         )
     # Informational: polling may or may not catch the short-lived state.
     print(f"task instance states seen while polling: {backfill.states_seen}")
+
+
+def test_triggerer_survived_the_backfill(backfill: Backfill) -> None:
+    """The triggerer that ran the batch triggers is alive at the end, and its log shows no crash of
+    its trigger runner: on Airflow 3.1 and 3.2.1 a trigger calling the Airflow SDK from a worker
+    thread killed it within a second of the first status poll (apache/airflow#64620)."""
+    assert backfill.triggerer_problems == []
 
 
 def test_every_started_process_is_gone(backfill: Backfill) -> None:
