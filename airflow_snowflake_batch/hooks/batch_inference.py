@@ -1,6 +1,6 @@
 """SnowflakeBatchInferenceHook: the only code that talks to Snowflake or the local workspace.
 
-The connection, its backend, the session, retries and name qualification are the base hook's
+The connection, its backend, the session, retries, name qualification and input parsing are the base hook's
 (:mod:`~airflow_snowflake_batch.hooks.batch_inference_base`); the calls (validate, submit, wait, cancel,
 logs, load, clean up) are here. What a call decides (does the input fit the signature, does this try
 re-attach, what does a load replace, what may cleanup drop) is in :mod:`airflow_snowflake_batch.inference`,
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
     Column,
-    FileInput,
     InputSource,
     LoadResultsRequest,
     WarehouseInferenceRequest,
@@ -98,52 +97,6 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             "relabeling": {},
             "placeholders": {name: field["placeholder"] for name, field in LOCAL_CONNECTION_FIELDS.items()},
         }
-
-    # -- inputs --------------------------------------------------------------------------------
-
-    def input_source(
-        self,
-        *,
-        input_table: str | None = None,
-        input_query: str | None = None,
-        input_stage_location: str | None = None,
-        input_files: str | None = None,
-        file_pattern: str | None = None,
-        file_column: str | None = None,
-    ) -> InputSource:
-        """Exactly one input, parsed and qualified.
-
-        ``input_files`` is a stage folder scored file by file; ``file_pattern`` (a regular expression
-        matched against each file's path below the folder) and ``file_column`` apply to it only.
-        """
-        inputs.one_input(
-            input_table=input_table,
-            input_query=input_query,
-            input_stage_location=input_stage_location,
-            input_files=input_files,
-        )
-        if (file_pattern or file_column) and not input_files:
-            raise InputValidationError("file_pattern and file_column apply only to input_files.")
-        if input_table:
-            return InputSource(table=self.qualify(input_table, what="input_table"))
-        if input_stage_location:
-            return InputSource(
-                stage_location=self.parse_location(input_stage_location, what="input_stage_location")
-            )
-        if input_files:
-            return InputSource(
-                files=FileInput(
-                    location=self.parse_location(input_files, what="input_files"),
-                    pattern=inputs.file_pattern(file_pattern),
-                    column=file_column or "",
-                )
-            )
-        return InputSource(query=inputs.check_input_query(str(input_query)))
-
-    def list_input_files(self, files: FileInput) -> FileInput:
-        """The folder's matching files, as full stage paths (``LIST`` on Snowflake, the folder locally)."""
-        names = self._idempotent(lambda b: b.list_files(files.location))
-        return replace(files, paths=inputs.matching_files(files.location, names, files.pattern))
 
     # -- registry ------------------------------------------------------------------------------
 

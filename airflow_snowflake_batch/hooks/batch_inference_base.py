@@ -2,21 +2,26 @@
 
 As the Databricks provider splits ``databricks_base`` (auth, sessions, retries) from ``databricks`` (the
 API calls): this base turns an Airflow connection into a backend (Snowflake or a local workspace), owns
-its session, retries calls that are safe to repeat, and qualifies names with the connection's defaults.
+its session, retries calls that are safe to repeat, qualifies names with the connection's defaults, and
+parses the one input of a task (table, query, Parquet location or folder of files).
 The calls themselves are the subclass's.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import tenacity
 from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
 
+from airflow_snowflake_batch.backends.base import FileInput, InputSource
 from airflow_snowflake_batch.backends.retry import is_session_expired, retry_policy
 from airflow_snowflake_batch.constants import DEFAULT_CONN_ID, LOCAL_CONN_TYPE, LOCAL_NAMESPACE
+from airflow_snowflake_batch.exceptions import InputValidationError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+from airflow_snowflake_batch.inference import inputs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -185,6 +190,52 @@ class SnowflakeBatchInferenceBaseHook(SnowflakeHook):
     def parse_location(self, location: str | StageLocation, *, what: str) -> StageLocation:
         parsed = location if isinstance(location, StageLocation) else StageLocation.parse(location, what=what)
         return parsed.qualify(self.backend.default_database, self.backend.default_schema)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def input_source(
+        self,
+        *,
+        input_table: str | None = None,
+        input_query: str | None = None,
+        input_stage_location: str | None = None,
+        input_files: str | None = None,
+        file_pattern: str | None = None,
+        file_column: str | None = None,
+    ) -> InputSource:
+        """Exactly one input, parsed and qualified.
+
+        ``input_files`` is a stage folder scored file by file; ``file_pattern`` (a regular expression
+        matched against each file's path below the folder) and ``file_column`` apply to it only.
+        """
+        inputs.one_input(
+            input_table=input_table,
+            input_query=input_query,
+            input_stage_location=input_stage_location,
+            input_files=input_files,
+        )
+        if (file_pattern or file_column) and not input_files:
+            raise InputValidationError("file_pattern and file_column apply only to input_files.")
+        if input_table:
+            return InputSource(table=self.qualify(input_table, what="input_table"))
+        if input_stage_location:
+            return InputSource(
+                stage_location=self.parse_location(input_stage_location, what="input_stage_location")
+            )
+        if input_files:
+            return InputSource(
+                files=FileInput(
+                    location=self.parse_location(input_files, what="input_files"),
+                    pattern=inputs.file_pattern(file_pattern),
+                    column=file_column or "",
+                )
+            )
+        return InputSource(query=inputs.check_input_query(str(input_query)))
+
+    def list_input_files(self, files: FileInput) -> FileInput:
+        """The folder's matching files, as full stage paths (``LIST`` on Snowflake, the folder locally)."""
+        names = self._idempotent(lambda b: b.list_files(files.location))
+        return replace(files, paths=inputs.matching_files(files.location, names, files.pattern))
 
 
 def _optional_identifier(value: str | None, what: str) -> Identifier | None:
