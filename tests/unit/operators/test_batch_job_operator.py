@@ -501,8 +501,9 @@ def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
     result = make_op(deferrable=False).execute(context)
 
     assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
-    hook.has_success_marker.assert_called_with(FOLDER.sql)
+    hook.list_files.assert_called_with(FOLDER.sql)  # the finish checks _SUCCESS and the results
     if AIRFLOW_V_3_3_PLUS:
+        hook.has_success_marker.assert_called_with(FOLDER.sql)  # the mixin's check of the stored job
         hook.start_batch_job.assert_not_called()
         hook.wait_for_job.assert_not_called()
     else:
