@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin,
 from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
+from airflow_snowflake_batch.inference.results import parquet_files
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
@@ -432,7 +433,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 f"Batch inference job {event.job_id} ended DONE but {job.output_location} has no "
                 "_SUCCESS file, so its results are incomplete. Rerun the task to submit a new job."
             )
-        if not any(name.endswith(".parquet") for name in files):
+        if not parquet_files(files):
             message = f"Batch inference job {event.job_id} scored no rows: its input was empty"
             if self.fail_on_empty_input:
                 raise BatchJobError(f"{message} and fail_on_empty_input is True.")
