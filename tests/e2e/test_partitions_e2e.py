@@ -96,6 +96,10 @@ def partitions(tmp_path_factory: pytest.TempPathFactory) -> Partitions:
             cluster.wait_for_dag(dag_id)
             status, body = cluster.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
             assert status == 200, f"Unpausing {dag_id} failed: HTTP {status} {body}"
+        # Unpausing makes the scheduler run the latest partition (catchup=False). Let it create that
+        # run before the backfill creates its own: on SQLite the two writers racing can crash the
+        # scheduler (apache/airflow#63926, docs/howto/backfills.rst).
+        cluster.until(lambda: _runs(cluster, SCORING), 60, what="the scheduled run of the latest partition")
         # A backfill of a partitioned DAG takes a range of partition dates: one run per partition.
         status, body = cluster.api(
             "POST",
