@@ -9,8 +9,8 @@ and leaves the other days as they were. Each run's asset event carries its parti
 it), so ``partitioned_scores_report`` runs once per partition scored.
 
 Backfill a range of days from the UI (*Trigger* → *Backfill*), ``airflow backfill create`` or
-``POST /api/v2/backfills``: on this DAG the range is a range of partition dates; see
-``docs/howto/partitions.rst``.
+``POST /api/v2/backfills``: on Airflow 3.3 the range is one of partition dates, on 3.2 one of run dates
+(the partitions a day earlier); see ``docs/howto/partitions.rst``.
 
 On Airflow 3.1 (no partitioned scheduling) this file defines no DAG.
 
