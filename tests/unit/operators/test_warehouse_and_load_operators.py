@@ -251,10 +251,9 @@ def test_a_partitioned_run_writes_its_own_partition_by_default(
     context = {**context, "partition_key": run_key, "dag_run": SimpleNamespace(partition_key=run_key)}
     events = {}
 
-    class Events(dict):
-        def __missing__(self, asset):
-            events[asset.name] = SimpleNamespace(extra={})
-            return events[asset.name]
+    class Events:  # looked up by Asset, which Airflow 3.1 cannot hash: kept by name
+        def __getitem__(self, asset):
+            return events.setdefault(asset.name, SimpleNamespace(extra={}))
 
     from airflow.sdk import Asset
 
