@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.inference import partitions
 from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import (
@@ -33,7 +34,9 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
 
     Returns and pushes (one XCom per key) ``{"target_table", "rows_loaded"}``. Each
     :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose ``extra`` holds ``table``, ``rows``,
-    ``partition`` and ``source`` (the job folder loaded).
+    ``partition`` and ``source`` (the job folder loaded). In a partitioned run, Airflow (3.2+) gives
+    each event the run's partition key itself, so a DAG on ``PartitionedAssetTimetable`` runs once per
+    partition loaded.
 
     .. seealso::
         :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator`, whose
@@ -47,7 +50,9 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
     :param output_partition: Columns and values added to every loaded row, e.g. ``{"DS": "{{ ds }}"}``;
         only that partition's rows are replaced, atomically. Columns the table lacks are added. In a
         mapped task the map index joins the partition as column ``AIRFLOW_MAP_INDEX``, so shards keep
-        each other's rows. (templated)
+        each other's rows. When None in a run of a partitioned DAG (Airflow 3.2+, e.g. on
+        ``CronPartitionTimetable``), the partition is the run's: ``{"AIRFLOW_PARTITION_KEY": <the
+        run's partition key>}``; pass ``{}`` to write by ``mode`` instead. (templated)
     :param create_table_if_missing: Create the table from the files' schema when it does not exist.
     :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker.
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
@@ -95,12 +100,13 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        partition = partitions.write_partition(self.output_partition, partitions.run_partition_key(context))
         with self.make_hook(context) as hook:
             table, rows = hook.load_results(
                 output_location=self.output_location,
                 target_table=self.target_table,
                 mode=self.mode,  # type: ignore[arg-type]
-                output_partition=self.output_partition,
+                output_partition=partition,
                 create_table_if_missing=self.create_table_if_missing,
                 require_success=self.require_success,
                 map_index=context["ti"].map_index,
@@ -113,7 +119,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
             {
                 "table": table.sql,
                 "rows": rows,
-                "partition": dict(self.output_partition or {}),
+                "partition": dict(partition or {}),
                 "source": self.output_location,
             },
         )

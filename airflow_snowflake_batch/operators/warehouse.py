@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.identifiers import ObjectName
+from airflow_snowflake_batch.inference import partitions
 from airflow_snowflake_batch.inference.inputs import empty_for
 from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import check_model_params_given
@@ -35,7 +36,9 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     Returns and pushes (one XCom per key) ``{"output_table", "rows_written", "model_version"}``.
     Each :class:`~airflow.sdk.Asset` in ``outlets`` (e.g. ``Asset("snowflake://<account>/DB/SCHEMA/TABLE")``)
     gets an event whose ``extra`` holds ``table``, ``rows``, ``partition``, ``model`` and ``model_version``,
-    so a DAG scheduled on the asset knows which day's scores landed and which model made them.
+    so a DAG scheduled on the asset knows which day's scores landed and which model made them. In a
+    partitioned run, Airflow (3.2+) gives each event the run's partition key itself, so a DAG on
+    ``PartitionedAssetTimetable`` runs once per partition scored.
 
     .. seealso::
         :class:`~airflow_snowflake_batch.operators.batch_job.SnowflakeBatchInferenceOperator` to score on
@@ -53,7 +56,10 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     :param output_partition: Columns and values added to every output row, e.g. ``{"DS": "{{ ds }}"}``;
         only that partition's rows are replaced, atomically, so reruns do not duplicate and other
         partitions stay. Columns the table lacks are added. In a mapped task the map index joins the
-        partition as column ``AIRFLOW_MAP_INDEX``, so shards keep each other's rows. (templated)
+        partition as column ``AIRFLOW_MAP_INDEX``, so shards keep each other's rows. When None in a
+        run of a partitioned DAG (Airflow 3.2+, e.g. on ``CronPartitionTimetable``), the partition is
+        the run's: ``{"AIRFLOW_PARTITION_KEY": <the run's partition key>}``; pass ``{}`` to write by
+        ``output_mode`` instead. (templated)
     :param model_params: Inference parameters of the model function, e.g. ``{"temperature": 0.2}``, sent
         to the model as given. ``{}`` runs the model with its defaults. A value may be a template, e.g.
         ``{"temperature": "{{ params.temperature }}"}`` so a DAG ``Param`` picks it at trigger time; it
@@ -133,6 +139,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         self._result: dict[str, Any] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        partition = partitions.write_partition(self.output_partition, partitions.run_partition_key(context))
         with self.make_hook(context) as hook:
             if self.model_params is None and self.params:
                 # Asks the registry once more, only for a task that may still use params the old way.
@@ -147,7 +154,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 source=source,
                 output_table=self.output_table,
                 output_mode=self.output_mode,  # type: ignore[arg-type]
-                output_partition=self.output_partition,
+                output_partition=partition,
                 params=dict(self.model_params or {}),
                 partition_column=self.partition_column,
                 strict_input_validation=self.strict_input_validation,
@@ -158,7 +165,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
             self.log.warning(
                 "The %s had no rows%s: wrote 0 rows to %s. Set fail_on_empty_input=True to fail instead.",
                 source.description,
-                empty_for(self.output_partition),
+                empty_for(partition),
                 table.sql,
             )
         self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
@@ -169,7 +176,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
             {
                 "table": table.sql,
                 "rows": rows,
-                "partition": dict(self.output_partition or {}),
+                "partition": dict(partition or {}),
                 "model": model.model.sql,
                 "model_version": model.version.value,
             },

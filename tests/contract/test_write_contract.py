@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from contract_sides import MODEL
 from contract_support import OUTPUT, features, load, rows, scored, stage_job_output, warehouse
 
 DAY_1, DAY_2 = "2024-01-01", "2024-01-02"
@@ -197,3 +198,82 @@ def test_an_empty_input_is_refused_before_anything_is_written_when_rows_are_requ
         raised.value
     )
     assert rows(side.read_table(OUTPUT), ["ID", "DS"]) == [(0.0, DAY_1), (1.0, DAY_1), (2.0, DAY_1)]
+
+
+# -- partitioned runs (Airflow 3.2+): the operators write the run's partition by default ------
+
+
+def write_in_run(
+    side, kind: str, frame: pd.DataFrame, partition_key: str | None, *, job: str, **kwargs
+) -> int:
+    """Run the warehouse or load *operator* in a run whose partition key is ``partition_key`` (None:
+    a run without one, as on Airflow 3.1), as Airflow hands the key over: the context's
+    ``partition_key`` and ``dag_run.partition_key``; the rows written."""
+    from types import SimpleNamespace
+
+    from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
+    from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
+
+    context: dict = {"ti": SimpleNamespace(dag_id="d", task_id="t", run_id=f"r_{job}", map_index=-1)}
+    if partition_key is not None:
+        context |= {"partition_key": partition_key, "dag_run": SimpleNamespace(partition_key=partition_key)}
+    if kind == "warehouse":
+        side.write_table("INPUT", frame)
+        op = SnowflakeWarehouseInferenceOperator(
+            task_id="t",
+            model_name=MODEL,
+            input_table="INPUT",
+            output_table=OUTPUT,
+            snowflake_conn_id=side.conn_id,
+            **kwargs,
+        )
+        return op.execute(context)["rows_written"]
+    folder = f"@OUT/jobs/{job}/"
+    stage_job_output(side, scored(frame), folder=folder)
+    op = SnowflakeLoadBatchResultsOperator(
+        task_id="t", output_location=folder, target_table=OUTPUT, snowflake_conn_id=side.conn_id, **kwargs
+    )
+    return op.execute(context)["rows_loaded"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_partitioned_run_replaces_only_its_own_partition(side, kind):
+    """Two partitions scored, then the first rerun with other rows: only its rows are replaced, in
+    the documented AIRFLOW_PARTITION_KEY column; the load's default mode (append) does not apply."""
+    write_in_run(side, kind, features(range(4)), DAY_1, job="P1")
+    write_in_run(side, kind, features(range(3), day_offset=1), DAY_2, job="P2")
+    written = write_in_run(side, kind, features(range(10, 12)), DAY_1, job="P1_RERUN")
+
+    table = side.read_table(OUTPUT)
+    assert written == 2
+    assert rows(table, ["ID", "AIRFLOW_PARTITION_KEY"]) == sorted(
+        [(10.0, DAY_1), (11.0, DAY_1), (0.0, DAY_2), (1.0, DAY_2), (2.0, DAY_2)], key=repr
+    )
+    assert rows(table[table["AIRFLOW_PARTITION_KEY"] == DAY_2], COLUMNS) == rows(
+        scored(features(range(3), day_offset=1))
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_explicit_output_partition_wins_over_the_runs_partition(side, kind):
+    write_in_run(side, kind, features(range(2)), DAY_1, job="E1", output_partition={"DS": "explicit"})
+    write_in_run(side, kind, features(range(5, 6)), DAY_2, job="E2", output_partition={"DS": "explicit"})
+
+    table = side.read_table(OUTPUT)
+    assert "AIRFLOW_PARTITION_KEY" not in table.columns
+    assert rows(table, ["ID", "DS"]) == [(5.0, "explicit")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_without_partition_writes_as_before(side, kind):
+    """No partition key (an unpartitioned DAG, or Airflow 3.1): the mode decides, no extra column."""
+    write_in_run(side, kind, features(range(2)), None, job="N1", **{_mode(kind): "append"})
+    write_in_run(side, kind, features(range(5, 6)), None, job="N2", **{_mode(kind): "append"})
+
+    table = side.read_table(OUTPUT)
+    assert set(table.columns) == set(COLUMNS)
+    assert rows(table, ["ID"]) == [(0.0,), (1.0,), (5.0,)]
+
+
+def _mode(kind: str) -> str:
+    return "output_mode" if kind == "warehouse" else "mode"

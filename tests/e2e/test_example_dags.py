@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import airflow.sdk
 import pytest
 from airflow.sdk import XComArg
 
@@ -36,6 +37,14 @@ EXPECTED = {
     "batch_jobs_cleanup": {"cleanup_batch_jobs"},
     "score_chosen_model_version": {"score_with_version"},
 }
+# Airflow 3.2+ only (partitioned scheduling): on 3.1 their files define no DAG, and parse cleanly.
+PARTITIONED = {
+    "partitioned_scoring": {"score_partition"},
+    "partitioned_scores_report": {"summarize_partition"},
+}
+HAS_PARTITIONS = hasattr(airflow.sdk, "CronPartitionTimetable")
+if HAS_PARTITIONS:
+    EXPECTED |= PARTITIONED
 # Imported by the scheduler and dag-processor on every parse: these belong inside task code only.
 HEAVY = (
     "snowflake.ml",
@@ -85,6 +94,27 @@ def test_the_report_is_scheduled_on_the_asset_the_scoring_task_updates() -> None
     assert outlet.uri == "snowflake://myorg-myaccount/ML/PUBLIC/CHURN_SCORES"
     (ref,) = dags["churn_scores_report"].timetable.asset_condition.objects
     assert ref.name == outlet.name == "churn_scores"
+
+
+@pytest.mark.skipif(not HAS_PARTITIONS, reason="Airflow 3.1 has no partitioned scheduling")
+def test_the_partitioned_report_is_scheduled_on_the_partitions_the_scoring_dag_writes() -> None:
+    dags = _dagbag().dags
+    scoring, report = dags["partitioned_scoring"], dags["partitioned_scores_report"]
+    assert isinstance(scoring.timetable, airflow.sdk.CronPartitionTimetable)
+    assert isinstance(report.timetable, airflow.sdk.PartitionedAssetTimetable)
+    task = scoring.task_dict["score_partition"]
+    # No output_partition: the run's partition key decides what the write replaces.
+    assert task.output_partition is None and "dag_run.partition_key" in task.input_query
+    (outlet,) = task.outlets
+    ref = report.timetable.asset_condition  # one asset: the condition is its reference
+    assert ref.name == outlet.name == "churn_scores_partitioned"
+
+
+@pytest.mark.skipif(HAS_PARTITIONS, reason="Airflow 3.2+ has partitioned scheduling")
+def test_on_airflow_3_1_the_partitioned_examples_define_no_dag() -> None:
+    dagbag = _dagbag()
+    assert dagbag.import_errors == {}
+    assert not set(PARTITIONED) & set(dagbag.dags)
 
 
 def test_no_example_hard_codes_the_local_workspace() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -214,3 +216,60 @@ def test_an_empty_input_succeeds_with_a_warning_naming_the_input_and_partition(
     )
     op.execute(context)
     assert hook.run_warehouse_inference.call_args.kwargs["require_rows"] is True
+
+
+def _operator(kind: str, hook_cls: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """A warehouse or load operator on the patched hook class, and the hook call it makes."""
+    if kind == "warehouse":
+        op = SnowflakeWarehouseInferenceOperator(
+            task_id="score", model_name="m", input_table="t", output_table="o", **kwargs
+        )
+        return op, hook_cls.return_value.run_warehouse_inference
+    op = SnowflakeLoadBatchResultsOperator(
+        task_id="score", output_location="@OUT/x/", target_table="o", **kwargs
+    )
+    hook_cls.return_value.load_results.return_value = (SCORES, 7)
+    return op, hook_cls.return_value.load_results
+
+
+@pytest.mark.parametrize("kind", ["warehouse", "load"])
+@pytest.mark.parametrize(
+    ("output_partition", "run_key", "expected"),
+    [
+        (None, "2024-06-01", {"AIRFLOW_PARTITION_KEY": "2024-06-01"}),
+        ({"DS": "2024-06-01"}, "2024-06-02", {"DS": "2024-06-01"}),
+        ({}, "2024-06-02", {}),
+        (None, None, None),
+    ],
+    ids=["partitioned-run", "explicit-wins", "opt-out", "unpartitioned"],
+)
+def test_a_partitioned_run_writes_its_own_partition_by_default(
+    warehouse_hook_cls, context, kind, output_partition, run_key, expected
+):
+    """The hook gets the run's partition (what the write replaces) and the asset event says so."""
+    op, call = _operator(kind, warehouse_hook_cls, output_partition=output_partition)
+    context = {**context, "partition_key": run_key, "dag_run": SimpleNamespace(partition_key=run_key)}
+    events = {}
+
+    class Events:  # looked up by Asset, which Airflow 3.1 cannot hash: kept by name
+        def __getitem__(self, asset):
+            return events.setdefault(asset.name, SimpleNamespace(extra={}))
+
+    from airflow.sdk import Asset
+
+    op.outlets = [Asset(name="scores", uri="snowflake://acct/ML/PUBLIC/O")]
+    op.execute({**context, "outlet_events": Events()})
+
+    assert call.call_args.kwargs["output_partition"] == expected
+    assert events["scores"].extra["partition"] == (expected or {})
+
+
+@pytest.mark.parametrize("kind", ["warehouse", "load"])
+def test_on_airflow_3_1_a_run_without_partition_attributes_writes_as_before(warehouse_hook_cls, kind):
+    """Airflow 3.1's context has no ``partition_key`` and its dag_run no such attribute."""
+    from operator_support import make_context
+
+    op, call = _operator(kind, warehouse_hook_cls)
+    context = {**make_context(), "dag_run": SimpleNamespace(run_id="scheduled__2024-06-01")}
+    op.execute(context)
+    assert call.call_args.kwargs["output_partition"] is None
