@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from airflow_snowflake_batch.exceptions import StageValidationError
     from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
+    from airflow_snowflake_batch.inference.fingerprint import ScoringRun
     from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 SaveMode = Literal["error", "overwrite"]
@@ -164,6 +165,8 @@ class StageFile:
 
     path: str  # relative to the listed location
     last_modified: datetime
+    size: int | None = None  # bytes, as LIST reports them
+    md5: str | None = None  # LIST's md5 column (Snowflake); None where the listing has none (local)
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,19 @@ class InputCounts:
 
     rows: int
     nulls: dict[str, int]
+
+
+@dataclass(frozen=True)
+class InputDigest:
+    """What an input held when a run fingerprinted it (:mod:`airflow_snowflake_batch.inference.fingerprint`).
+
+    ``kind`` ``rows``: ``count`` rows whose order-independent aggregate hash is ``hash``
+    (``hash_agg:<signed 64-bit number>``); ``files``: ``count`` files whose listing hashes to ``hash``.
+    """
+
+    kind: Literal["rows", "files"]
+    count: int
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -304,6 +320,20 @@ class InferenceBackend(Protocol):
 
     def count_input(self, source: InputSource, null_columns: list[str]) -> InputCounts:
         """The rows of a table or query, and the NULLs in each of ``null_columns`` (stored names), in one scan."""
+
+    def hash_input(self, source: InputSource) -> InputDigest:
+        """The rows of a table or query and their order-independent 64-bit aggregate hash, in one scan
+        where the rows are (Snowflake: ``HASH_AGG(*)``; local: the sum of DuckDB's ``hash()`` of each row)."""
+
+    def read_scoring_run(self, table: ObjectName, target: str, partition: str) -> ScoringRun | None:
+        """The record of ``table`` (a :data:`~airflow_snowflake_batch.inference.fingerprint.SCORING_RUNS_TABLE`)
+        for an output and partition; None when the table or the row does not exist."""
+
+    def write_scoring_run(
+        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
+    ) -> None:
+        """Replace the record of an output and partition by ``run`` (None: delete it); the table is
+        created when missing (and not created to delete)."""
 
     def table_exists(self, table: ObjectName) -> bool: ...
 

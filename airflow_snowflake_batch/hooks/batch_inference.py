@@ -25,8 +25,18 @@ from airflow_snowflake_batch.constants import DEFAULT_JOB_PREFIX, LOCAL_CONN_TYP
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError
 from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
 from airflow_snowflake_batch.hooks.batch_inference_base import SnowflakeBatchInferenceBaseHook
+from airflow_snowflake_batch.hooks.rescoring import RescoringMixin, WarehouseScoring
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, parse_job_name
-from airflow_snowflake_batch.inference import inputs, jobs, results, retention, signature, spec_safety, stages
+from airflow_snowflake_batch.inference import (
+    fingerprint,
+    inputs,
+    jobs,
+    results,
+    retention,
+    signature,
+    spec_safety,
+    stages,
+)
 from airflow_snowflake_batch.inference.column_handling import check_column_handling, file_source
 from airflow_snowflake_batch.inference.jobs import JobStart
 from airflow_snowflake_batch.inference.results import replace_key
@@ -50,7 +60,7 @@ __all__ = ["JobStart", "SnowflakeBatchInferenceHook"]
 log = logging.getLogger(__name__)
 
 
-class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
+class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHook):
     """
     Run Snowflake Model Registry inference: warehouse ``run()`` and SPCS ``run_batch()`` jobs.
 
@@ -227,6 +237,60 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         rows = self.backend.run_warehouse_inference(request)
         return table, rows, model
 
+    def run_warehouse_scoring(
+        self, *, rescore: fingerprint.Rescore = "if_changed", **arguments: Any
+    ) -> WarehouseScoring:
+        """:meth:`run_warehouse_inference` (same arguments), or nothing when the output already holds
+        the scores of the same run (README "Rescoring"): with ``rescore="if_changed"`` a partition (or,
+        with ``overwrite``, the table) is kept when the record of what scored it matches this run's
+        fingerprint. ``append`` without a partition replaces nothing, so it always scores.
+        """
+        fingerprint.check_rescore(rescore)
+        mode = arguments.get("output_mode", "overwrite")
+        table = self.qualify(arguments["output_table"], what="output_table")
+        partition = replace_key(
+            results.parse_partition(arguments.get("output_partition")), mode, arguments.get("map_index")
+        )
+        started = time.monotonic(), time.process_time()
+        if not partition and mode == "append":
+            table, rows, model = self.run_warehouse_inference(**arguments)
+            return WarehouseScoring(table, rows, model, reused=False, started=started)
+        key = fingerprint.partition_key(partition)
+        model = self.get_model_version(arguments["model_name"], arguments.get("version_name"))
+        function = self.resolve_function(model, arguments.get("function_name"))
+        options = {
+            "params": dict(arguments.get("params") or {}),
+            "partition_column": arguments.get("partition_column"),
+            "strict_input_validation": bool(arguments.get("strict_input_validation")),
+            "output_mode": mode,
+            "output_partition": partition,
+        }
+        try:
+            current: fingerprint.Fingerprint | None = self.fingerprint_run(
+                model, function, arguments["source"], options
+            )
+        except Exception as exc:
+            # An input the backend cannot read fails run_warehouse_inference's validation below with a
+            # clear error; without a fingerprint nothing is reused and no record is written.
+            log.debug("Could not fingerprint the %s: %s", arguments["source"].description, exc)
+            current = None
+        if current is not None:
+            stored = self.scoring_run(table, table.sql, key)
+            decision = fingerprint.may_reuse(stored, current, rescore, what=f"{table.sql} partition {key}")
+            if decision.reuse and stored is not None:
+                return WarehouseScoring(
+                    table, stored.input_rows, model, reused=True, reason=decision.reason, started=started
+                )
+            reason = decision.reason
+        else:
+            reason = "the input could not be fingerprinted"
+        # Deleted before the write: a crash after it leaves no record, so the next run scores again.
+        self.record_scoring_run(table, table.sql, key, None)
+        table, rows, model = self.run_warehouse_inference(**arguments)
+        if current is not None and current.model_version == model.version.value:
+            self.record_scoring_run(table, table.sql, key, fingerprint.ScoringRun.of(table.sql, key, current))
+        return WarehouseScoring(table, rows, model, reused=False, reason=reason, started=started)
+
     # -- batch jobs ----------------------------------------------------------------------------
 
     def build_batch_job_spec(
@@ -278,6 +342,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         try_number: int = 1,
         strict_input_validation: bool = False,
         require_rows: bool = False,
+        rescore: fingerprint.Rescore = "if_changed",
     ) -> JobStart:
         """Re-attach to this task's job if one is running or done; otherwise validate and submit.
 
@@ -287,22 +352,39 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         lost or DONE without ``_SUCCESS`` → a new job under this try's name. Before submitting, the
         names of earlier tries that hold no job are dropped, which removes what a submission killed
         half-way left behind. ``require_rows``: see :meth:`validate_input`.
+
+        ``rescore`` (README "Rescoring"): a job that ended DONE with ``_SUCCESS`` is reused only with
+        ``"if_changed"`` and when the record of what it scored matches this run's fingerprint; otherwise a
+        new job is submitted under this try's name. The record of the new job's folder is written
+        before it is submitted.
         """
+        fingerprint.check_rescore(rescore)
         decision = jobs.decide(
             jobs.job_names(spec.job_name, try_number),
             lambda name: self.find_job(name.sql),
             lambda name: self.has_success_marker(replace(spec, job_name=name).job_output_location),
+            lambda name: self.job_reuse(replace(spec, job_name=name), rescore),
         )
         if (found := decision.state) is not None:  # REATTACH or REUSE
             if decision.action is jobs.Action.REUSE:
-                log.info("Job %s already finished with _SUCCESS; not submitting again.", found.job_id)
+                log.warning(
+                    "Reusing job %s instead of scoring again: %s (rescore=%r).",
+                    found.job_id,
+                    decision.reason,
+                    rescore,
+                )
             else:
                 log.info(
                     "Re-attaching to job %s (%s) instead of submitting a new one.",
                     found.job_id,
                     found.status.value,
                 )
-            return JobStart.of(replace(spec, job_name=decision.job_name), found, reattached=True)
+            return JobStart.of(
+                replace(spec, job_name=decision.job_name),
+                found,
+                reattached=True,
+                reused=decision.action is jobs.Action.REUSE,
+            )
         if decision.reason:
             log.warning("%s; submitting a new job.", decision.reason)
         target = replace(spec, job_name=decision.job_name)
@@ -330,6 +412,16 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             source=target.source,
             save_mode=target.save_mode,
             file_inputs=target.source.stage_location is not None or bool(target.column_handling),
+        )
+        # Of the spec as the operator built it (before the handling is normalized and files listed): the
+        # fingerprint a later run compares with is made from the same arguments.
+        current = self.batch_fingerprint(spec)
+        folder = target.job_output_location.sql
+        self.record_scoring_run(
+            target.job_name,
+            folder,
+            "{}",
+            fingerprint.ScoringRun.of(folder, "{}", current, job_id=target.job_name.sql),
         )
         job_id = self.backend.submit_job(target)
         log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)
