@@ -211,7 +211,42 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
 
         What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
         joins the replace key as :data:`~airflow_snowflake_batch.inference.results.MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
+        Always scores; :meth:`run_warehouse_scoring` first checks whether anything changed.
         """
+        request = self._warehouse_request(
+            model_name=model_name,
+            version_name=version_name,
+            function_name=function_name,
+            source=source,
+            output_table=output_table,
+            output_mode=output_mode,
+            output_partition=output_partition,
+            params=params,
+            partition_column=partition_column,
+            strict_input_validation=strict_input_validation,
+            map_index=map_index,
+            require_rows=require_rows,
+        )
+        rows = self.backend.run_warehouse_inference(request)
+        return request.output_table, rows, request.model
+
+    def _warehouse_request(
+        self,
+        *,
+        model_name: str,
+        version_name: str | None,
+        function_name: str | None,
+        source: InputSource,
+        output_table: str,
+        output_mode: TableMode = "overwrite",
+        output_partition: dict[str, PartitionValue] | None = None,
+        params: dict[str, Any] | None = None,
+        partition_column: str | None = None,
+        strict_input_validation: bool = False,
+        map_index: int | None = None,
+        require_rows: bool = False,
+    ) -> WarehouseInferenceRequest:
+        """Every check of a warehouse run (nothing is written), and the request the backend runs."""
         if source.stage_location is not None or source.files is not None:
             raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
         table = self.qualify(output_table, what="output_table")
@@ -223,7 +258,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         self.validate_input(
             source, function, strict=strict_input_validation, partition=partition, require_rows=require_rows
         )
-        request = WarehouseInferenceRequest(
+        return WarehouseInferenceRequest(
             model=model,
             function=function,
             source=source,
@@ -234,8 +269,6 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             partition_column=_column(partition_column),
             strict_input_validation=strict_input_validation,
         )
-        rows = self.backend.run_warehouse_inference(request)
-        return table, rows, model
 
     def run_warehouse_scoring(
         self, *, rescore: fingerprint.Rescore = "if_changed", **arguments: Any
@@ -244,52 +277,38 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         the scores of the same run (README "Rescoring"): with ``rescore="if_changed"`` a partition (or,
         with ``overwrite``, the table) is kept when the record of what scored it matches this run's
         fingerprint. ``append`` without a partition replaces nothing, so it always scores.
+
+        The input is checked first, as for every run; the record is deleted before the write and
+        written after it, so a crash in between leaves no record and the next run scores again.
         """
         fingerprint.check_rescore(rescore)
-        mode = arguments.get("output_mode", "overwrite")
-        table = self.qualify(arguments["output_table"], what="output_table")
-        partition = replace_key(
-            results.parse_partition(arguments.get("output_partition")), mode, arguments.get("map_index")
-        )
         started = time.monotonic(), time.process_time()
-        if not partition and mode == "append":
-            table, rows, model = self.run_warehouse_inference(**arguments)
-            return WarehouseScoring(table, rows, model, reused=False, started=started)
-        key = fingerprint.partition_key(partition)
-        model = self.get_model_version(arguments["model_name"], arguments.get("version_name"))
-        function = self.resolve_function(model, arguments.get("function_name"))
-        options = {
-            "params": dict(arguments.get("params") or {}),
-            "partition_column": arguments.get("partition_column"),
-            "strict_input_validation": bool(arguments.get("strict_input_validation")),
-            "output_mode": mode,
-            "output_partition": partition,
-        }
-        try:
-            current: fingerprint.Fingerprint | None = self.fingerprint_run(
-                model, function, arguments["source"], options
+        request = self._warehouse_request(**arguments)
+        table, model = request.output_table, request.model
+        if not request.partition and request.mode == "append":
+            rows = self.backend.run_warehouse_inference(request)
+            return WarehouseScoring(
+                table, rows, model, reused=False, reason="append without a partition", started=started
             )
-        except Exception as exc:
-            # An input the backend cannot read fails run_warehouse_inference's validation below with a
-            # clear error; without a fingerprint nothing is reused and no record is written.
-            log.debug("Could not fingerprint the %s: %s", arguments["source"].description, exc)
-            current = None
-        if current is not None:
-            stored = self.scoring_run(table, table.sql, key)
-            decision = fingerprint.may_reuse(stored, current, rescore, what=f"{table.sql} partition {key}")
-            if decision.reuse and stored is not None:
-                return WarehouseScoring(
-                    table, stored.input_rows, model, reused=True, reason=decision.reason, started=started
-                )
-            reason = decision.reason
-        else:
-            reason = "the input could not be fingerprinted"
-        # Deleted before the write: a crash after it leaves no record, so the next run scores again.
+        key = fingerprint.partition_key(request.partition)
+        options = {
+            "params": request.params,
+            "partition_column": request.partition_column,
+            "strict_input_validation": request.strict_input_validation,
+            "output_mode": request.mode,
+            "output_partition": request.partition,
+        }
+        current = self.fingerprint_run(model, request.function, request.source, options)
+        stored = self.scoring_run(table, table.sql, key) if rescore == "if_changed" else None
+        decision = fingerprint.may_reuse(stored, current, rescore, what=f"{table.sql} partition {key}")
+        if decision.reuse and stored is not None:
+            return WarehouseScoring(
+                table, stored.input_rows, model, reused=True, reason=decision.reason, started=started
+            )
         self.record_scoring_run(table, table.sql, key, None)
-        table, rows, model = self.run_warehouse_inference(**arguments)
-        if current is not None and current.model_version == model.version.value:
-            self.record_scoring_run(table, table.sql, key, fingerprint.ScoringRun.of(table.sql, key, current))
-        return WarehouseScoring(table, rows, model, reused=False, reason=reason, started=started)
+        rows = self.backend.run_warehouse_inference(request)
+        self.record_scoring_run(table, table.sql, key, fingerprint.ScoringRun.of(table.sql, key, current))
+        return WarehouseScoring(table, rows, model, reused=False, reason=decision.reason, started=started)
 
     # -- batch jobs ----------------------------------------------------------------------------
 
