@@ -283,6 +283,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         """
         fingerprint.check_rescore(rescore)
         started = time.monotonic(), time.process_time()
+        self.forget_input_digests()
         request = self._warehouse_request(**arguments)
         table, model = request.output_table, request.model
         if not request.partition and request.mode == "append":
@@ -378,6 +379,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         before it is submitted.
         """
         fingerprint.check_rescore(rescore)
+        self.forget_input_digests()
         decision = jobs.decide(
             jobs.job_names(spec.job_name, try_number),
             lambda name: self.find_job(name.sql),

@@ -57,9 +57,13 @@ class RescoringMixin:
 
         def _idempotent(self, call: Callable[[InferenceBackend], T]) -> T: ...
 
+    def forget_input_digests(self) -> None:
+        """Start a new decision: inputs are fingerprinted again (they may have changed since the last)."""
+        self.__dict__["_input_digests"] = {}
+
     def input_digest(self, source: InputSource) -> InputDigest:
-        """What the input holds now: rows and their aggregate hash, or the files' listing (memoized per hook:
-        one execute call fingerprints its input once)."""
+        """What the input holds now: rows and their aggregate hash, or the files' listing. Memoized within
+        one decision (:meth:`forget_input_digests` starts the next), so a decision scans its input once."""
         cache: dict[InputSource, InputDigest] = self.__dict__.setdefault("_input_digests", {})
         if source not in cache:
             cache[source] = self._digest(source)
@@ -119,7 +123,8 @@ class RescoringMixin:
     def job_reuse(self, spec: BatchJobSpec, rescore: fp.Rescore, *, job_id: str | None = None) -> fp.Reuse:
         """Whether the finished job ``spec`` names (or ``job_id``, a job of the same task) may stand for
         this run: its record matches this run's fingerprint."""
-        if job_id is not None:
+        if job_id is not None:  # asked from outside start_batch_job: a decision of its own
+            self.forget_input_digests()
             spec = replace(spec, job_name=ObjectName.parse(job_id, what="job_id"))
         if rescore == "always":
             return fp.Reuse(False, 'rescore="always"')

@@ -144,7 +144,9 @@ class LocalSide(Side):
         self.workspace.log_model(model, model_name=name, version_name="V1", signatures={"predict": signature})
 
     def log_default_version(self, version: str, model: Any, signature: Any) -> None:
-        self.workspace.log_model(model, model_name=MODEL, version_name=version, signatures={"predict": signature})
+        self.workspace.log_model(
+            model, model_name=MODEL, version_name=version, signatures={"predict": signature}
+        )
         self.workspace.set_default_version(MODEL, version)
 
 
@@ -173,7 +175,9 @@ class SnowflakeSide(Side):
 
     def log_default_version(self, version: str, model: Any, signature: Any) -> None:
         name = f"{self.database}.{self.schema}.{MODEL}"
-        self.account.log_model(model, model_name=name, version_name=version, signatures={"predict": signature})
+        self.account.log_model(
+            model, model_name=name, version_name=version, signatures={"predict": signature}
+        )
         self.account.models.registry.set_default_version(ObjectName.parse(name), version)
 
     def _table(self, name: str) -> str:

@@ -125,7 +125,9 @@ def loaded(side, job) -> list[tuple]:
     return rows(side.read_table(OUTPUT), ["ID", "SCORE"])
 
 
-def test_batch_rerun_reuses_an_unchanged_job_and_submits_a_new_one_when_input_changes_or_always(side):
+def test_batch_rerun_reuses_only_an_unchanged_job(side):
+    """One task's tries: the same run again reuses try 1's job; changed rows, a new default version and
+    rescore="always" each get a new job (this try's name), whose results are the new scores."""
     side.write_table("INPUT", features(range(4)))
     with side.hook() as hook:
         first = finished(side, hook, try_number=1)
@@ -135,22 +137,18 @@ def test_batch_rerun_reuses_an_unchanged_job_and_submits_a_new_one_when_input_ch
 
         changed = features(range(4)).assign(SEPAL_LENGTH=[1.0, 2.0, 3.0, 8.0])
         side.write_table("INPUT", changed)
-        third = finished(side, hook, try_number=3)
-        assert (third.job_name, third.reused, third.reattached) == ("JOB_1_T3", False, False)
-        assert loaded(side, third) == rows(scored(changed), ["ID", "SCORE"])
-
-        forced = finished(side, hook, try_number=4, rescore="always")
-        assert (forced.job_name, forced.reused) == ("JOB_1_T4", False)
-
-
-def test_batch_new_default_version_submits_a_new_job_with_its_predictions(side):
-    side.write_table("INPUT", features(range(4)))
-    with side.hook() as hook:
-        first = finished(side, hook, try_number=1)
-    side.log_default_version("V2", ScorerV2(), signature())
-    with side.hook() as hook:  # a new task try: the registry is asked again
         second = finished(side, hook, try_number=2)
+        assert (second.job_name, second.reused, second.reattached) == ("JOB_1_T2", False, False)
+        assert loaded(side, second) == rows(scored(changed), ["ID", "SCORE"])
 
-    assert (second.job_name, second.reused) == ("JOB_1_T2", False)
-    assert second.job_id != first.job_id
-    assert loaded(side, second) == rows(v2_scored(features(range(4))), ["ID", "SCORE"])
+    side.log_default_version("V2", ScorerV2(), signature())
+    with side.hook() as hook:  # a new try: the registry is asked again
+        third = finished(side, hook, try_number=3)
+        assert (third.job_name, third.reused) == ("JOB_1_T3", False)
+        assert loaded(side, third) == rows(v2_scored(changed), ["ID", "SCORE"])
+        assert start(side, hook, try_number=4).reused  # nothing changed since try 3
+
+        with side.held_jobs():
+            forced = start(side, hook, try_number=4, rescore="always")
+            assert (forced.job_name, forced.reused) == ("JOB_1_T4", False)
+            hook.cancel_job(forced.job_id)
