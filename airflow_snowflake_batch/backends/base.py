@@ -335,6 +335,10 @@ class InferenceBackend(Protocol):
         """Replace the record of an output and partition by ``run`` (None: delete it); the table is
         created when missing (and not created to delete)."""
 
+    def warehouse_size(self) -> str | None:
+        """The size of the session's warehouse (``SHOW WAREHOUSES``), for cost estimates; None when unknown
+        (no warehouse in use, or the local backend)."""
+
     def table_exists(self, table: ObjectName) -> bool: ...
 
     def describe_stage(self, stage: ObjectName) -> StageInfo | None:

@@ -232,6 +232,12 @@ class SnowflakeBackend:
                 self._run(sql.ROLLBACK)
             raise
 
+    def warehouse_size(self) -> str | None:
+        for row in map(_row, self._run(sql.show_warehouses())):
+            if str(row.get("is_current") or "").upper() == "Y":
+                return str(row.get("size") or "") or None
+        return None
+
     def table_exists(self, table: ObjectName) -> bool:
         return any(_row(r).get("name") == table.name.value for r in self._run(sql.show_tables(table)))
 

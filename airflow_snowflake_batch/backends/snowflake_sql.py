@@ -333,3 +333,8 @@ def delete_scoring_run(table: str, target: str, partition: str) -> Statement:
 def insert_scoring_run(table: str, values: Iterable[Any]) -> Statement:
     marks = ", ".join("?" for _ in SCORING_RUN_COLUMNS)
     return f"INSERT INTO {table} ({_RUN_NAMES}) VALUES ({marks})", list(values)
+
+
+def show_warehouses() -> Statement:
+    """Every warehouse the role sees; the session's own has ``is_current`` = ``Y`` and its ``size``."""
+    return "SHOW WAREHOUSES", []

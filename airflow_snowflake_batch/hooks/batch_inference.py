@@ -289,7 +289,13 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         if not request.partition and request.mode == "append":
             rows = self.backend.run_warehouse_inference(request)
             return WarehouseScoring(
-                table, rows, model, reused=False, reason="append without a partition", started=started
+                table,
+                rows,
+                model,
+                reused=False,
+                reason="append without a partition",
+                started=started,
+                warehouse_size=self._warehouse_size(),
             )
         key = fingerprint.partition_key(request.partition)
         options = {
@@ -309,7 +315,24 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         self.record_scoring_run(table, table.sql, key, None)
         rows = self.backend.run_warehouse_inference(request)
         self.record_scoring_run(table, table.sql, key, fingerprint.ScoringRun.of(table.sql, key, current))
-        return WarehouseScoring(table, rows, model, reused=False, reason=decision.reason, started=started)
+        return WarehouseScoring(
+            table,
+            rows,
+            model,
+            reused=False,
+            reason=decision.reason,
+            started=started,
+            warehouse_size=self._warehouse_size(),
+        )
+
+    def _warehouse_size(self) -> str | None:
+        """The session's warehouse size for the cost estimate; None (logged) when it cannot be read: an
+        estimate never fails a run that scored."""
+        try:
+            return self._idempotent(lambda b: b.warehouse_size())
+        except Exception as exc:
+            log.info("The warehouse size could not be read, so no credit estimate: %s", exc)
+            return None
 
     # -- batch jobs ----------------------------------------------------------------------------
 

@@ -152,7 +152,9 @@ class WarehouseScoring:
     :param rows: Rows written; when ``reused``, the input rows of the run whose scores stand.
     :param reused: Nothing was scored: the output already held this run's scores.
     :param reason: Why it was reused or scored again (for the task log).
-    :param started: ``(time.monotonic(), time.process_time())`` when the call began, for :attr:`cost`.
+    :param started: ``(time.monotonic(), time.process_time())`` when the call began: the wall and CPU
+        seconds are measured from it when the result is made.
+    :param warehouse_size: The session's warehouse size, for the credit estimate (None: unknown, local).
     """
 
     table: ObjectName
@@ -161,6 +163,7 @@ class WarehouseScoring:
     reused: bool
     reason: str = ""
     started: tuple[float, float] | None = None
+    warehouse_size: str | None = None
     wall_seconds: float = field(init=False, default=0.0)
     cpu_seconds: float = field(init=False, default=0.0)
 

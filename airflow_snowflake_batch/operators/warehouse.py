@@ -18,7 +18,7 @@ from airflow_snowflake_batch.utils.connection import (
     DEFAULT_CONN_ID,
     SnowflakeConnectionMixin,
 )
-from airflow_snowflake_batch.utils.cost import run_cost
+from airflow_snowflake_batch.utils.cost import run_cost, warehouse_estimate
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -170,7 +170,10 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
             )
         table, rows, model = scoring.table, scoring.rows, scoring.model
         cost = run_cost(
-            wall_seconds=scoring.wall_seconds, cpu_seconds=scoring.cpu_seconds, reused=scoring.reused
+            wall_seconds=scoring.wall_seconds,
+            cpu_seconds=scoring.cpu_seconds,
+            reused=scoring.reused,
+            **warehouse_estimate(scoring.warehouse_size, scoring.wall_seconds),
         )
         if scoring.reused:
             self.log.warning("Not scoring %s again: %s.", table.sql, scoring.reason)

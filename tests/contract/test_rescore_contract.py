@@ -43,7 +43,10 @@ def v2_scored(frame):
 def two_days(side) -> None:
     side.write_table(INPUTS[DAY_1], features(range(4)))
     side.write_table(INPUTS[DAY_2], features(range(4, 7), day_offset=1))
-    assert [score_day(side, day).reused for day in INPUTS] == [False, False]
+    first = [score_day(side, day) for day in INPUTS]
+    assert [f.reused for f in first] == [False, False]
+    # The cost estimate's warehouse: the session's on Snowflake (SHOW WAREHOUSES), none locally.
+    assert first[0].warehouse_size == {"local": None, "snowflake": "X-Small"}[side.name]
 
 
 def test_warehouse_rerun_with_nothing_changed_scores_nothing_and_always_forces(side):

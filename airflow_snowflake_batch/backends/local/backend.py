@@ -185,6 +185,9 @@ class LocalBackend:
                 con.execute("ROLLBACK")
                 raise
 
+    def warehouse_size(self) -> str | None:
+        return None  # no warehouse: the worker's own wall and CPU seconds are the cost
+
     def table_exists(self, table: ObjectName) -> bool:
         if table.database not in self.layout.databases():
             return False
