@@ -3,7 +3,8 @@
 One warehouse run of a LogisticRegression ``predict_proba`` over a table of N rows (``ID`` and 8
 DOUBLE features) into a partition, measured in the same run as:
 
-- ``score``: ``run_warehouse_inference`` alone (the baseline: what every run paid before rescore);
+- ``score``: ``run_warehouse_inference`` alone (the baseline: what every run paid before rescore; measured
+  before and after the others, the smaller kept);
 - ``fingerprint``: the input's aggregate hash alone (``hash_input``: DuckDB's ``sum(hash(row))`` and
   ``count(*)`` over the rows, the local stand-in for Snowflake's ``HASH_AGG(*)``);
 - ``first run``: ``run_warehouse_scoring`` when the partition has no record (checks, fingerprint, score,
@@ -78,6 +79,13 @@ def main() -> None:
             )
         )
         assert not scored.reused and reused.reused, (scored, reused)  # type: ignore[attr-defined]
+        # The baseline again, after: the smaller of the two (a shared machine slows either at times).
+        score_after, _ = timed(
+            lambda: hook.run_warehouse_inference(
+                output_table="BASELINE_2", output_partition={"DS": "d"}, **arguments
+            )
+        )
+        score = min(score, score_after)
 
     print(f"rows: {rows:,} ({len(FEATURES)} DOUBLE features), input digest {digest}")
     for name, seconds in (

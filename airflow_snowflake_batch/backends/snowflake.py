@@ -217,7 +217,14 @@ class SnowflakeBackend:
     def write_scoring_run(
         self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
     ) -> None:
-        if run is None and not self.table_exists(table):
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        if run is None:  # one statement: a missing table holds no record to delete
+            try:
+                self._run(sql.delete_scoring_run(table.sql, target, partition))
+            except SnowparkSQLException as exc:
+                if exc.sql_error_code != DOES_NOT_EXIST:
+                    raise
             return
         self._run(sql.create_scoring_runs(table.sql))
         # One transaction: a reader sees the old record or the new one, never none while replacing.

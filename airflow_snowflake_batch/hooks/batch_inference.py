@@ -227,6 +227,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             map_index=map_index,
             require_rows=require_rows,
         )
+        self.forget_scores(request.output_table, fingerprint.partition_key(request.partition))
         rows = self.backend.run_warehouse_inference(request)
         return request.output_table, rows, request.model
 
@@ -287,6 +288,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         request = self._warehouse_request(**arguments)
         table, model = request.output_table, request.model
         if not request.partition and request.mode == "append":
+            self.forget_scores(table, fingerprint.partition_key({}))
             rows = self.backend.run_warehouse_inference(request)
             return WarehouseScoring(
                 table,
@@ -312,7 +314,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             return WarehouseScoring(
                 table, stored.input_rows, model, reused=True, reason=decision.reason, started=started
             )
-        self.record_scoring_run(table, table.sql, key, None)
+        self.forget_scores(table, key)  # before the write: a crash after it leaves no record
         rows = self.backend.run_warehouse_inference(request)
         self.record_scoring_run(table, table.sql, key, fingerprint.ScoringRun.of(table.sql, key, current))
         return WarehouseScoring(
@@ -623,6 +625,8 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         )
         if not request.parquet_files:
             log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
+        # Loaded rows replace what a warehouse run recorded for this partition (README "Rescoring").
+        self.forget_scores(table, fingerprint.partition_key(request.partition))
         return table, self.backend.load_results(request)
 
 

@@ -120,6 +120,12 @@ class RescoringMixin:
         """Replace (None: delete) the record of ``target`` (``partition``); safe to repeat."""
         self._idempotent(lambda b: b.write_scoring_run(runs_table(near), target, partition, run))
 
+    def forget_scores(self, table: ObjectName, partition: str) -> None:
+        """Before any write replacing ``partition`` of ``table`` (or appending to it): its record, and the
+        whole table's (an ``overwrite`` run's), no longer describe the rows, so they go first."""
+        for key in dict.fromkeys((partition, fp.partition_key({}))):
+            self.record_scoring_run(table, table.sql, key, None)
+
     def job_reuse(self, spec: BatchJobSpec, rescore: fp.Rescore, *, job_id: str | None = None) -> fp.Reuse:
         """Whether the finished job ``spec`` names (or ``job_id``, a job of the same task) may stand for
         this run: its record matches this run's fingerprint."""

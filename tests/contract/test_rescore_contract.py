@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contract_models import ScorerV2, signature
 from contract_sides import MODEL
-from contract_support import OUTPUT, features, load, rows, scored
+from contract_support import OUTPUT, features, load, rows, scored, stage_job_output
 
 from airflow_snowflake_batch.inference.fingerprint import SCORING_RUNS_TABLE
 from airflow_snowflake_batch.job_status import BatchJobStatus
@@ -98,6 +98,18 @@ def test_warehouse_changed_input_rows_rescore_that_day_only(side):
     assert (again[DAY_1].reused, again[DAY_2].reused) == (True, False)
     assert "input" in again[DAY_2].reason
     assert day_rows(side, DAY_2) == rows(scored(changed), ["ID", "SCORE"])
+    assert day_rows(side, DAY_1) == rows(scored(features(range(4))), ["ID", "SCORE"])
+
+
+def test_warehouse_a_load_into_a_scored_partition_makes_the_next_run_score_it(side):
+    two_days(side)
+    folder = "@OUT/jobs/OTHER/"
+    stage_job_output(side, scored(features(range(20, 22))), folder=folder)
+    load(side, folder=folder, output_partition={"DS": DAY_1}, mode="overwrite")
+
+    again = score_day(side, DAY_1)
+
+    assert not again.reused and "no record" in again.reason
     assert day_rows(side, DAY_1) == rows(scored(features(range(4))), ["ID", "SCORE"])
 
 
