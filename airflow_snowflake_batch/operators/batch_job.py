@@ -96,8 +96,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :class:`~airflow_snowflake_batch.operators.load_results.SnowflakeLoadBatchResultsOperator`.
 
     The job name is deterministic per task instance, so a retry re-attaches to the job of an earlier
-    try (or finishes at once if it already succeeded) instead of paying for a duplicate; a failed or
-    cancelled job is never reported as success, a retry submits ``<JOB_NAME>_T<try>``. Killing the
+    try (or finishes at once if it already succeeded and nothing changed) instead of paying for a
+    duplicate; a failed or cancelled job is never reported as success, a retry submits
+    ``<JOB_NAME>_T<try>``. Killing the
     task, or reaching ``timeout``/``execution_timeout``, cancels the job, also while deferred.
     Clearing a running or deferred task never fails its new try: the new try does not re-attach to
     a job being cancelled, and if the earlier try's kill cancels a job the new try had re-attached
