@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from airflow_snowflake_batch.exceptions import StageValidationError
     from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
-    from airflow_snowflake_batch.inference.fingerprint import ScoringRun
     from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 SaveMode = Literal["error", "overwrite"]
@@ -211,6 +210,70 @@ class InputDigest:
     kind: Literal["rows", "files"]
     count: int
     hash: str
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """One row of the scoring-runs table (:mod:`airflow_snowflake_batch.inference.fingerprint`): what last
+    scored an output, and when.
+
+    :param target: The output: a table (``DB.SC.T``) or a batch job's folder (``@DB.SC.STAGE/p/JOB/``).
+    :param partition: ``partition_key`` of the rows the run replaced (``{}`` for a job folder).
+    :param fingerprint: the fingerprint (``Fingerprint.value``).
+    :param model: The model, fully qualified.
+    :param model_version: The version the registry resolved.
+    :param input_rows: Input rows (or files) scored.
+    :param details: The fingerprint's parts as canonical JSON, for a person to read.
+    :param job_id: The batch job, or empty for a warehouse run.
+    :param recorded_at: When the record was written (ISO 8601, UTC).
+    """
+
+    target: str
+    partition: str
+    fingerprint: str
+    model: str
+    model_version: str
+    input_rows: int
+    details: str
+    job_id: str = ""
+    recorded_at: str = field(default_factory=lambda: _now().isoformat(timespec="seconds"))
+
+    def row(self) -> tuple[Any, ...]:
+        """The values in the table's column order (TARGET, PARTITION_KEY, FINGERPRINT, MODEL,
+        MODEL_VERSION, INPUT_ROWS, DETAILS, JOB_ID, RECORDED_AT)."""
+        return (
+            self.target,
+            self.partition,
+            self.fingerprint,
+            self.model,
+            self.model_version,
+            self.input_rows,
+            self.details,
+            self.job_id,
+            self.recorded_at,
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ScoringRun:
+        """A record read back, in :meth:`row`'s order."""
+        values = [("" if v is None else v) for v in row]
+        return cls(
+            target=str(values[0]),
+            partition=str(values[1]),
+            fingerprint=str(values[2]),
+            model=str(values[3]),
+            model_version=str(values[4]),
+            input_rows=int(values[5] or 0),
+            details=str(values[6]),
+            job_id=str(values[7]),
+            recorded_at=str(values[8]),
+        )
+
+
+def _now() -> datetime:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -316,7 +316,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             )
         self.forget_scores(table, key)  # before the write: a crash after it leaves no record
         rows = self.backend.run_warehouse_inference(request)
-        self.record_scoring_run(table, table.sql, key, fingerprint.ScoringRun.of(table.sql, key, current))
+        self.record_scoring_run(table, table.sql, key, fingerprint.record(table.sql, key, current))
         return WarehouseScoring(
             table,
             rows,
@@ -467,7 +467,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             target.job_name,
             folder,
             "{}",
-            fingerprint.ScoringRun.of(folder, "{}", current, job_id=target.job_name.sql),
+            fingerprint.record(folder, "{}", current, job_id=target.job_name.sql),
         )
         job_id = self.backend.submit_job(target)
         log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)

@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_snowflake_batch.backends.base import InputDigest
+from airflow_snowflake_batch.backends.base import InputDigest, ScoringRun
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from airflow_snowflake_batch.backends.base import PartitionValue, StageFile
+
+__all__ = ["RESCORE_MODES", "SCORING_RUNS_TABLE", "Fingerprint", "Reuse", "ScoringRun", "may_reuse", "record"]
 
 #: ``rescore`` values: reuse an earlier result only when nothing changed, or score every time.
 Rescore = Literal["if_changed", "always"]
@@ -146,74 +148,18 @@ def partition_key(partition: Mapping[str, PartitionValue]) -> str:
     return canonical_json(dict(partition))
 
 
-@dataclass(frozen=True)
-class ScoringRun:
-    """One row of :data:`SCORING_RUNS_TABLE`: what last scored an output, and when.
-
-    :param target: The output: a table (``DB.SC.T``) or a batch job's folder (``@DB.SC.STAGE/p/JOB/``).
-    :param partition: :func:`partition_key` of the rows the run replaced (``{}`` for a job folder).
-    :param fingerprint: :attr:`Fingerprint.value`.
-    :param model: The model, fully qualified.
-    :param model_version: The version the registry resolved.
-    :param input_rows: Input rows (or files) scored.
-    :param details: The fingerprint's parts as canonical JSON, for a person to read.
-    :param job_id: The batch job, or empty for a warehouse run.
-    :param recorded_at: When the record was written (ISO 8601, UTC).
-    """
-
-    target: str
-    partition: str
-    fingerprint: str
-    model: str
-    model_version: str
-    input_rows: int
-    details: str
-    job_id: str = ""
-    recorded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-    @classmethod
-    def of(cls, target: str, partition: str, fp: Fingerprint, *, job_id: str = "") -> ScoringRun:
-        return cls(
-            target=target,
-            partition=partition,
-            fingerprint=fp.value,
-            model=fp.model,
-            model_version=fp.model_version,
-            input_rows=fp.input.count,
-            details=canonical_json(fp.parts()),
-            job_id=job_id,
-        )
-
-    def row(self) -> tuple[Any, ...]:
-        """The values in the table's column order (TARGET, PARTITION_KEY, FINGERPRINT, MODEL,
-        MODEL_VERSION, INPUT_ROWS, DETAILS, JOB_ID, RECORDED_AT)."""
-        return (
-            self.target,
-            self.partition,
-            self.fingerprint,
-            self.model,
-            self.model_version,
-            self.input_rows,
-            self.details,
-            self.job_id,
-            self.recorded_at,
-        )
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> ScoringRun:
-        """A record read back, in :meth:`row`'s order."""
-        values = [("" if v is None else v) for v in row]
-        return cls(
-            target=str(values[0]),
-            partition=str(values[1]),
-            fingerprint=str(values[2]),
-            model=str(values[3]),
-            model_version=str(values[4]),
-            input_rows=int(values[5] or 0),
-            details=str(values[6]),
-            job_id=str(values[7]),
-            recorded_at=str(values[8]),
-        )
+def record(target: str, partition: str, fp: Fingerprint, *, job_id: str = "") -> ScoringRun:
+    """The :class:`ScoringRun` that says ``fp`` scored ``target`` (``partition``)."""
+    return ScoringRun(
+        target=target,
+        partition=partition,
+        fingerprint=fp.value,
+        model=fp.model,
+        model_version=fp.model_version,
+        input_rows=fp.input.count,
+        details=canonical_json(fp.parts()),
+        job_id=job_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -230,7 +176,7 @@ def may_reuse(stored: ScoringRun | None, current: Fingerprint, rescore: Rescore,
 
     >>> fp = fingerprint(model="DB.SC.M", model_version="V1", function="PREDICT", options={},
     ...                  input=InputDigest("rows", 3, "hash_agg:7"))
-    >>> may_reuse(ScoringRun.of("DB.SC.T", "{}", fp), fp, "if_changed", what="T").reuse
+    >>> may_reuse(record("DB.SC.T", "{}", fp), fp, "if_changed", what="T").reuse
     True
     >>> may_reuse(None, fp, "if_changed", what="T").reason
     'T has no record of an earlier scoring run'

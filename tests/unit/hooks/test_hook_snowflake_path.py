@@ -278,12 +278,12 @@ def _record(hook: Any, *, model_version: str | None = None) -> list[Any]:
     """The AIRFLOW_SCORING_RUNS row try 1 wrote for JOB_1 (of another model version, if given)."""
     from dataclasses import replace
 
-    from airflow_snowflake_batch.inference.fingerprint import ScoringRun
+    from airflow_snowflake_batch.inference.fingerprint import record
 
     current = hook.batch_fingerprint(_spec(hook))
     if model_version is not None:
         current = replace(current, model_version=model_version)
-    return [ScoringRun.of("@DB.SC.OUT/preds/JOB_1/", "{}", current).row()]
+    return [record("@DB.SC.OUT/preds/JOB_1/", "{}", current).row()]
 
 
 def test_done_job_with_success_marker_and_same_fingerprint_is_not_resubmitted(hook, ready, jobs, sql_log):

@@ -17,6 +17,7 @@ from airflow_snowflake_batch.inference.fingerprint import (
     files_digest,
     fingerprint,
     may_reuse,
+    record,
     wrap_hash,
 )
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
@@ -61,23 +62,23 @@ def test_equal_runs_have_equal_fingerprints_whatever_the_option_order():
 
 def test_reuse_only_when_the_record_matches_and_rescore_is_if_changed():
     current = fp()
-    record = ScoringRun.of("DB.SC.T", "{}", current)
-    assert may_reuse(record, current, "if_changed", what="T").reuse
-    assert not may_reuse(record, current, "always", what="T").reuse
+    stored = record("DB.SC.T", "{}", current)
+    assert may_reuse(stored, current, "if_changed", what="T").reuse
+    assert not may_reuse(stored, current, "always", what="T").reuse
     assert not may_reuse(None, current, "if_changed", what="T").reuse
-    changed = may_reuse(record, fp(model_version="V2"), "if_changed", what="T")
+    changed = may_reuse(stored, fp(model_version="V2"), "if_changed", what="T")
     assert not changed.reuse and "model version V1 -> V2" in changed.reason
     # A record of another fingerprint release, or unreadable, never matches.
-    assert not may_reuse(replace(record, fingerprint="x"), current, "if_changed", what="T").reuse
+    assert not may_reuse(replace(stored, fingerprint="x"), current, "if_changed", what="T").reuse
     assert (
         "unreadable"
-        in may_reuse(replace(record, fingerprint="x", details="{"), current, "if_changed", what="T").reason
+        in may_reuse(replace(stored, fingerprint="x", details="{"), current, "if_changed", what="T").reason
     )
 
 
 def test_a_record_round_trips_through_its_row():
-    record = ScoringRun.of("@DB.SC.OUT/p/JOB_1/", "{}", fp(), job_id="DB.SC.JOB_1")
-    assert ScoringRun.from_row(record.row()) == record
+    stored = record("@DB.SC.OUT/p/JOB_1/", "{}", fp(), job_id="DB.SC.JOB_1")
+    assert ScoringRun.from_row(stored.row()) == stored
 
 
 def test_rescore_values_are_checked():
