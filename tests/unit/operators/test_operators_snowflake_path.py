@@ -488,8 +488,16 @@ def test_load_operator_lists_the_folder_then_loads_the_rendered_partition(sessio
     assert sql_log.texts[0] == f"LIST {LOAD_FOLDER}"
     copy = sql_log.one("^COPY")
     assert f"FROM {LOAD_FOLDER} " in copy.sql
-    assert [s.params for s in sql_log.matching("^(UPDATE|DELETE)")] == [["2026-01-01"], ["2026-01-01"]]
-    assert sql_log.one("^DELETE").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
+    assert [s.params for s in sql_log.matching("^(UPDATE|DELETE)") if RUNS not in s.sql] == [
+        ["2026-01-01"],
+        ["2026-01-01"],
+    ]
+    # A load replaces what a warehouse run recorded for the partition: the record goes first.
+    assert sql_log.matching(f"^DELETE FROM {RUNS}")[0].params == [
+        "DB.SC.SCORES",
+        '{"SCORE_DATE":"2026-01-01"}',
+    ]
+    assert sql_log.one("^DELETE FROM DB.SC.SCORES").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
     session.update_query_tag.assert_called_once_with(QUERY_TAG)
 
 
