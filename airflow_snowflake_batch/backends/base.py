@@ -164,6 +164,8 @@ class StageFile:
 
     path: str  # relative to the listed location
     last_modified: datetime
+    size: int | None = None  # bytes, as LIST reports them
+    md5: str | None = None  # LIST's md5 column (Snowflake); None where the listing has none (local)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,83 @@ class InputCounts:
 
     rows: int
     nulls: dict[str, int]
+
+
+@dataclass(frozen=True)
+class InputDigest:
+    """What an input held when a run fingerprinted it (:mod:`airflow_snowflake_batch.inference.fingerprint`).
+
+    ``kind`` ``rows``: ``count`` rows whose order-independent aggregate hash is ``hash``
+    (``hash_agg:<signed 64-bit number>``); ``files``: ``count`` files whose listing hashes to ``hash``.
+    """
+
+    kind: Literal["rows", "files"]
+    count: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """One row of the scoring-runs table (:mod:`airflow_snowflake_batch.inference.fingerprint`): what last
+    scored an output, and when.
+
+    :param target: The output: a table (``DB.SC.T``) or a batch job's folder (``@DB.SC.STAGE/p/JOB/``).
+    :param partition: ``partition_key`` of the rows the run replaced (``{}`` for a job folder).
+    :param fingerprint: the fingerprint (``Fingerprint.value``).
+    :param model: The model, fully qualified.
+    :param model_version: The version the registry resolved.
+    :param input_rows: Input rows (or files) scored.
+    :param details: The fingerprint's parts as canonical JSON, for a person to read.
+    :param job_id: The batch job, or empty for a warehouse run.
+    :param recorded_at: When the record was written (ISO 8601, UTC).
+    """
+
+    target: str
+    partition: str
+    fingerprint: str
+    model: str
+    model_version: str
+    input_rows: int
+    details: str
+    job_id: str = ""
+    recorded_at: str = field(default_factory=lambda: _now().isoformat(timespec="seconds"))
+
+    def row(self) -> tuple[Any, ...]:
+        """The values in the table's column order (TARGET, PARTITION_KEY, FINGERPRINT, MODEL,
+        MODEL_VERSION, INPUT_ROWS, DETAILS, JOB_ID, RECORDED_AT)."""
+        return (
+            self.target,
+            self.partition,
+            self.fingerprint,
+            self.model,
+            self.model_version,
+            self.input_rows,
+            self.details,
+            self.job_id,
+            self.recorded_at,
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ScoringRun:
+        """A record read back, in :meth:`row`'s order."""
+        values = [("" if v is None else v) for v in row]
+        return cls(
+            target=str(values[0]),
+            partition=str(values[1]),
+            fingerprint=str(values[2]),
+            model=str(values[3]),
+            model_version=str(values[4]),
+            input_rows=int(values[5] or 0),
+            details=str(values[6]),
+            job_id=str(values[7]),
+            recorded_at=str(values[8]),
+        )
+
+
+def _now() -> datetime:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -304,6 +383,24 @@ class InferenceBackend(Protocol):
 
     def count_input(self, source: InputSource, null_columns: list[str]) -> InputCounts:
         """The rows of a table or query, and the NULLs in each of ``null_columns`` (stored names), in one scan."""
+
+    def hash_input(self, source: InputSource) -> InputDigest:
+        """The rows of a table or query and their order-independent 64-bit aggregate hash, in one scan
+        where the rows are (Snowflake: ``HASH_AGG(*)``; local: the sum of DuckDB's ``hash()`` of each row)."""
+
+    def read_scoring_run(self, table: ObjectName, target: str, partition: str) -> ScoringRun | None:
+        """The record of ``table`` (a :data:`~airflow_snowflake_batch.inference.fingerprint.SCORING_RUNS_TABLE`)
+        for an output and partition; None when the table or the row does not exist."""
+
+    def write_scoring_run(
+        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
+    ) -> None:
+        """Replace the record of an output and partition by ``run`` (None: delete it); the table is
+        created when missing (and not created to delete)."""
+
+    def warehouse_size(self) -> str | None:
+        """The size of the session's warehouse (``SHOW WAREHOUSES``), for cost estimates; None when unknown
+        (no warehouse in use, or the local backend)."""
 
     def table_exists(self, table: ObjectName) -> bool: ...
 

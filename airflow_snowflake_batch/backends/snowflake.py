@@ -23,6 +23,7 @@ from airflow_snowflake_batch.backends.base import (
     Column,
     Feature,
     InputCounts,
+    InputDigest,
     JobInfo,
     ModelFunction,
     ModelVersionRef,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
         WarehouseInferenceRequest,
     )
     from airflow_snowflake_batch.identifiers import StageLocation
+    from airflow_snowflake_batch.inference.fingerprint import ScoringRun
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,55 @@ class SnowflakeBackend:
         nulls = {column: int(row[i + 1] or 0) for i, column in enumerate(null_columns)}
         return InputCounts(rows=int(row[0] or 0), nulls=nulls)
 
+    def hash_input(self, source: InputSource) -> InputDigest:
+        origin = source.table.sql if source.table is not None else subquery(source.query or "")
+        row = self._run(sql.hash_input(origin))[0]
+        return InputDigest(kind="rows", count=int(row[1] or 0), hash=f"hash_agg:{int(row[0] or 0)}")
+
+    def read_scoring_run(self, table: ObjectName, target: str, partition: str) -> ScoringRun | None:
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        from airflow_snowflake_batch.inference.fingerprint import ScoringRun
+
+        try:
+            rows = self._run(sql.select_scoring_run(table.sql, target, partition))
+        except SnowparkSQLException as exc:
+            if exc.sql_error_code != DOES_NOT_EXIST:
+                raise
+            return None  # no run was ever recorded in this schema
+        return ScoringRun.from_row(tuple(rows[0])) if rows else None
+
+    def write_scoring_run(
+        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
+    ) -> None:
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        if run is None:  # one statement: a missing table holds no record to delete
+            try:
+                self._run(sql.delete_scoring_run(table.sql, target, partition))
+            except SnowparkSQLException as exc:
+                if exc.sql_error_code != DOES_NOT_EXIST:
+                    raise
+            return
+        self._run(sql.create_scoring_runs(table.sql))
+        # One transaction: a reader sees the old record or the new one, never none while replacing.
+        self._run(sql.BEGIN)
+        try:
+            self._run(sql.delete_scoring_run(table.sql, target, partition))
+            if run is not None:
+                self._run(sql.insert_scoring_run(table.sql, run.row()))
+            self._run(sql.COMMIT)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._run(sql.ROLLBACK)
+            raise
+
+    def warehouse_size(self) -> str | None:
+        for row in map(_row, self._run(sql.show_warehouses())):
+            if str(row.get("is_current") or "").upper() == "Y":
+                return str(row.get("size") or "") or None
+        return None
+
     def table_exists(self, table: ObjectName) -> bool:
         return any(_row(r).get("name") == table.name.value for r in self._run(sql.show_tables(table)))
 
@@ -229,7 +280,12 @@ class SnowflakeBackend:
 
     def list_file_details(self, location: StageLocation) -> list[StageFile]:
         files = [
-            StageFile(path=rel, last_modified=_timestamp(row["last_modified"]))
+            StageFile(
+                path=rel,
+                last_modified=_timestamp(row["last_modified"]),
+                size=None if row.get("size") is None else int(row["size"]),
+                md5=str(row.get("md5") or "") or None,
+            )
             for row in map(_row, self._on_stage(location, sql.list_files(location)))
             if (rel := _relative(str(row["name"]), location))
         ]

@@ -280,3 +280,61 @@ def copy_parquet(
         f"FORCE = {'TRUE' if force else 'FALSE'}",
         [],
     )
+
+
+def hash_input(source: str) -> Statement:
+    """The rows of ``source`` (a table name, or a parenthesised query) and their ``HASH_AGG(*)``.
+
+    ``HASH_AGG`` is Snowflake's order-independent, NULL-aware 64-bit aggregate hash of whole rows
+    (https://docs.snowflake.com/en/sql-reference/functions/hash_agg), computed in one scan where the
+    rows are: no row leaves the warehouse.
+
+    >>> hash_input("DB.SC.T")
+    ('SELECT HASH_AGG(*), COUNT(*) FROM DB.SC.T AS INPUT_ROWS', [])
+    """
+    return f"SELECT HASH_AGG(*), COUNT(*) FROM {source} AS INPUT_ROWS", []
+
+
+# The scoring-runs table (inference/fingerprint.py SCORING_RUNS_TABLE): types both Snowflake and DuckDB
+# accept, so the local backend runs the same statements with its own rendering of the table name.
+SCORING_RUN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("TARGET", "VARCHAR"),
+    ("PARTITION_KEY", "VARCHAR"),
+    ("FINGERPRINT", "VARCHAR"),
+    ("MODEL", "VARCHAR"),
+    ("MODEL_VERSION", "VARCHAR"),
+    ("INPUT_ROWS", "BIGINT"),
+    ("DETAILS", "VARCHAR"),
+    ("JOB_ID", "VARCHAR"),
+    ("RECORDED_AT", "VARCHAR"),
+)
+_RUN_NAMES = ", ".join(name for name, _ in SCORING_RUN_COLUMNS)
+_RUN_KEY = "TARGET = ? AND PARTITION_KEY = ?"
+
+
+def create_scoring_runs(table: str) -> Statement:
+    """``table``: an ``ObjectName`` rendering (``.sql`` on Snowflake, ``.quoted`` on DuckDB)."""
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in SCORING_RUN_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {table} ({columns})", []
+
+
+def select_scoring_run(table: str, target: str, partition: str) -> Statement:
+    """
+    >>> select_scoring_run("DB.SC.R", "DB.SC.T", "{}")[0]
+    'SELECT TARGET, PARTITION_KEY, FINGERPRINT, MODEL, MODEL_VERSION, INPUT_ROWS, DETAILS, JOB_ID, RECORDED_AT FROM DB.SC.R WHERE TARGET = ? AND PARTITION_KEY = ?'
+    """
+    return f"SELECT {_RUN_NAMES} FROM {table} WHERE {_RUN_KEY}", [target, partition]
+
+
+def delete_scoring_run(table: str, target: str, partition: str) -> Statement:
+    return f"DELETE FROM {table} WHERE {_RUN_KEY}", [target, partition]
+
+
+def insert_scoring_run(table: str, values: Iterable[Any]) -> Statement:
+    marks = ", ".join("?" for _ in SCORING_RUN_COLUMNS)
+    return f"INSERT INTO {table} ({_RUN_NAMES}) VALUES ({marks})", list(values)
+
+
+def show_warehouses() -> Statement:
+    """Every warehouse the role sees; the session's own has ``is_current`` = ``Y`` and its ``size``."""
+    return "SHOW WAREHOUSES", []

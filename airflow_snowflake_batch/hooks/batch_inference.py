@@ -25,8 +25,18 @@ from airflow_snowflake_batch.constants import DEFAULT_JOB_PREFIX, LOCAL_CONN_TYP
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError
 from airflow_snowflake_batch.get_provider_info import LOCAL_CONNECTION_FIELDS, LOCAL_HIDDEN_FIELDS
 from airflow_snowflake_batch.hooks.batch_inference_base import SnowflakeBatchInferenceBaseHook
+from airflow_snowflake_batch.hooks.rescoring import RescoringMixin, WarehouseScoring
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, parse_job_name
-from airflow_snowflake_batch.inference import inputs, jobs, results, retention, signature, spec_safety, stages
+from airflow_snowflake_batch.inference import (
+    fingerprint,
+    inputs,
+    jobs,
+    results,
+    retention,
+    signature,
+    spec_safety,
+    stages,
+)
 from airflow_snowflake_batch.inference.column_handling import check_column_handling, file_source
 from airflow_snowflake_batch.inference.jobs import JobStart
 from airflow_snowflake_batch.inference.results import replace_key
@@ -50,7 +60,7 @@ __all__ = ["JobStart", "SnowflakeBatchInferenceHook"]
 log = logging.getLogger(__name__)
 
 
-class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
+class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHook):
     """
     Run Snowflake Model Registry inference: warehouse ``run()`` and SPCS ``run_batch()`` jobs.
 
@@ -201,7 +211,43 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
 
         What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
         joins the replace key as :data:`~airflow_snowflake_batch.inference.results.MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
+        Always scores; :meth:`run_warehouse_scoring` first checks whether anything changed.
         """
+        request = self._warehouse_request(
+            model_name=model_name,
+            version_name=version_name,
+            function_name=function_name,
+            source=source,
+            output_table=output_table,
+            output_mode=output_mode,
+            output_partition=output_partition,
+            params=params,
+            partition_column=partition_column,
+            strict_input_validation=strict_input_validation,
+            map_index=map_index,
+            require_rows=require_rows,
+        )
+        self.forget_scores(request.output_table, fingerprint.partition_key(request.partition))
+        rows = self.backend.run_warehouse_inference(request)
+        return request.output_table, rows, request.model
+
+    def _warehouse_request(
+        self,
+        *,
+        model_name: str,
+        version_name: str | None,
+        function_name: str | None,
+        source: InputSource,
+        output_table: str,
+        output_mode: TableMode = "overwrite",
+        output_partition: dict[str, PartitionValue] | None = None,
+        params: dict[str, Any] | None = None,
+        partition_column: str | None = None,
+        strict_input_validation: bool = False,
+        map_index: int | None = None,
+        require_rows: bool = False,
+    ) -> WarehouseInferenceRequest:
+        """Every check of a warehouse run (nothing is written), and the request the backend runs."""
         if source.stage_location is not None or source.files is not None:
             raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
         table = self.qualify(output_table, what="output_table")
@@ -213,7 +259,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         self.validate_input(
             source, function, strict=strict_input_validation, partition=partition, require_rows=require_rows
         )
-        request = WarehouseInferenceRequest(
+        return WarehouseInferenceRequest(
             model=model,
             function=function,
             source=source,
@@ -224,8 +270,71 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             partition_column=_column(partition_column),
             strict_input_validation=strict_input_validation,
         )
+
+    def run_warehouse_scoring(
+        self, *, rescore: fingerprint.Rescore = "if_changed", **arguments: Any
+    ) -> WarehouseScoring:
+        """:meth:`run_warehouse_inference` (same arguments), or nothing when the output already holds
+        the scores of the same run (README "Rescoring"): with ``rescore="if_changed"`` a partition (or,
+        with ``overwrite``, the table) is kept when the record of what scored it matches this run's
+        fingerprint. ``append`` without a partition replaces nothing, so it always scores.
+
+        The input is checked first, as for every run; the record is deleted before the write and
+        written after it, so a crash in between leaves no record and the next run scores again.
+        """
+        fingerprint.check_rescore(rescore)
+        started = time.monotonic(), time.process_time()
+        self.forget_input_digests()
+        request = self._warehouse_request(**arguments)
+        table, model = request.output_table, request.model
+        if not request.partition and request.mode == "append":
+            self.forget_scores(table, fingerprint.partition_key({}))
+            rows = self.backend.run_warehouse_inference(request)
+            return WarehouseScoring(
+                table,
+                rows,
+                model,
+                reused=False,
+                reason="append without a partition",
+                started=started,
+                warehouse_size=self._warehouse_size(),
+            )
+        key = fingerprint.partition_key(request.partition)
+        options = {
+            "params": request.params,
+            "partition_column": request.partition_column,
+            "strict_input_validation": request.strict_input_validation,
+            "output_mode": request.mode,
+            "output_partition": request.partition,
+        }
+        current = self.fingerprint_run(model, request.function, request.source, options)
+        stored = self.scoring_run(table, table.sql, key) if rescore == "if_changed" else None
+        decision = fingerprint.may_reuse(stored, current, rescore, what=f"{table.sql} partition {key}")
+        if decision.reuse and stored is not None:
+            return WarehouseScoring(
+                table, stored.input_rows, model, reused=True, reason=decision.reason, started=started
+            )
+        self.forget_scores(table, key)  # before the write: a crash after it leaves no record
         rows = self.backend.run_warehouse_inference(request)
-        return table, rows, model
+        self.record_scoring_run(table, table.sql, key, fingerprint.record(table.sql, key, current))
+        return WarehouseScoring(
+            table,
+            rows,
+            model,
+            reused=False,
+            reason=decision.reason,
+            started=started,
+            warehouse_size=self._warehouse_size(),
+        )
+
+    def _warehouse_size(self) -> str | None:
+        """The session's warehouse size for the cost estimate; None (logged) when it cannot be read: an
+        estimate never fails a run that scored."""
+        try:
+            return self._idempotent(lambda b: b.warehouse_size())
+        except Exception as exc:
+            log.info("The warehouse size could not be read, so no credit estimate: %s", exc)
+            return None
 
     # -- batch jobs ----------------------------------------------------------------------------
 
@@ -278,6 +387,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         try_number: int = 1,
         strict_input_validation: bool = False,
         require_rows: bool = False,
+        rescore: fingerprint.Rescore = "if_changed",
     ) -> JobStart:
         """Re-attach to this task's job if one is running or done; otherwise validate and submit.
 
@@ -287,22 +397,40 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         lost or DONE without ``_SUCCESS`` → a new job under this try's name. Before submitting, the
         names of earlier tries that hold no job are dropped, which removes what a submission killed
         half-way left behind. ``require_rows``: see :meth:`validate_input`.
+
+        ``rescore`` (README "Rescoring"): a job that ended DONE with ``_SUCCESS`` is reused only with
+        ``"if_changed"`` and when the record of what it scored matches this run's fingerprint; otherwise a
+        new job is submitted under this try's name. The record of the new job's folder is written
+        before it is submitted.
         """
+        fingerprint.check_rescore(rescore)
+        self.forget_input_digests()
         decision = jobs.decide(
             jobs.job_names(spec.job_name, try_number),
             lambda name: self.find_job(name.sql),
             lambda name: self.has_success_marker(replace(spec, job_name=name).job_output_location),
+            lambda name: self.job_reuse(replace(spec, job_name=name), rescore),
         )
         if (found := decision.state) is not None:  # REATTACH or REUSE
             if decision.action is jobs.Action.REUSE:
-                log.info("Job %s already finished with _SUCCESS; not submitting again.", found.job_id)
+                log.warning(
+                    "Reusing job %s instead of scoring again: %s (rescore=%r).",
+                    found.job_id,
+                    decision.reason,
+                    rescore,
+                )
             else:
                 log.info(
                     "Re-attaching to job %s (%s) instead of submitting a new one.",
                     found.job_id,
                     found.status.value,
                 )
-            return JobStart.of(replace(spec, job_name=decision.job_name), found, reattached=True)
+            return JobStart.of(
+                replace(spec, job_name=decision.job_name),
+                found,
+                reattached=True,
+                reused=decision.action is jobs.Action.REUSE,
+            )
         if decision.reason:
             log.warning("%s; submitting a new job.", decision.reason)
         target = replace(spec, job_name=decision.job_name)
@@ -330,6 +458,16 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             source=target.source,
             save_mode=target.save_mode,
             file_inputs=target.source.stage_location is not None or bool(target.column_handling),
+        )
+        # Of the spec as the operator built it (before the handling is normalized and files listed): the
+        # fingerprint a later run compares with is made from the same arguments.
+        current = self.batch_fingerprint(spec)
+        folder = target.job_output_location.sql
+        self.record_scoring_run(
+            target.job_name,
+            folder,
+            "{}",
+            fingerprint.record(folder, "{}", current, job_id=target.job_name.sql),
         )
         job_id = self.backend.submit_job(target)
         log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)
@@ -487,6 +625,8 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         )
         if not request.parquet_files:
             log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
+        # Loaded rows replace what a warehouse run recorded for this partition (README "Rescoring").
+        self.forget_scores(table, fingerprint.partition_key(request.partition))
         return table, self.backend.load_results(request)
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from airflow_snowflake_batch.backends.base import BatchJobSpec
     from airflow_snowflake_batch.identifiers import StageLocation
+    from airflow_snowflake_batch.inference.fingerprint import Reuse
     from airflow_snowflake_batch.job_status import JobState
 
 
@@ -34,11 +35,15 @@ class JobStart:
     output_location: StageLocation
     state: JobState
     reattached: bool
+    # A finished job whose results stand for this run (``rescore``: nothing changed); nothing was submitted.
+    reused: bool = False
 
     @classmethod
-    def of(cls, spec: BatchJobSpec, state: JobState, *, reattached: bool) -> JobStart:
+    def of(cls, spec: BatchJobSpec, state: JobState, *, reattached: bool, reused: bool = False) -> JobStart:
         """The start of the job ``spec`` names, in ``state``."""
-        return cls(state.job_id, spec.job_name.name.value, spec.job_output_location, state, reattached)
+        return cls(
+            state.job_id, spec.job_name.name.value, spec.job_output_location, state, reattached, reused
+        )
 
 
 class Action(enum.Enum):
@@ -61,6 +66,7 @@ class JobDecision:
     :param stale: SUBMIT: the finished, unsuccessful job already under this try's own name, whose
         job and output folder are cleared first.
     :param reason: SUBMIT: why an earlier try's job is not used (for the log); empty when none exists.
+        REUSE: why its results stand (the fingerprint check's words), when one was made.
     """
 
     action: Action
@@ -93,15 +99,20 @@ def decide(
     names: list[ObjectName],
     lookup: Callable[[ObjectName], JobState | None],
     has_success: Callable[[ObjectName], bool],
+    reusable: Callable[[ObjectName], Reuse] | None = None,
 ) -> JobDecision:
     """Whether this try re-attaches to an earlier try's job, reuses its results, or submits a new job.
 
     ``names`` are the tries' job names, oldest first (:func:`job_names`), the last one this try's own.
     ``lookup`` gives the state of the job of a name (None: no such job); it is called newest name first,
     and not past the newest name that holds a job. ``has_success`` tells whether a name's output folder
-    holds ``_SUCCESS``; it is called only for a job that ended DONE.
+    holds ``_SUCCESS``; it is called only for a job that ended DONE. ``reusable`` (the ``rescore`` rule of
+    :func:`~airflow_snowflake_batch.inference.fingerprint.may_reuse`) tells whether such a job's results
+    may stand for this run; it is called only for a job DONE with ``_SUCCESS``.
 
-    The newest existing job decides: active → re-attach; DONE with ``_SUCCESS`` → reuse; failed,
+    The newest existing job decides: active → re-attach (whatever its fingerprint: its results are not
+    there yet, and a later run compares them); DONE with ``_SUCCESS`` and reusable → reuse; DONE with
+    ``_SUCCESS`` and changed → a new job under this try's name; failed,
     cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it), lost or
     DONE without ``_SUCCESS`` → a new job under this try's name. Names looked up that hold no job are
     dropped before submitting; a finished job under this try's own name is cleared first.
@@ -118,7 +129,12 @@ def decide(
         if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
             return JobDecision(Action.REATTACH, candidate, state)
         if state.status.is_success and has_success(candidate):
-            return JobDecision(Action.REUSE, candidate, state)
+            check = reusable(candidate) if reusable is not None else None
+            if check is None or check.reuse:
+                return JobDecision(Action.REUSE, candidate, state, reason=check.reason if check else "")
+            reason = f"Job {state.job_id} finished with {SUCCESS_FILE} but is not reused: {check.reason}"
+            own = state if candidate == target else None
+            break
         reason = ("is being cancelled" if state.status.is_active else f"ended {state.status.value}") + (
             f" without {SUCCESS_FILE}" if state.status.is_success else ""
         )

@@ -13,12 +13,14 @@ from airflow.providers.common.compat.sdk import BaseOperator, ResumableJobMixin,
 from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
+from airflow_snowflake_batch.inference.fingerprint import check_rescore
 from airflow_snowflake_batch.inference.results import parquet_files
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
 from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import as_int, check_model_params_given, seconds
+from airflow_snowflake_batch.utils.assets import annotate_outlet_events
 from airflow_snowflake_batch.utils.connection import (
     CONNECTION_TEMPLATE_FIELDS,
     DEFAULT_CONN_ID,
@@ -36,12 +38,15 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
+    from airflow_snowflake_batch.backends.base import BatchJobSpec
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.job_status import JobState
 
 # Statuses reported to ResumableJobMixin for a stored job id that cannot be re-attached to.
 _MISSING = "MISSING"
 _DONE_WITHOUT_SUCCESS = "DONE_WITHOUT_SUCCESS"
+# A job that ended DONE whose results are not reused (its fingerprint differs, or rescore="always").
+_CHANGED = "DONE_BUT_CHANGED"
 _RESOURCE_KEYS = {"cpu": "cpu_requests", "memory": "memory_requests", "gpu": "gpu_requests"}
 
 
@@ -59,6 +64,8 @@ class _Job:
     state: JobState | None = None
     # The version the registry resolved when this try built the job (for lineage); None otherwise.
     model_version: str | None = None
+    # A finished job whose results stand for this run (rescore="if_changed" and nothing changed).
+    reused: bool = False
 
     def xcom(self) -> dict[str, str]:
         """The published description (XCom ``snowflake_batch_job``, the ``job`` kwarg of a deferral)."""
@@ -69,13 +76,14 @@ class _Job:
             "url": self.url,
         }
 
-    def result(self, status: BatchJobStatus) -> dict[str, str]:
+    def result(self, status: BatchJobStatus) -> dict[str, Any]:
         """The task's return value."""
         return {
             "job_id": self.job_id,
             "job_name": self.job_name,
             "status": status.value,
             "output_location": self.output_location,
+            "reused": self.reused,
         }
 
 
@@ -88,14 +96,22 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :class:`~airflow_snowflake_batch.operators.load_results.SnowflakeLoadBatchResultsOperator`.
 
     The job name is deterministic per task instance, so a retry re-attaches to the job of an earlier
-    try (or finishes at once if it already succeeded) instead of paying for a duplicate; a failed or
-    cancelled job is never reported as success, a retry submits ``<JOB_NAME>_T<try>``. Killing the
+    try (or finishes at once if it already succeeded and nothing changed) instead of paying for a
+    duplicate; a failed or cancelled job is never reported as success, a retry submits
+    ``<JOB_NAME>_T<try>``. Killing the
     task, or reaching ``timeout``/``execution_timeout``, cancels the job, also while deferred.
     Clearing a running or deferred task never fails its new try: the new try does not re-attach to
     a job being cancelled, and if the earlier try's kill cancels a job the new try had re-attached
     to, the new try submits its own job (``<JOB_NAME>_T<try>``) and waits for that one instead.
 
-    Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location"}``.
+    A rerun rescores only what changed (README "Rescoring"): a finished job is reused only when the
+    record of what it scored (``AIRFLOW_SCORING_RUNS`` in the job's schema, written before the job was
+    submitted) matches this run's model version, function, options and input; otherwise this try submits
+    its own job. A job still running is re-attached to.
+
+    Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location",
+    "reused"}``; each :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose ``extra`` holds
+    ``job_id``, ``output_location`` and ``reused``.
 
     .. seealso::
         :class:`~airflow_snowflake_batch.sensors.batch_job.SnowflakeBatchInferenceJobSensor` to wait for a
@@ -152,6 +168,10 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         anything is submitted (in the query that checks NULLs, or one ``COUNT(*)``); Parquet input
         (``input_stage_location``) is known empty only when the job ends with no output file. By default
         an empty input succeeds with a WARNING naming the input (its folder then holds only ``_SUCCESS``).
+    :param rescore: ``"if_changed"`` (default): reuse a finished job of this task only when its recorded
+        fingerprint (model version, function, ``model_params``, ``column_handling``..., and the input's
+        ``HASH_AGG`` and row count, or its files' listing) equals this run's; otherwise submit a new job.
+        ``"always"``: submit a new job unless one is running.
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
@@ -227,6 +247,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         timeout: float | timedelta | None = timedelta(hours=24),
         cancel_on_kill: bool = True,
         fail_on_empty_input: bool = False,
+        rescore: str = "if_changed",
         snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
@@ -266,6 +287,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.fail_on_empty_input = fail_on_empty_input
+        self.rescore = check_rescore(rescore)
         interval = seconds(poll_interval, what="poll_interval")
         if interval is None:
             raise ValueError("poll_interval must be a number of seconds, got None.")
@@ -278,11 +300,14 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         # The hook of the execute/execute_complete call under way (one Snowflake session for all its
         # steps); the ResumableJobMixin adapters, which get only the context, reach it here.
         self._hook: SnowflakeBatchInferenceHook | None = None
+        # get_job_status found the stored job's results reusable (the sync path's reuse).
+        self._reused = False
 
     # -- the lifecycle: decide -> publish -> wait or defer -> finish ----------------------------------
 
-    def execute(self, context: Context) -> dict[str, str]:
+    def execute(self, context: Context) -> dict[str, Any]:
         self._job = None
+        self._reused = False
         with self._session(context) as hook:
             if self.wait_for_completion and not self.deferrable:
                 # On Airflow 3.3+ ResumableJobMixin first tries the job id an earlier try stored; its
@@ -291,9 +316,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 # which succeeded: every other outcome raised.
                 self.execute_resumable(context)
                 assert self._job is not None
-                return self._job.result(BatchJobStatus.DONE)
+                return self._completed(context, self._job.result(BatchJobStatus.DONE))
             job = self._publish(context, hook, self._decide(context, hook))
-            return self._defer_or_return(context, hook, job)
+            return self._completed(context, self._defer_or_return(context, hook, job))
 
     def execute_complete(
         self,
@@ -315,7 +340,41 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             if self._cancelled_under_this_try(waited, parsed):
                 resubmitted = self._publish(context, hook, self._decide(context, hook, resubmission=True))
                 return self._defer_or_return(context, hook, resubmitted)
-            return self._finish(hook, waited, parsed)
+            return self._completed(context, self._finish(hook, waited, parsed))
+
+    def _completed(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """The result of a try whose job succeeded (or was reused): its asset events say which."""
+        annotate_outlet_events(
+            self,
+            context,
+            {
+                "job_id": result["job_id"],
+                "output_location": result["output_location"],
+                "reused": bool(result.get("reused")),
+            },
+        )
+        return result
+
+    def _build_spec(self, context: Context, hook: SnowflakeBatchInferenceHook) -> BatchJobSpec:
+        """The job this task describes, with names resolved and values checked."""
+        source = hook.input_source(
+            input_table=self.input_table,
+            input_query=self.input_query,
+            input_stage_location=self.input_stage_location,
+            input_files=self.input_files,
+            file_pattern=self.file_pattern,
+            file_column=self.file_column,
+        )
+        return hook.build_batch_job_spec(
+            model_name=self.model_name,
+            version_name=self.version_name,
+            function_name=self.function_name,
+            source=source,
+            compute_pool=self.compute_pool,
+            output_stage_location=self.output_stage_location,
+            job_name=self._job_name(context),
+            **self._spec_options(),
+        )
 
     def _decide(
         self, context: Context, hook: SnowflakeBatchInferenceHook, *, resubmission: bool = False
@@ -326,27 +385,13 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         ``resubmission``: this try's re-attached job was cancelled from outside; the job decided
         now is never treated as re-attached, so a try resubmits at most once.
         """
-        source = hook.input_source(
-            input_table=self.input_table,
-            input_query=self.input_query,
-            input_stage_location=self.input_stage_location,
-            input_files=self.input_files,
-            file_pattern=self.file_pattern,
-            file_column=self.file_column,
-        )
-        spec = hook.build_batch_job_spec(
-            model_name=self.model_name,
-            version_name=self.version_name,
-            function_name=self.function_name,
-            source=source,
-            compute_pool=self.compute_pool,
-            output_stage_location=self.output_stage_location,
-            job_name=self._job_name(context),
-            **self._spec_options(),
-        )
+        spec = self._build_spec(context, hook)
         check_model_params_given(self.model_params, self.params, spec.function, task=self.task_id)
         start = hook.start_batch_job(
-            spec, try_number=context["ti"].try_number, require_rows=self.fail_on_empty_input
+            spec,
+            try_number=context["ti"].try_number,
+            require_rows=self.fail_on_empty_input,
+            rescore=self.rescore,
         )
         return _Job(
             job_id=start.job_id,
@@ -355,6 +400,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             reattached=start.reattached and not resubmission,
             state=start.state,
             model_version=spec.model.version.value,
+            reused=start.reused,
         )
 
     def _publish(self, context: Context, hook: SnowflakeBatchInferenceHook, job: _Job) -> _Job:
@@ -473,10 +519,20 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         state = hook.find_job(str(external_id))
         if state is None:
             return _MISSING
-        if state.status.is_success and not hook.has_success_marker(
-            self._stored_job(hook, external_id).output_location
-        ):
-            return _DONE_WITHOUT_SUCCESS
+        if state.status.is_success:
+            if not hook.has_success_marker(self._stored_job(hook, external_id).output_location):
+                return _DONE_WITHOUT_SUCCESS
+            # The mixin would return this finished job's results as they are: only when nothing changed.
+            check = hook.job_reuse(self._build_spec(context, hook), self.rescore, job_id=str(external_id))
+            if not check.reuse:
+                self.log.warning(
+                    "Job %s finished, but its results are not reused: %s; submitting a new job.",
+                    external_id,
+                    check.reason,
+                )
+                return _CHANGED
+            self.log.warning("Reusing job %s instead of scoring again: %s.", external_id, check.reason)
+            self._reused = True
         return state.status.value
 
     def is_job_active(self, status: str) -> bool:
@@ -504,7 +560,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     def get_job_result(self, external_id: Any, context: Context) -> dict[str, str]:
         if self._job is None:  # the stored job had already succeeded: nothing polled or finished it
             hook = self._session_hook()
-            job = self._publish(context, hook, self._stored_job(hook, external_id))
+            job = self._publish(
+                context, hook, replace(self._stored_job(hook, external_id), reused=self._reused)
+            )
             return self._finish(hook, job, BatchJobEvent.from_state(hook.get_job_state(job.job_id)))
         return self._job.result(BatchJobStatus.DONE)
 

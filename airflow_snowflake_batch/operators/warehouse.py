@@ -9,6 +9,7 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_snowflake_batch.identifiers import ObjectName
 from airflow_snowflake_batch.inference import partitions
+from airflow_snowflake_batch.inference.fingerprint import check_rescore
 from airflow_snowflake_batch.inference.inputs import empty_for
 from airflow_snowflake_batch.utils import lineage
 from airflow_snowflake_batch.utils.arguments import check_model_params_given
@@ -18,6 +19,7 @@ from airflow_snowflake_batch.utils.connection import (
     DEFAULT_CONN_ID,
     SnowflakeConnectionMixin,
 )
+from airflow_snowflake_batch.utils.cost import run_cost, warehouse_estimate
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -33,11 +35,17 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     The scoring runs server-side (``SELECT ..., MODEL(...)!PREDICT(...)``): no rows pass through the
     worker. Input columns are checked against the function's signature before anything is written.
 
-    Returns and pushes (one XCom per key) ``{"output_table", "rows_written", "model_version"}``.
-    Each :class:`~airflow.sdk.Asset` in ``outlets`` (e.g. ``Asset("snowflake://<account>/DB/SCHEMA/TABLE")``)
-    gets an event whose ``extra`` holds ``table``, ``rows``, ``partition``, ``model`` and ``model_version``,
-    so a DAG scheduled on the asset knows which day's scores landed and which model made them. In a
-    partitioned run, Airflow (3.2+) gives each event the run's partition key itself, so a DAG on
+    Returns and pushes (one XCom per key) ``{"output_table", "rows_written", "model_version", "reused",
+    "cost"}``. Each :class:`~airflow.sdk.Asset` in ``outlets`` (e.g.
+    ``Asset("snowflake://<account>/DB/SCHEMA/TABLE")``) gets an event whose ``extra`` holds ``table``,
+    ``rows``, ``partition``, ``model``, ``model_version`` and ``reused``, so a DAG scheduled on the asset
+    knows which day's scores landed and which model made them.
+
+    A rerun rescores only what changed (README "Rescoring"): a partition already scored by the same model
+    version, function and options from the same input rows is kept, with a WARNING, ``reused: true`` and
+    no scoring.
+
+    In a partitioned run, Airflow (3.2+) gives each event the run's partition key itself, so a DAG on
     ``PartitionedAssetTimetable`` runs once per partition scored.
 
     .. seealso::
@@ -74,6 +82,10 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         the query that checks NULLs, or one ``COUNT(*)``). By default an empty input writes 0 rows (with
         ``output_partition``, the partition is emptied) and the task succeeds with a WARNING naming the
         input and the partition.
+    :param rescore: ``"if_changed"`` (default): keep a partition (or, with ``overwrite``, the table)
+        whose record in ``AIRFLOW_SCORING_RUNS`` shows it was scored from the same input rows
+        (``HASH_AGG`` and row count), model version, function and options; score it otherwise.
+        ``"always"``: score every time. ``append`` without ``output_partition`` always scores.
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
@@ -112,6 +124,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         partition_column: str | None = None,
         strict_input_validation: bool = False,
         fail_on_empty_input: bool = False,
+        rescore: str = "if_changed",
         snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
@@ -135,6 +148,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         self.partition_column = partition_column
         self.strict_input_validation = strict_input_validation
         self.fail_on_empty_input = fail_on_empty_input
+        self.rescore = check_rescore(rescore)
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         self._result: dict[str, Any] | None = None
 
@@ -147,13 +161,14 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 function = hook.resolve_function(model, self.function_name)
                 check_model_params_given(self.model_params, self.params, function, task=self.task_id)
             source = hook.input_source(input_table=self.input_table, input_query=self.input_query)
-            table, rows, model = hook.run_warehouse_inference(
+            scoring = hook.run_warehouse_scoring(
+                rescore=self.rescore,
                 model_name=self.model_name,
                 version_name=self.version_name,
                 function_name=self.function_name,
                 source=source,
                 output_table=self.output_table,
-                output_mode=self.output_mode,  # type: ignore[arg-type]
+                output_mode=self.output_mode,
                 output_partition=partition,
                 params=dict(self.model_params or {}),
                 partition_column=self.partition_column,
@@ -161,15 +176,34 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 map_index=context["ti"].map_index,
                 require_rows=self.fail_on_empty_input,
             )
-        if rows == 0:
+        table, rows, model = scoring.table, scoring.rows, scoring.model
+        cost = run_cost(
+            wall_seconds=scoring.wall_seconds,
+            cpu_seconds=scoring.cpu_seconds,
+            reused=scoring.reused,
+            **warehouse_estimate(scoring.warehouse_size, scoring.wall_seconds),
+        )
+        if scoring.reused:
+            self.log.warning("Not scoring %s again: %s.", table.sql, scoring.reason)
+        elif rows == 0:
             self.log.warning(
                 "The %s had no rows%s: wrote 0 rows to %s. Set fail_on_empty_input=True to fail instead.",
                 source.description,
                 empty_for(partition),
                 table.sql,
             )
-        self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
-        self._result = {"output_table": table.sql, "rows_written": rows, "model_version": model.version.value}
+        else:
+            if scoring.reason:
+                self.log.info("Scoring %s: %s.", table.sql, scoring.reason)
+            self.log.info("Wrote %s rows scored by %s to %s.", rows, model.display, table.sql)
+        self.log.info("Cost: %s", cost)
+        self._result = {
+            "output_table": table.sql,
+            "rows_written": 0 if scoring.reused else rows,
+            "model_version": model.version.value,
+            "reused": scoring.reused,
+            "cost": cost,
+        }
         annotate_outlet_events(
             self,
             context,
@@ -179,6 +213,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                 "partition": dict(partition or {}),
                 "model": model.model.sql,
                 "model_version": model.version.value,
+                "reused": scoring.reused,
             },
         )
         return self._result
@@ -200,4 +235,5 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
                     function=self.function_name,
                 ),
                 output_rows=self._result["rows_written"],
+                cost=self._result["cost"],
             )

@@ -121,6 +121,7 @@ def operator_lineage(
     model: ModelUsed | None = None,
     job_id: str | None = None,
     output_rows: int | None = None,
+    cost: dict[str, Any] | None = None,
 ) -> OperatorLineage | None:
     """The ``OperatorLineage`` of one task, or None without the OpenLineage provider."""
     try:
@@ -132,7 +133,10 @@ def operator_lineage(
         )
         from airflow.providers.openlineage.extractors import OperatorLineage
 
-        from airflow_snowflake_batch.utils.openlineage_facets import SnowflakeModelRunFacet
+        from airflow_snowflake_batch.utils.openlineage_facets import (
+            SnowflakeModelRunFacet,
+            SnowflakeRunCostFacet,
+        )
     except ImportError:
         return None
 
@@ -143,6 +147,13 @@ def operator_lineage(
     if model is not None:
         run_facets["snowflakeModel"] = SnowflakeModelRunFacet(
             name=model.name, version=model.version, function=model.function
+        )
+    if cost is not None:
+        run_facets["snowflakeRunCost"] = SnowflakeRunCostFacet(
+            reused=bool(cost.get("reused", False)),
+            wallSeconds=cost.get("wall_seconds"),
+            cpuSeconds=cost.get("cpu_seconds"),
+            source=str(cost.get("source", "")),
         )
     if job_id is not None:
         run_facets["externalQuery"] = ExternalQueryRunFacet(externalQueryId=job_id, source=namespace)

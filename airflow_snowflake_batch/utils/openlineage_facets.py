@@ -21,3 +21,19 @@ class SnowflakeModelRunFacet(RunFacet):
     name: str
     version: str | None = None
     function: str | None = None
+
+
+@define
+class SnowflakeRunCostFacet(RunFacet):
+    """What the run cost (:mod:`airflow_snowflake_batch.utils.cost`), and whether it reused earlier scores.
+
+    :param reused: Nothing was scored: the output already held this run's scores (``rescore``).
+    :param wallSeconds: The worker's wall-clock seconds of the scoring call.
+    :param cpuSeconds: The worker process's CPU seconds over the same call.
+    :param source: How the figures were obtained.
+    """
+
+    reused: bool = False
+    wallSeconds: float | None = None  # noqa: N815 - OpenLineage facets name fields in camelCase
+    cpuSeconds: float | None = None  # noqa: N815
+    source: str = ""

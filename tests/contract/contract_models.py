@@ -18,6 +18,14 @@ class Scorer(custom_model.CustomModel):
         return pd.DataFrame({"SCORE": X["sepal_length"] * 2 + X["species_code"]})
 
 
+class ScorerV2(custom_model.CustomModel):
+    """A retrained Scorer: SCORE = 3 * sepal_length + species_code (same signature)."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"SCORE": X["sepal_length"] * 3 + X["species_code"]})
+
+
 def signature():
     """Lower-case features (fed by upper-case columns through the normalized rule); ``species_code``
     is a non-nullable INT64, so a NULL in its column cannot be scored."""

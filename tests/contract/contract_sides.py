@@ -66,6 +66,10 @@ class Side:
         """Register ``model`` as ``name`` (its ``predict`` with ``signature``), for a test's own model."""
         raise NotImplementedError
 
+    def log_default_version(self, version: str, model: Any, signature: Any) -> None:
+        """Log ``model`` as version ``version`` of MODEL and make it the default (a retrained model)."""
+        raise NotImplementedError
+
     def hook(self) -> SnowflakeBatchInferenceHook:
         return SnowflakeBatchInferenceHook(self.conn_id)
 
@@ -139,6 +143,12 @@ class LocalSide(Side):
     def log_model(self, name: str, model: Any, signature: Any) -> None:
         self.workspace.log_model(model, model_name=name, version_name="V1", signatures={"predict": signature})
 
+    def log_default_version(self, version: str, model: Any, signature: Any) -> None:
+        self.workspace.log_model(
+            model, model_name=MODEL, version_name=version, signatures={"predict": signature}
+        )
+        self.workspace.set_default_version(MODEL, version)
+
 
 # -- snowflake --------------------------------------------------------------------------------------------
 
@@ -162,6 +172,13 @@ class SnowflakeSide(Side):
         self.account.log_model(
             model, model_name=f"{self.database}.{self.schema}.{name}", signatures={"predict": signature}
         )
+
+    def log_default_version(self, version: str, model: Any, signature: Any) -> None:
+        name = f"{self.database}.{self.schema}.{MODEL}"
+        self.account.log_model(
+            model, model_name=name, version_name=version, signatures={"predict": signature}
+        )
+        self.account.models.registry.set_default_version(ObjectName.parse(name), version)
 
     def _table(self, name: str) -> str:
         return ObjectName(

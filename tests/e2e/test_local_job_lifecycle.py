@@ -96,6 +96,24 @@ def test_retry_after_a_cancelled_job_submits_a_new_one(workspace):
     assert job_count(workspace) == 2
 
 
+def test_sync_rerun_returns_the_stored_job_only_while_nothing_changed(workspace):
+    """Issue 21: deferrable=False with the job id in the task state store (ResumableJobMixin on Airflow
+    3.3+) must not return the stored job's old scores once the input changed."""
+    store = FakeTaskStateStore()
+    first = make_op(deferrable=False).execute(make_context(1, store))
+
+    again = make_op(deferrable=False).execute(make_context(2, store))
+    assert (again["job_id"], again["reused"]) == (first["job_id"], True)
+
+    changed = workspace.read_table("FEATURES").assign(F2=lambda f: f.F2 + 1.0)
+    workspace.write_table("FEATURES", changed)
+    third = make_op(deferrable=False).execute(make_context(3, store))
+
+    assert (third["job_id"], third["reused"], third["status"]) == (f"{first['job_id']}_T3", False, "DONE")
+    assert store.values == stored(third["job_id"])
+    assert job_count(workspace) == 2
+
+
 def test_sync_timeout_cancels_the_job(workspace):
     with pytest.raises(BatchJobError, match="timed out"):
         make_op(deferrable=False, timeout=0.01).execute(make_context())

@@ -20,6 +20,7 @@ from airflow_snowflake_batch.backends.local.layout import Layout
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from emulator.jobs import JobService
 from emulator.models import ModelStore
+from emulator.rewrites import install as install_hash_agg
 from emulator.rewrites import rewrite
 from emulator.server import Answer, EmulatorServer, Query, Rewrite, status_answer
 from emulator.session import SessionState
@@ -48,6 +49,7 @@ class EmulatedAccount:
         import fakesnow.server
 
         self.models.install(fakesnow.server.shared_fs.duck_conn)
+        install_hash_agg(fakesnow.server.shared_fs.duck_conn)
         patch_fakesnow_copy_files()
         self._server.start()
 

@@ -7,11 +7,18 @@
 - ``CREATE TEMPORARY TABLE DB.SC.T ...`` → ``CREATE TABLE DB.SC.T ...``: DuckDB keeps temporary
   tables in its own ``temp`` catalog, so a qualified temporary table is made a plain one (it is not
   dropped at session end: the provider drops its staging tables itself).
+- ``SELECT HASH_AGG(*), ... FROM <source> AS <alias>`` → the sum of DuckDB's 64-bit ``HASH(<alias>)`` of
+  each whole row, wrapped to a signed 64-bit number by :data:`HASH_AGG_FUNCTION`. DuckDB has no
+  ``HASH_AGG``; Snowflake documents it (https://docs.snowflake.com/en/sql-reference/functions/hash_agg)
+  as a signed 64-bit hash of a set of rows that does not depend on their order, counts NULLs (a row
+  with a NULL hashes, it is not skipped), and is 0 for no row. The values differ from Snowflake's (its
+  hash function is its own); those properties hold. Only the ``FROM ... AS <alias>`` form is emulated.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _SCOPED = re.compile(r"\bSCOPED\s+TEMPORARY\b", re.I)
 _QUALIFIED_TEMP = re.compile(
@@ -24,7 +31,45 @@ _CTAS = re.compile(
 )
 
 
+#: The DuckDB function finishing an emulated HASH_AGG: text of a HUGEINT sum → signed 64-bit number.
+HASH_AGG_FUNCTION = "EMULATOR_HASH_AGG"
+_HASH_AGG = re.compile(r"\bHASH_AGG\(\s*\*\s*\)", re.I)
+_ALIAS_AT_END = re.compile(r"\bAS\s+([A-Za-z_][A-Za-z0-9_]*)\s*$", re.I)
+
+
+def rewrite_hash_agg(text: str) -> str:
+    """``HASH_AGG(*)`` of a statement ending ``AS <alias>`` (see the module docstring)."""
+    if not _HASH_AGG.search(text) or (alias := _ALIAS_AT_END.search(text)) is None:
+        return text
+    # fakesnow casts a SUM's argument to DOUBLE unless it is cast already: HUGEINT keeps all 64 bits.
+    total = f"CAST(SUM(CAST(HASH({alias[1]}) AS HUGEINT)) AS VARCHAR)"
+    return _HASH_AGG.sub(f"{HASH_AGG_FUNCTION}({total})", text)
+
+
+def hash_agg_finish(totals: Any) -> Any:
+    """Arrow UDF: the sum (text, NULL for no row) modulo 2^64 as a signed 64-bit number (0 for no row)."""
+    import pyarrow as pa
+
+    out = []
+    for total in totals.to_pylist():
+        value = int(total or 0) % 2**64
+        out.append(value - 2**64 if value >= 2**63 else value)
+    return pa.array(out, pa.int64())
+
+
+def install(duck_conn: Any) -> None:
+    """Register :data:`HASH_AGG_FUNCTION` on fakesnow's DuckDB."""
+    import contextlib
+
+    with contextlib.suppress(Exception):  # left by an earlier account in this process
+        duck_conn.remove_function(HASH_AGG_FUNCTION)
+    duck_conn.create_function(
+        HASH_AGG_FUNCTION, hash_agg_finish, ["VARCHAR"], "BIGINT", type="arrow", side_effects=False
+    )
+
+
 def rewrite(text: str) -> str:
+    text = rewrite_hash_agg(text)
     text = _SCOPED.sub("TEMPORARY", text)
     text = _QUALIFIED_TEMP.sub(r"\1\2", text, count=1)
     if match := _CTAS.match(text):

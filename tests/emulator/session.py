@@ -4,6 +4,9 @@
   (one per emulated account, not per session) so tests can read what the hook set.
 - ``SELECT CURRENT_WAREHOUSE()`` / ``CURRENT_ACCOUNT()`` and the ``SYSTEM$`` functions the libraries
   call on the way (capabilities, cancel-all-queries at ``Session.close()``).
+- ``SHOW WAREHOUSES``: the session's warehouse ``EMULATED_WH``, an X-Small standard warehouse, with
+  ``is_current`` = ``Y`` as Snowflake marks the session's own
+  (https://docs.snowflake.com/en/sql-reference/sql/show-warehouses); fakesnow lists another name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ _SET_TAG = re.compile(
     r"^\s*ALTER\s+SESSION\s+SET\s+QUERY_TAG\s*=\s*'(?P<tag>(?:[^']|'')*)'\s*;?\s*$", re.I | re.S
 )
 _ALTER_SESSION = re.compile(r"^\s*ALTER\s+SESSION\s", re.I)
+_SHOW_WAREHOUSES = re.compile(r"^\s*SHOW\s+WAREHOUSES\s*;?\s*$", re.I)
 _SHOW_TAG = re.compile(r"^\s*SHOW\s+PARAMETERS\s+LIKE\s+'QUERY_TAG'", re.I)
 _SINGLE_VALUE = {
     re.compile(r"^\s*SELECT\s+CURRENT_WAREHOUSE\(\)\s*;?\s*$", re.I): ("CURRENT_WAREHOUSE()", "EMULATED_WH"),
@@ -52,6 +56,18 @@ class SessionState:
                         "level": ["SESSION"],
                         "description": ["tag"],
                         "type": ["STRING"],
+                    }
+                )
+            )
+        if _SHOW_WAREHOUSES.match(text):
+            return Answer(
+                pa.table(
+                    {
+                        "name": ["EMULATED_WH"],
+                        "state": ["STARTED"],
+                        "type": ["STANDARD"],
+                        "size": ["X-Small"],
+                        "is_current": ["Y"],
                     }
                 )
             )

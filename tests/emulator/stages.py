@@ -21,10 +21,12 @@ Stages are fakesnow's own (``CREATE STAGE``, ``PUT``, ``LIST`` are fakesnow's): 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import threading
 import uuid
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -239,8 +241,11 @@ class StageFiles:
                         [f"{prefix}/{p.relative_to(root).as_posix()}" for p in files], pa.string()
                     ),
                     "size": pa.array([p.stat().st_size for p in files], pa.int64()),
-                    "md5": pa.array(["" for _ in files], pa.string()),
-                    "last_modified": pa.array(["" for _ in files], pa.string()),
+                    # LIST's md5 and last_modified (RFC 1123, GMT), as Snowflake lists them.
+                    "md5": pa.array([hashlib.md5(p.read_bytes()).hexdigest() for p in files], pa.string()),
+                    "last_modified": pa.array(
+                        [formatdate(p.stat().st_mtime, usegmt=True) for p in files], pa.string()
+                    ),
                 }
             )
         )

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from airflow_snowflake_batch.backends import snowflake_sql as sql
 from airflow_snowflake_batch.backends.base import (
     TEMPORARY_INPUT_FOLDER,
     BatchJobSpec,
     Column,
     FileInput,
     InputCounts,
+    InputDigest,
     InputSource,
     JobInfo,
     LoadResultsRequest,
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.models import Connection
+
+    from airflow_snowflake_batch.inference.fingerprint import ScoringRun
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +143,50 @@ class LocalBackend:
             rows=int(rows or 0),
             nulls={column: int(count or 0) for column, count in zip(null_columns, nulls, strict=True)},
         )
+
+    def hash_input(self, source: InputSource) -> InputDigest:
+        from airflow_snowflake_batch.inference.fingerprint import wrap_hash
+
+        # DuckDB has no HASH_AGG: the sum of its 64-bit hash() of each whole row (a STRUCT, NULL-aware,
+        # column order included) is order-independent like HASH_AGG, wrapped to a signed 64-bit number.
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT CAST(sum(hash(input_rows)) AS VARCHAR), count(*) "
+                f"FROM {subquery(self._input_query(source))} AS input_rows"
+            ).fetchone()
+        total, rows = row or (None, 0)
+        return InputDigest(kind="rows", count=int(rows or 0), hash=f"hash_agg:{wrap_hash(total)}")
+
+    def read_scoring_run(self, table: ObjectName, target: str, partition: str) -> ScoringRun | None:
+        from airflow_snowflake_batch.inference.fingerprint import ScoringRun
+
+        if not self.table_exists(table):
+            return None
+        with self._connect() as con:
+            text, params = sql.select_scoring_run(table.quoted, target, partition)
+            row = con.execute(text, params).fetchone()
+        return ScoringRun.from_row(row) if row else None
+
+    def write_scoring_run(
+        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
+    ) -> None:
+        if run is None and not self.table_exists(table):
+            return
+        with self._connect(create=(table.database,)) as con:  # type: ignore[arg-type]
+            database.ensure_schema(con, table.database, table.schema)  # type: ignore[arg-type]
+            con.execute(sql.create_scoring_runs(table.quoted)[0])
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(*sql.delete_scoring_run(table.quoted, target, partition))
+                if run is not None:
+                    con.execute(*sql.insert_scoring_run(table.quoted, run.row()))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def warehouse_size(self) -> str | None:
+        return None  # no warehouse: the worker's own wall and CPU seconds are the cost
 
     def table_exists(self, table: ObjectName) -> bool:
         if table.database not in self.layout.databases():

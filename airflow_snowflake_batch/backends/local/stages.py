@@ -58,10 +58,11 @@ def list_file_details(layout: Layout, location: StageLocation) -> list[StageFile
     files = [
         StageFile(
             path=p.relative_to(folder).as_posix(),
-            last_modified=datetime.fromtimestamp(p.stat().st_mtime, tz=timezone.utc),
+            last_modified=datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc),
+            size=stat.st_size,  # LIST's size; no md5 (reading every file would cost more than a listing)
         )
         for p in folder.rglob("*")
-        if p.is_file() and layout.confine(p)
+        if p.is_file() and layout.confine(p) and (stat := p.stat())
     ]
     return sorted(files, key=lambda f: f.path)
 

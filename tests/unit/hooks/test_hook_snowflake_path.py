@@ -274,12 +274,55 @@ def test_running_job_of_an_earlier_try_is_reattached(hook, ready, jobs):
     ready.run_batch.assert_not_called()
 
 
-def test_done_job_with_success_marker_is_not_resubmitted(hook, ready, jobs, sql_log):
+def _record(hook: Any, *, model_version: str | None = None) -> list[Any]:
+    """The AIRFLOW_SCORING_RUNS row try 1 wrote for JOB_1 (of another model version, if given)."""
+    from dataclasses import replace
+
+    from airflow_snowflake_batch.inference.fingerprint import record
+
+    current = hook.batch_fingerprint(_spec(hook))
+    if model_version is not None:
+        current = replace(current, model_version=model_version)
+    return [record("@DB.SC.OUT/preds/JOB_1/", "{}", current).row()]
+
+
+def test_done_job_with_success_marker_and_same_fingerprint_is_not_resubmitted(hook, ready, jobs, sql_log):
     jobs.status["DB.SC.JOB_1"] = "DONE"
     sql_log.answer(r"^LIST @DB.SC.OUT/preds/JOB_1/", [_row(name="out/preds/JOB_1/_SUCCESS")])
+    sql_log.answer(r"FROM DB.SC.AIRFLOW_SCORING_RUNS WHERE", _record(hook))
     start = hook.start_batch_job(_spec(hook), try_number=3)
     assert (start.job_id, start.reattached, start.state.status) == ("DB.SC.JOB_1", True, BatchJobStatus.DONE)
+    assert start.reused
     ready.run_batch.assert_not_called()
+    record = sql_log.one(r"FROM DB.SC.AIRFLOW_SCORING_RUNS WHERE")
+    assert record.params == ["@DB.SC.OUT/preds/JOB_1/", "{}"]
+
+
+@pytest.mark.parametrize("record", ["other version", "none"])
+def test_done_job_scored_from_something_else_gets_a_new_job(hook, ready, jobs, sql_log, record):
+    jobs.status["DB.SC.JOB_1"] = "DONE"
+    sql_log.answer(r"^LIST @DB.SC.OUT/preds/JOB_1/", [_row(name="out/preds/JOB_1/_SUCCESS")])
+    if record == "other version":
+        sql_log.answer(r"FROM DB.SC.AIRFLOW_SCORING_RUNS WHERE", _record(hook, model_version="V0"))
+    start = hook.start_batch_job(_spec(hook), try_number=2)
+    assert (start.job_id, start.reattached, start.reused) == ("DB.SC.JOB_1_T2", False, False)
+    assert ready.run_batch.call_args.kwargs["job_name"] == "DB.SC.JOB_1_T2"
+    # The new job's record is written before it is submitted, with this run's fingerprint.
+    insert = sql_log.one(r"^INSERT INTO DB.SC.AIRFLOW_SCORING_RUNS")
+    assert insert.params[:3] == [
+        "@DB.SC.OUT/preds/JOB_1_T2/",
+        "{}",
+        hook.batch_fingerprint(_spec(hook)).value,
+    ]
+    assert sql_log.texts.index(insert.sql) < len(sql_log.texts)
+
+
+def test_rescore_always_submits_a_new_job_even_when_nothing_changed(hook, ready, jobs, sql_log):
+    jobs.status["DB.SC.JOB_1"] = "DONE"
+    sql_log.answer(r"^LIST @DB.SC.OUT/preds/JOB_1/", [_row(name="out/preds/JOB_1/_SUCCESS")])
+    sql_log.answer(r"FROM DB.SC.AIRFLOW_SCORING_RUNS WHERE", _record(hook))
+    start = hook.start_batch_job(_spec(hook), try_number=2, rescore="always")
+    assert (start.job_id, start.reused) == ("DB.SC.JOB_1_T2", False)
 
 
 def test_done_job_without_success_marker_gets_a_new_job_for_this_try(hook, ready, jobs, sql_log):
@@ -498,7 +541,10 @@ def test_warehouse_inference_validates_then_scores(hook, model_registry, session
     sql_log.answer(r"COUNT\(\*\)", [_row(n=42)])
     table, rows, ref = _warehouse(hook, output_partition={"ds": "2024-01-01"})
     assert (table.sql, rows, ref.version.value) == ("DB.SC.PREDS", 42, "V1")
-    assert sql_log.one("^DELETE").params == ["2024-01-01"]
+    assert sql_log.one("^DELETE FROM DB.SC.PREDS").params == ["2024-01-01"]
+    # What scored the replaced partition (and the whole table) is forgotten before the write.
+    forgotten = sql_log.matching("^DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS")
+    assert [s.params for s in forgotten] == [["DB.SC.PREDS", '{"DS":"2024-01-01"}'], ["DB.SC.PREDS", "{}"]]
 
 
 def test_warehouse_inference_stops_before_scoring_on_bad_input(hook, model_registry, session, new_dataframe):

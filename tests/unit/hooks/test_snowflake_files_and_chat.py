@@ -42,9 +42,16 @@ def submitted(hook, model_registry, session, new_dataframe, sql_log) -> Any:
     sql_log.answer(
         r"^LIST @DB\.SC\.MEDIA/",
         [
-            _row(name="media/digits/a.png", size=10),
-            _row(name="media/digits/notes.txt", size=3),
-            _row(name="media/digits/sub/b.png", size=12),
+            _row(name="media/digits/a.png", size=10, md5="0f", last_modified="Mon, 30 Nov 2026 04:47:14 GMT"),
+            _row(
+                name="media/digits/notes.txt", size=3, md5="0f", last_modified="Mon, 30 Nov 2026 04:47:14 GMT"
+            ),
+            _row(
+                name="media/digits/sub/b.png",
+                size=12,
+                md5="0f",
+                last_modified="Mon, 30 Nov 2026 04:47:14 GMT",
+            ),
         ],
     )
     session.create_dataframe.return_value = new_dataframe()

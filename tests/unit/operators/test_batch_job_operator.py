@@ -18,6 +18,7 @@ from airflow_snowflake_batch.backends.base import InputSource, ModelFunction, Pa
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation, default_job_name
+from airflow_snowflake_batch.inference.fingerprint import Reuse
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 from airflow_snowflake_batch.links import JOB_XCOM_KEY
 from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
@@ -148,7 +149,7 @@ def test_builds_the_hook_and_the_job_from_the_arguments(hook_cls, hook, context)
         force_rebuild=False,
     )
     hook.start_batch_job.assert_called_once_with(
-        hook.build_batch_job_spec.return_value, try_number=1, require_rows=False
+        hook.build_batch_job_spec.return_value, try_number=1, require_rows=False, rescore="if_changed"
     )
     hook.close.assert_called_once_with()
 
@@ -236,6 +237,7 @@ def test_wait_for_completion_false_returns_after_submit(hook, context):
         "job_name": NAME,
         "status": "PENDING",
         "output_location": FOLDER.sql,
+        "reused": False,
     }
     hook.wait_for_job.assert_not_called()
     assert pushed(context)[JOB_XCOM_KEY]["job_id"] == JOB
@@ -330,7 +332,7 @@ def test_retried_task_reattaches_instead_of_submitting(hook, clock):
         make_op(deferrable=True).execute(context)
 
     hook.start_batch_job.assert_called_once_with(
-        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False, rescore="if_changed"
     )
     assert deferred.value.trigger.job_id == JOB
 
@@ -347,7 +349,13 @@ def event(outcome: str, status: str, message: str = "") -> dict[str, str]:
 def test_execute_complete_success_returns_the_job(hook, context):
     result = make_op(deferrable=True).execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
 
-    assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
+    assert result == {
+        "job_id": JOB,
+        "job_name": NAME,
+        "status": "DONE",
+        "output_location": FOLDER.sql,
+        "reused": False,
+    }
     hook.list_files.assert_called_once_with(FOLDER.sql)
     hook.get_job_logs.assert_called_once_with(JOB)
     hook.close.assert_called_once_with()
@@ -397,7 +405,13 @@ def test_execute_complete_rebuilds_the_job_when_kwargs_were_dropped(hook, contex
     """dag.test() resumes with the event only."""
     result = make_op().execute_complete(context, event=event("success", "DONE"))
 
-    assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
+    assert result == {
+        "job_id": JOB,
+        "job_name": NAME,
+        "status": "DONE",
+        "output_location": FOLDER.sql,
+        "reused": False,
+    }
     hook.list_files.assert_called_once_with(FOLDER.sql)
 
 
@@ -469,7 +483,7 @@ def assert_reattached_by_name(hook, context) -> None:
     re-attaches to the earlier try's job through the deterministic name; the store is left alone."""
     hook.find_job.assert_not_called()
     hook.start_batch_job.assert_called_once_with(
-        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False, rescore="if_changed"
     )
     assert context["task_state_store"].values == {op_key(): JOB}
 
@@ -493,6 +507,7 @@ def test_sync_retry_reconnects_to_the_stored_running_job(hook):
 
 def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
     hook.find_job.return_value = state("DONE")
+    hook.job_reuse.return_value = Reuse(True, "nothing changed")
     hook.get_job_state.return_value = state("DONE")
     hook.start_batch_job.return_value = job_start("DONE", reattached=True)
     hook.wait_for_job.return_value = state("DONE")  # the real hook returns at once for an ended job
@@ -500,9 +515,13 @@ def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
 
     result = make_op(deferrable=False).execute(context)
 
-    assert result == {"job_id": JOB, "job_name": NAME, "status": "DONE", "output_location": FOLDER.sql}
+    assert result["job_id"] == JOB
     hook.list_files.assert_called_with(FOLDER.sql)  # the finish checks _SUCCESS and the results
     if AIRFLOW_V_3_3_PLUS:
+        assert result["reused"] is True
+        hook.job_reuse.assert_called_once_with(
+            hook.build_batch_job_spec.return_value, "if_changed", job_id=JOB
+        )
         hook.has_success_marker.assert_called_with(FOLDER.sql)  # the mixin's check of the stored job
         hook.start_batch_job.assert_not_called()
         hook.wait_for_job.assert_not_called()
@@ -529,10 +548,34 @@ def test_sync_retry_submits_again_when_the_stored_job_is_unusable(hook, found, m
     result = make_op(deferrable=False).execute(context)
 
     hook.start_batch_job.assert_called_once_with(
-        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False, rescore="if_changed"
     )
     assert result["job_id"] == f"{JOB}_T2"
     assert context["task_state_store"].values == {op_key(): f"{JOB}_T2"}
+
+
+@pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="below Airflow 3.3 no stored job id is ever read")
+@pytest.mark.parametrize("rescore", ["if_changed", "always"])
+def test_sync_retry_does_not_return_a_finished_job_whose_inputs_changed(hook, rescore):
+    """The stored job id route obeys rescore: a DONE job with _SUCCESS scored from something else (or
+    rescore="always") is not returned; the hook decides again, which submits this try's own job."""
+    hook.find_job.return_value = state("DONE")
+    hook.has_success_marker.return_value = True
+    hook.job_reuse.return_value = Reuse(False, "model version V1 -> V2")
+    retried = JobStart(
+        f"{JOB}_T2", f"{NAME}_T2", BASE.child(f"{NAME}_T2"), state("PENDING", f"{JOB}_T2"), False
+    )
+    hook.start_batch_job.return_value = retried
+    hook.wait_for_job.return_value = state("DONE", f"{JOB}_T2")
+    context = make_context(try_number=2, store=FakeTaskStateStore({op_key(): JOB}))
+
+    result = make_op(deferrable=False, rescore=rescore).execute(context)
+
+    hook.job_reuse.assert_called_once_with(hook.build_batch_job_spec.return_value, rescore, job_id=JOB)
+    hook.start_batch_job.assert_called_once_with(
+        hook.build_batch_job_spec.return_value, try_number=2, require_rows=False, rescore=rescore
+    )
+    assert (result["job_id"], result["reused"]) == (f"{JOB}_T2", False)
 
 
 # -- killing -------------------------------------------------------------------------------------

@@ -37,8 +37,28 @@ STAGING = r"DB\.SC\.AIRFLOW_SNOWFLAKE_BATCH_TMP_[0-9A-F]{12}"
 # One status read of a job: DESCRIBE SERVICE, whose error 2003 means "no such job" (issue 9).
 DESCRIBE = f"DESCRIBE SERVICE {JOB_ID}"
 # A first try's submit: its name is looked up once (absent: 2003, with no job-history fallback); the
-# stage is checked (the job folder found empty); the job is submitted, and its first status read.
-SUBMIT = [DESCRIBE, "SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC", f"LIST {FOLDER}", DESCRIBE]
+# stage is checked (the job folder found empty); the input is fingerprinted (one HASH_AGG scan) and the
+# job folder's record written (README "Rescoring"); the job is submitted, and its first status read.
+RECORD = [
+    "CREATE TABLE IF NOT EXISTS DB.SC.AIRFLOW_SCORING_RUNS",
+    "BEGIN TRANSACTION",
+    "DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS",
+    "INSERT INTO DB.SC.AIRFLOW_SCORING_RUNS",
+    "COMMIT",
+]
+SUBMIT = [
+    DESCRIBE,
+    "SHOW STAGES LIKE 'OUT' IN SCHEMA DB.SC",
+    f"LIST {FOLDER}",
+    "SELECT HASH_AGG(*), COUNT(*) FROM DB.SC.FEATURES AS INPUT_ROWS",
+    *RECORD,
+    DESCRIBE,
+]
+
+
+def _texts(sql_log: Any) -> list[str]:
+    """The statements sent, the record's cut to their start (their column lists are pinned elsewhere)."""
+    return [next((r for r in RECORD if t.startswith(r)), t) for t in sql_log.texts]
 
 
 def _row(**values: Any) -> Any:
@@ -58,10 +78,6 @@ def _features(**extra: Any) -> Any:
     from snowflake.snowpark import types as t
 
     return _schema(SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType(), **extra)
-
-
-def _kinds(sent: list[Any]) -> list[str]:
-    return [type(s.tree).__name__ for s in sent]
 
 
 @pytest.fixture(autouse=True)
@@ -109,6 +125,9 @@ def _rendered(op: Any) -> dict[str, Any]:
     return context
 
 
+RUNS = "DB.SC.AIRFLOW_SCORING_RUNS"
+
+
 def test_warehouse_operator_scores_then_replaces_the_partition(
     model, model_registry, session, new_dataframe, sql_log
 ):
@@ -128,7 +147,14 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
 
     result = op.execute(_rendered(op))
 
-    assert result == {"output_table": "DB.SC.PREDS", "rows_written": 150, "model_version": "V1"}
+    cost = result.pop("cost")
+    assert result == {
+        "output_table": "DB.SC.PREDS",
+        "rows_written": 150,
+        "model_version": "V1",
+        "reused": False,
+    }
+    assert cost["wall_seconds"] >= 0 and cost["reused"] is False
     session.update_query_tag.assert_called_once_with(QUERY_TAG)
     model_registry.cls.assert_called_with(session, database_name="DB", schema_name="SC")
     model_registry.cls.return_value.get_model.assert_called_with("IRIS")
@@ -147,14 +173,18 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
     assert save_kwargs == {"mode": "errorifexists", "table_type": "temporary"}
     # The statement sequence is pinned once, in tests/unit/hooks/test_snowflake_backend.py; here what
     # the operator adds: the rendered partition replaces only that day's rows, from the scored table.
-    insert = sql_log.one("^INSERT")
+    insert = sql_log.one("^INSERT INTO DB.SC.PREDS")
     assert insert.tree.this.this.sql(dialect="snowflake") == "DB.SC.PREDS"
     assert insert.tree.expression.find(exp.Table).sql(dialect="snowflake") == staging
-    delete = sql_log.one("^DELETE")
+    delete = sql_log.one("^DELETE FROM DB.SC.PREDS")
     where = delete.tree.args["where"].this
     assert isinstance(where, exp.EQ) and isinstance(where.expression, exp.Placeholder)
     assert delete.params == ["2026-01-01"]  # the rendered template, as a bind variable
-    assert all(s.params is None for s in sql_log.sent if s is not delete)
+    assert all(s.params is None for s in sql_log.sent if s is not delete and RUNS not in s.sql)
+    # What scored the partition is recorded after the write, keyed by the table and the partition.
+    record = sql_log.one(f"^INSERT INTO {RUNS}")
+    assert record.params[:2] == ["DB.SC.PREDS", '{"SCORE_DATE":"2026-01-01"}']
+    assert sql_log.texts.index(record.sql) > sql_log.texts.index(insert.sql)
     # Scoring stayed server-side: no row reached the worker, and the table API did not overwrite.
     scored.collect.assert_not_called()
     scored.to_pandas.assert_not_called()
@@ -286,8 +316,8 @@ def _batch_op(**kwargs: Any) -> SnowflakeBatchInferenceOperator:
     return SnowflakeBatchInferenceOperator(**{**args, **kwargs})
 
 
-def _outcome(status: str = "DONE") -> dict[str, str]:
-    return {"job_id": JOB_ID, "job_name": NAME, "status": status, "output_location": FOLDER}
+def _outcome(status: str = "DONE") -> dict[str, Any]:
+    return {"job_id": JOB_ID, "job_name": NAME, "status": status, "output_location": FOLDER, "reused": False}
 
 
 def _published() -> dict[str, str]:
@@ -323,8 +353,7 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
     )
     session.table.assert_called_with("DB.SC.FEATURES")
     # The submit, then one DESCRIBE SERVICE per status read while waiting, and _SUCCESS once DONE.
-    assert sql_log.texts == [*SUBMIT, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
-    assert _kinds(sql_log.sent) == ["Command", "Show", "ListStage", *["Command"] * 3, "ListStage"]
+    assert _texts(sql_log) == [*SUBMIT, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
     assert batch_ready.served[JOB_ID] == ["PENDING", "RUNNING", "DONE"]  # one read per DESCRIBE after submit
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()  # the whole log, not a failure's tail
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
@@ -405,7 +434,7 @@ def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_
     # The submit as in the blocking run; the trigger's two checks are each one listing of the job's
     # schema, with no DESCRIBE SERVICE (the job is listed and not failed); execute_complete checks _SUCCESS.
     show = "SHOW JOB SERVICES IN SCHEMA DB.SC"
-    assert sql_log.texts == [*SUBMIT, show, show, f"LIST {FOLDER}"]
+    assert _texts(sql_log) == [*SUBMIT, show, show, f"LIST {FOLDER}"]
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()
 
 
@@ -459,8 +488,16 @@ def test_load_operator_lists_the_folder_then_loads_the_rendered_partition(sessio
     assert sql_log.texts[0] == f"LIST {LOAD_FOLDER}"
     copy = sql_log.one("^COPY")
     assert f"FROM {LOAD_FOLDER} " in copy.sql
-    assert [s.params for s in sql_log.matching("^(UPDATE|DELETE)")] == [["2026-01-01"], ["2026-01-01"]]
-    assert sql_log.one("^DELETE").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
+    assert [s.params for s in sql_log.matching("^(UPDATE|DELETE)") if RUNS not in s.sql] == [
+        ["2026-01-01"],
+        ["2026-01-01"],
+    ]
+    # A load replaces what a warehouse run recorded for the partition: the record goes first.
+    assert sql_log.matching(f"^DELETE FROM {RUNS}")[0].params == [
+        "DB.SC.SCORES",
+        '{"SCORE_DATE":"2026-01-01"}',
+    ]
+    assert sql_log.one("^DELETE FROM DB.SC.SCORES").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
     session.update_query_tag.assert_called_once_with(QUERY_TAG)
 
 

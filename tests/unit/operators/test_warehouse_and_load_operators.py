@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -9,6 +10,7 @@ from airflow.sdk import DAG
 
 from airflow_snowflake_batch.backends.base import InputSource, ModelVersionRef
 from airflow_snowflake_batch.exceptions import InputValidationError
+from airflow_snowflake_batch.hooks.rescoring import WarehouseScoring
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
 from airflow_snowflake_batch.operators.warehouse import SnowflakeWarehouseInferenceOperator
@@ -26,13 +28,16 @@ def patched_hook(module: str):
     return patcher, cls
 
 
+COST_SOURCE = "measured by the worker around the scoring call"
+
+
 @pytest.fixture
 def warehouse_hook_cls():
     patcher, cls = patched_hook("warehouse")
     hook = cls.return_value
     hook.input_source.return_value = InputSource(query="SELECT * FROM FEATURES")
     model = ModelVersionRef(ObjectName.parse("ML.PUBLIC.CHURN"), Identifier("V3"), ())
-    hook.run_warehouse_inference.return_value = (SCORES, 120, model)
+    hook.run_warehouse_scoring.return_value = WarehouseScoring(SCORES, 120, model, reused=False)
     yield cls
     patcher.stop()
 
@@ -62,13 +67,21 @@ def test_warehouse_operator_scores_through_the_hook(warehouse_hook_cls, context)
 
     result = op.execute(context)
 
-    assert result == {"output_table": "ML.PUBLIC.SCORES", "rows_written": 120, "model_version": "V3"}
+    cost = result.pop("cost")
+    assert result == {
+        "output_table": "ML.PUBLIC.SCORES",
+        "rows_written": 120,
+        "model_version": "V3",
+        "reused": False,
+    }
+    assert cost == {"wall_seconds": 0.0, "cpu_seconds": 0.0, "source": COST_SOURCE, "reused": False}
     warehouse_hook_cls.assert_called_once_with(
         snowflake_conn_id="sf", database=None, schema=None, warehouse="ml_wh", role=None, query_tag=QUERY_TAG
     )
     hook = warehouse_hook_cls.return_value
     hook.input_source.assert_called_once_with(input_table=None, input_query="SELECT * FROM features")
-    hook.run_warehouse_inference.assert_called_once_with(
+    hook.run_warehouse_scoring.assert_called_once_with(
+        rescore="if_changed",
         model_name="churn",
         version_name=None,
         function_name=None,
@@ -156,7 +169,7 @@ def test_a_mapped_task_hands_its_map_index_to_the_hook(warehouse_hook_cls, opera
         op = SnowflakeWarehouseInferenceOperator(
             task_id="score", model_name="m", input_table="t", output_table="o"
         )
-        call = warehouse_hook_cls.return_value.run_warehouse_inference
+        call = warehouse_hook_cls.return_value.run_warehouse_scoring
     else:
         op = SnowflakeLoadBatchResultsOperator(task_id="score", output_location="@OUT/x/", target_table="o")
         call = warehouse_hook_cls.return_value.load_results  # the same patched hook class
@@ -193,7 +206,7 @@ def test_an_empty_input_succeeds_with_a_warning_naming_the_input_and_partition(
 ):
     """Issue 22 item 4; fail_on_empty_input=True asks the hook to refuse it before writing."""
     hook = warehouse_hook_cls.return_value
-    hook.run_warehouse_inference.return_value = (SCORES, 0, hook.run_warehouse_inference.return_value[2])
+    hook.run_warehouse_scoring.return_value = replace(hook.run_warehouse_scoring.return_value, rows=0)
     op = SnowflakeWarehouseInferenceOperator(
         task_id="score",
         model_name="churn",
@@ -209,13 +222,45 @@ def test_an_empty_input_succeeds_with_a_warning_naming_the_input_and_partition(
         "The input query had no rows for partition {'DS': '2026-01-01'}: wrote 0 rows to ML.PUBLIC.SCORES"
         in logged
     )
-    assert hook.run_warehouse_inference.call_args.kwargs["require_rows"] is False
+    assert hook.run_warehouse_scoring.call_args.kwargs["require_rows"] is False
 
     op = SnowflakeWarehouseInferenceOperator(
         task_id="score", model_name="churn", input_query="q", output_table="scores", fail_on_empty_input=True
     )
     op.execute(context)
-    assert hook.run_warehouse_inference.call_args.kwargs["require_rows"] is True
+    assert hook.run_warehouse_scoring.call_args.kwargs["require_rows"] is True
+
+
+def test_a_reused_partition_is_logged_at_warning_and_marked_reused_in_xcom_and_the_asset_event(
+    warehouse_hook_cls, context, capsys
+):
+    from airflow.sdk import Asset
+
+    hook = warehouse_hook_cls.return_value
+    reason = "ML.PUBLIC.SCORES partition {} was already scored by ML.PUBLIC.CHURN version V3 ..."
+    hook.run_warehouse_scoring.return_value = replace(
+        hook.run_warehouse_scoring.return_value, reused=True, reason=reason
+    )
+    asset = Asset("snowflake://acme/ML/PUBLIC/SCORES")
+    event = mock.Mock(extra={})
+    op = SnowflakeWarehouseInferenceOperator(
+        task_id="score", model_name="churn", input_query="q", output_table="scores", outlets=[asset]
+    )
+
+    result = op.execute({**context, "outlet_events": {asset: event}})
+
+    assert (result["reused"], result["rows_written"], result["cost"]["reused"]) == (True, 0, True)
+    assert event.extra["reused"] is True and event.extra["rows"] == 120
+    logged = capsys.readouterr().out
+    assert f"Not scoring ML.PUBLIC.SCORES again: {reason}" in logged
+    assert "warning" in logged.split("Not scoring")[0].splitlines()[-1]
+
+
+def test_rescore_must_be_a_known_mode():
+    with pytest.raises(ValueError, match="rescore must be 'if_changed' or 'always', got 'never'"):
+        SnowflakeWarehouseInferenceOperator(
+            task_id="score", model_name="m", input_table="t", output_table="o", rescore="never"
+        )
 
 
 def _operator(kind: str, hook_cls: Any, **kwargs: Any) -> tuple[Any, Any]:
@@ -224,7 +269,7 @@ def _operator(kind: str, hook_cls: Any, **kwargs: Any) -> tuple[Any, Any]:
         op = SnowflakeWarehouseInferenceOperator(
             task_id="score", model_name="m", input_table="t", output_table="o", **kwargs
         )
-        return op, hook_cls.return_value.run_warehouse_inference
+        return op, hook_cls.return_value.run_warehouse_scoring
     op = SnowflakeLoadBatchResultsOperator(
         task_id="score", output_location="@OUT/x/", target_table="o", **kwargs
     )
