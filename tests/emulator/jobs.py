@@ -24,7 +24,8 @@ import re
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ class _Service:
     replicas: int
     created: int
     dropped: bool = False
+    # SHOW JOB SERVICES' created_on is a TIMESTAMP_LTZ (the cleanup ages jobs by it).
+    created_on: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def status(self) -> str:
         state = local_jobs.state(self.name.sql, self.job_dir)
@@ -101,7 +104,7 @@ class _Service:
             "target_instances": str(self.replicas),
             "min_instances": str(self.replicas),
             "max_instances": str(self.replicas),
-            "created_on": str(self.created),
+            "created_on": self.created_on,
         }
 
 
@@ -314,4 +317,14 @@ class JobService:
 
 
 def _rows(rows: list[dict[str, Any]]) -> Answer:
-    return Answer(pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in _COLUMNS}))
+    return Answer(
+        pa.table(
+            {
+                c: pa.array(
+                    [r.get(c) for r in rows],
+                    pa.timestamp("us", tz="UTC") if c == "created_on" else pa.string(),
+                )
+                for c in _COLUMNS
+            }
+        )
+    )

@@ -25,6 +25,7 @@ import re
 import shutil
 import threading
 import uuid
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,10 @@ class StageFiles:
                     ),
                     "size": pa.array([p.stat().st_size for p in files], pa.int64()),
                     "md5": pa.array(["" for _ in files], pa.string()),
-                    "last_modified": pa.array(["" for _ in files], pa.string()),
+                    # As Snowflake writes it (RFC 1123, GMT): "Mon, 30 Nov 2026 04:47:14 GMT".
+                    "last_modified": pa.array(
+                        [formatdate(p.stat().st_mtime, usegmt=True) for p in files], pa.string()
+                    ),
                 }
             )
         )
