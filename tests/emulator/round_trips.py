@@ -32,12 +32,14 @@ if TYPE_CHECKING:
     from emulator.account import EmulatedAccount
 
 DAY = "2024-03-01"
-MODEL = "ML.PUBLIC.CHURN_RISK"
+# A database of its own, so the example DAGs' tests (database ML) seed theirs on the same account.
+SCHEMA = "ROUND_TRIPS.PUBLIC"
+MODEL = f"{SCHEMA}.CHURN_RISK"
 INPUT_QUERY = (
     "SELECT CUSTOMER_ID, TENURE_MONTHS, MONTHLY_CHARGES, SUPPORT_CALLS\n"
-    f"FROM ML.PUBLIC.CUSTOMER_FEATURES WHERE FEATURE_DATE = '{DAY}'"
+    f"FROM {SCHEMA}.CUSTOMER_FEATURES WHERE FEATURE_DATE = '{DAY}'"
 )
-OUTPUT_STAGE_LOCATION = "@ML.PUBLIC.BATCH_OUTPUT/churn_risk/"
+OUTPUT_STAGE_LOCATION = f"@{SCHEMA}.BATCH_OUTPUT/churn_risk/"
 
 # The session's tag, once per session: Snowpark's update_query_tag reads the current tag to merge
 # into (one the user, the account or the connection's session_parameters set is kept), then sets it.
@@ -67,7 +69,11 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
     "batch submit": [
         *_TAG,
         *_VERSION,
-        ("DESCRIBE SERVICE (this try's job name)", 1, "re-attach to a job of this task instead of submitting twice"),
+        (
+            "DESCRIBE SERVICE (this try's job name)",
+            1,
+            "re-attach to a job of this task instead of submitting twice",
+        ),
         ("describe the input query", 1, "its columns, checked against the signature"),
         ("SHOW STAGES LIKE ?", 1, "the output stage exists and is internal (its encryption suits the input)"),
         ("LIST the job folder", 1, "save_mode='error' refuses a folder holding files"),
@@ -90,9 +96,14 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
         *_TAG,
         ("LIST the job folder", 1, "_SUCCESS, and the Parquet files to load"),
         ("CREATE FILE FORMAT IF NOT EXISTS", 1, "INFER_SCHEMA takes a named file format only"),
-        ("CREATE TABLE IF NOT EXISTS ... USING TEMPLATE", 1, "the table, from the files' columns, when missing"),
+        (
+            "CREATE TABLE IF NOT EXISTS ... USING TEMPLATE",
+            1,
+            "the table, from the files' columns, when missing",
+        ),
         ("INFER_SCHEMA", 1, "the files' columns, to add what the table lacks"),
         ("SHOW COLUMNS IN TABLE", 1, "the columns the table lacks"),
+        ("ALTER TABLE ADD COLUMN", 1, "the partition column (the files do not hold it)"),
         ("CREATE TEMPORARY TABLE LIKE", 1, "staging: the partition's rows are replaced in one transaction"),
         ("COPY INTO tmp", 1, "load the files by column name"),
         ("UPDATE tmp SET partition", 1, "the partition columns' values"),
@@ -104,15 +115,50 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
         ("SHOW JOB SERVICES IN SCHEMA", 1, "the jobs, their status and age"),
         ("LIST the output location", 1, "the job folders and their age"),
         ("DROP SERVICE IF EXISTS", 1, "the finished job (one per job)"),
-        ("REMOVE the job folder", 1, "its files (one per folder)"),
+        ("REMOVE each folder", 2, "the job's folder, and the input run_batch unloaded for it"),
     ],
 }
 
 UNITS = tuple(MINIMUM)
 
+# What the libraries send on their own, beyond the work's minimum, through the public API the provider
+# calls (a shape pattern, and why it is sent). Every statement a unit sends is either in its minimum
+# or here (tests/emulator/test_round_trips.py checks it).
+LIBRARY: list[tuple[str, str]] = [
+    (
+        r"^SHOW DATABASES LIKE|^SHOW SCHEMAS LIKE",
+        "snowflake-ml's Registry() checks the database and schema exist",
+    ),
+    (r"ML_PLATFORM_CAPABILITIES", "snowflake-ml reads the account's ML features (once per process)"),
+    (r"^SHOW MODELS LIKE", "snowflake-ml's Registry.get_model() checks the model exists"),
+    (r"^SHOW VERSIONS IN MODEL", "snowflake-ml's Model.version() looks for an alias of that name first"),
+    (
+        r"^SHOW VERSIONS LIKE",
+        "snowflake-ml checks the version exists, then reads its model spec (with details): the "
+        "spec's later reads (run, run_batch) are answered from the first (backends/snowflake.py)",
+    ),
+    (r"^\[describe\]", "snowflake-ml's run() describes its input and each DataFrame it builds on it"),
+    (
+        r"QUOTED_IDENTIFIERS_IGNORE_CASE|^SHOW PARAMETERS LIKE \? IN SESSION",
+        "snowflake-ml's run() checks how identifiers resolve",
+    ),
+    (r"result_scan", "snowflake-ml fetches the asynchronous submission's result"),
+    (
+        r"^DESCRIBE SERVICE IDENTIFIER",
+        "snowflake-ml's MLJob.get_logs() reads the service's spec and instances",
+    ),
+    (r"cancel_all_queries", "Snowpark's Session.close() cancels the session's running queries"),
+]
+
+
+def library_reason(text: str) -> str | None:
+    """Why a library sends a statement of this shape (None: not a library's own statement)."""
+    return next((why for pattern, why in LIBRARY if re.search(pattern, text, re.I)), None)
+
 
 def minimum(unit: str) -> int:
     return sum(count for _, count, _ in MINIMUM[unit])
+
 
 _NORMALISE = [
     (re.compile(r"system\$get_service_logs\(.*", re.I | re.S), "SYSTEM$GET_SERVICE_LOGS(?)"),
@@ -126,11 +172,11 @@ _NORMALISE = [
     (re.compile(r"\b\d+(\.\d+)?\b"), "?"),
     (re.compile(r"\s+"), " "),
 ]
-_SHAPE_LENGTH = 90
+_SHAPE_LENGTH = 110
 
 
 def shape(text: str, *, describe_only: bool = False) -> str:
-    """A statement with its literals, numbers and generated names replaced (first 90 characters).
+    """A statement with its literals, numbers and generated names replaced (first 110 characters).
 
     >>> shape("SHOW VERSIONS LIKE 'V1' IN MODEL ML.PUBLIC.M")
     'SHOW VERSIONS LIKE ? IN MODEL ML.PUBLIC.M'
@@ -157,6 +203,35 @@ class UnitStatements:
     def minimum(self) -> int:
         return minimum(self.unit)
 
+    @property
+    def provider_count(self) -> int:
+        """The statements beyond what the libraries send on their own (see :data:`LIBRARY`)."""
+        return len(self.shapes) - self.library_count
+
+    @property
+    def library_count(self) -> int:
+        return len(self.shapes) - len(self.shapes_without_library_extras())
+
+    def shapes_without_library_extras(self) -> list[str]:
+        """The shapes once each library pattern's statements beyond the minimum's are taken out.
+
+        A library statement may also be one of the minimum's (the first input describe is the check's,
+        the first ``SHOW VERSIONS LIKE`` the version's), so only the surplus counts as the library's.
+        """
+        kept = list(self.shapes)
+        minimum_of = {
+            r"^\[describe\]": sum(c for what, c, _ in MINIMUM[self.unit] if what.startswith("describe")),
+            r"^SHOW VERSIONS LIKE": sum(
+                c for what, c, _ in MINIMUM[self.unit] if what.startswith("SHOW VERSIONS LIKE")
+            ),
+        }
+        for pattern, _ in LIBRARY:
+            matching = [text for text in kept if re.search(pattern, text, re.I)]
+            surplus = len(matching) - minimum_of.get(pattern, 0)
+            for text in matching[: max(surplus, 0)]:
+                kept.remove(text)
+        return kept
+
 
 def _context(task_id: str, try_number: int = 1) -> dict[str, Any]:
     ti = SimpleNamespace(
@@ -171,12 +246,20 @@ def _context(task_id: str, try_number: int = 1) -> dict[str, Any]:
 
 
 def seed(account: EmulatedAccount, rows: int = 12) -> None:
-    """The example DAGs' objects (``scripts/demo_data.py``): features, ``CHURN_RISK`` V1, the output stage."""
+    """The example DAGs' objects (``scripts/demo_data.py``'s data and model) in :data:`SCHEMA`: features,
+    ``CHURN_RISK`` V1, the output stage."""
     from e2e.repo import script_module
 
     demo_data = script_module("demo_data")
     features = demo_data.customer_features([DAY], [rows])
-    demo_data.seed_workspace(account, features, demo_data.train_churn_model())
+    account.write_table(f"{SCHEMA}.CUSTOMER_FEATURES", features)
+    account.log_model(
+        demo_data.train_churn_model(),
+        model_name=MODEL,
+        version_name="V1",
+        sample_input_data=features[list(demo_data.FEATURE_COLUMNS)].head(20),
+    )
+    account.create_stage(f"{SCHEMA}.BATCH_OUTPUT", encryption="SNOWFLAKE_SSE")
 
 
 def measure(account: EmulatedAccount, conn_id: str, *, timeout: float = 120.0) -> list[UnitStatements]:
@@ -205,7 +288,7 @@ def measure(account: EmulatedAccount, conn_id: str, *, timeout: float = 120.0) -
         version_name="V1",
         function_name="predict",
         input_query=INPUT_QUERY,
-        output_table="ML.PUBLIC.CHURN_SCORES",
+        output_table=f"{SCHEMA}.CHURN_SCORES",
         output_partition={"SCORE_DATE": DAY},
         snowflake_conn_id=conn_id,
     )
@@ -235,7 +318,9 @@ def measure(account: EmulatedAccount, conn_id: str, *, timeout: float = 120.0) -
     job_id = deferred.trigger.job_id
 
     # The triggerer's shared poller: a hook without the task's tag, its session opened by a first round.
-    poller = batch.make_hook(None).__class__(snowflake_conn_id=conn_id, **shared_settings(batch.hook_params(None)))
+    poller = batch.make_hook(None).__class__(
+        snowflake_conn_id=conn_id, **shared_settings(batch.hook_params(None))
+    )
     waiter = batch.make_hook(_context("score_batch"))
     try:
         poller.get_job_states([job_id])
@@ -260,14 +345,17 @@ def measure(account: EmulatedAccount, conn_id: str, *, timeout: float = 120.0) -
     load = SnowflakeLoadBatchResultsOperator(
         task_id="load_scores",
         output_location=result["output_location"],
-        target_table="ML.PUBLIC.CHURN_SCORES_BATCH",
+        target_table=f"{SCHEMA}.CHURN_SCORES_BATCH",
         output_partition={"SCORE_DATE": DAY},
         snowflake_conn_id=conn_id,
     )
     record("load", lambda: load.execute(_context("load_scores")))
 
     cleanup = SnowflakeBatchInferenceCleanupOperator(
-        task_id="cleanup", output_stage_location=OUTPUT_STAGE_LOCATION, older_than_days=1, snowflake_conn_id=conn_id
+        task_id="cleanup",
+        output_stage_location=OUTPUT_STAGE_LOCATION,
+        older_than_days=1,
+        snowflake_conn_id=conn_id,
     )
     # The job is seconds old: the cleanup runs as if two days had passed.
     later = datetime.now(timezone.utc) + timedelta(days=2)

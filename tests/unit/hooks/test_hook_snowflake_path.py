@@ -6,7 +6,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from snowflake_doubles import predict_function, route_job_statements
+from snowflake_doubles import predict_function, route_job_statements, session_tag
 
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.exceptions import (
@@ -410,7 +410,7 @@ def test_query_tag_and_context_manager_close(conn_env, snowpark_session_factory,
     tag = {"dag_id": "scoring", "task_id": "score", "run_id": "manual__1"}
     with SnowflakeBatchInferenceHook("sf_test", query_tag=tag) as hook:
         hook.list_files("@out/preds")
-        session.update_query_tag.assert_called_once_with(tag)
+        session.update_query_tag.assert_called_once_with(session_tag(tag))
         session.close.assert_not_called()
     session.close.assert_called_once_with()
     hook.close()  # a second close is harmless

@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from operator_support import FakeTaskStateStore, make_context, pushed, stored
-from snowflake_doubles import CONN_ID, predict_function, route_job_statements
+from snowflake_doubles import CONN_ID, predict_function, route_job_statements, session_tag
 from sqlglot import exp
 
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError, ResultsNotReadyError
@@ -129,7 +129,7 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
     result = op.execute(_rendered(op))
 
     assert result == {"output_table": "DB.SC.PREDS", "rows_written": 150, "model_version": "V1"}
-    session.update_query_tag.assert_called_once_with(QUERY_TAG)
+    session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
     model_registry.cls.assert_called_with(session, database_name="DB", schema_name="SC")
     model_registry.cls.return_value.get_model.assert_called_with("IRIS")
     model_registry.model.version.assert_called_with("PROD")  # the alias, resolved to V1 by the registry
@@ -329,7 +329,7 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()  # the whole log, not a failure's tail
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
     assert context["task_state_store"].values == stored(JOB_ID)
-    session.update_query_tag.assert_called_once_with(QUERY_TAG)
+    session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
 
 
 @pytest.mark.parametrize("store", [{}, stored(JOB_ID)], ids=["found-by-name", "stored-id"])
@@ -461,7 +461,7 @@ def test_load_operator_lists_the_folder_then_loads_the_rendered_partition(sessio
     assert f"FROM {LOAD_FOLDER} " in copy.sql
     assert [s.params for s in sql_log.matching("^(UPDATE|DELETE)")] == [["2026-01-01"], ["2026-01-01"]]
     assert sql_log.one("^DELETE").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
-    session.update_query_tag.assert_called_once_with(QUERY_TAG)
+    session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
 
 
 def test_load_operator_refuses_a_folder_without_success_marker(sql_log):
