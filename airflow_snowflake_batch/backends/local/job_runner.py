@@ -312,13 +312,12 @@ def _lead(job_dir: Path) -> int:
         if delay > 0:
             jobs.log_line(job_dir, f"Waiting {delay}s ({DELAY_ENV}).")
             time.sleep(delay)
+        if (job_dir / jobs.PREPARE_FILE).is_file() and (
+            job["version_dir"] != read_json(job_dir / jobs.PREPARE_FILE)["version_dir"]
+        ):
+            preloaded, load_error = None, None  # not the model the job names: load that one
         if load_error is not None:
             raise load_error
-        if (
-            preloaded is not None
-            and job["version_dir"] != read_json(job_dir / jobs.PREPARE_FILE)["version_dir"]
-        ):
-            preloaded = None  # not the model the job names: load that one
         units = work_units(job)
         count = max(1, min(job["processes"], len(units)))
         jobs.log_line(job_dir, f"{len(units)} work unit(s), {count} worker process(es).")
