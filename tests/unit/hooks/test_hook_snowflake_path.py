@@ -494,7 +494,9 @@ def test_warehouse_inference_validates_then_scores(hook, model_registry, session
     from snowflake.snowpark import types as t
 
     _table_with(session, new_dataframe, SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType())
-    model_registry.versions["V1"].run.return_value = new_dataframe()
+    model_registry.versions["V1"].run.return_value = new_dataframe(
+        _schema(SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType(), OUTPUT_FEATURE_0=t.DoubleType())
+    )
     sql_log.answer(r"COUNT\(\*\)", [_row(n=42)])
     table, rows, ref = _warehouse(hook, output_partition={"ds": "2024-01-01"})
     assert (table.sql, rows, ref.version.value) == ("DB.SC.PREDS", 42, "V1")

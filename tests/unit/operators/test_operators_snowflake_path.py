@@ -116,12 +116,11 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
     from snowflake.snowpark.functions import lit
 
     features = new_dataframe(_features(REGION=t.StringType()))
-    scored = new_dataframe()
-    staged = new_dataframe(
+    # The scores' columns (those of the temporary table they are saved to) come from the scored DataFrame.
+    scored = new_dataframe(
         _features(REGION=t.StringType(), OUTPUT_FEATURE_0=t.DoubleType(), SCORE_DATE=t.StringType())
     )
-    # The input table by name; anything else is the temporary table the scores were saved to.
-    session.table.side_effect = lambda name, *_, **__: features if name == "DB.SC.FEATURES" else staged
+    session.table.side_effect = lambda name, *_, **__: features if name == "DB.SC.FEATURES" else None
     model.run.return_value = scored
     sql_log.answer(r"^SELECT COUNT\(\*\)", [_row(**{"COUNT(*)": 150})])
     op = _warehouse_op()
@@ -158,7 +157,9 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
     # Scoring stayed server-side: no row reached the worker, and the table API did not overwrite.
     scored.collect.assert_not_called()
     scored.to_pandas.assert_not_called()
-    staged.write.save_as_table.assert_not_called()
+    # The temporary table is written once, by save_as_table, and never read back through the table API
+    # (neither described nor overwritten).
+    assert {c.args[0] for c in session.table.call_args_list} == {"DB.SC.FEATURES"}
     session.close.assert_called_once_with()
 
 
