@@ -248,11 +248,19 @@ class JobService:
     def _show(self, like: str | None, schema: str | None) -> Answer:
         with self._lock:
             services = list(self._live.values())
+        # IN SCHEMA DB.SC lists that database's schema only (an unqualified SC: any database's here).
+        scope = ObjectName.parse(f"{schema}.X") if schema is not None else None
         rows = [
             s.row()
             for s in services
             if (like is None or like == s.name.name.value)
-            and (schema is None or ObjectName.parse(f"{schema}.X").schema == s.name.schema)
+            and (
+                scope is None
+                or (
+                    scope.schema == s.name.schema
+                    and (scope.database is None or scope.database == s.name.database)
+                )
+            )
         ]
         return _rows(rows)
 
