@@ -91,6 +91,9 @@ class SnowflakeBackend:
         self._registries: dict[tuple[str | None, str | None], Registry] = {}
         self._versions: dict[tuple[str, str], ModelVersion] = {}
         self._refs: dict[tuple[str, str | None], ModelVersionRef] = {}
+        # One DataFrame per input: Snowpark describes a DataFrame's query once (``schema`` is cached on
+        # the object), so the check, ``run()``'s own validation and the scoring share one describe.
+        self._frames: dict[InputSource, DataFrame] = {}
         self.default_database = default_database
         self.default_schema = default_schema
         self.account_url = account_url
@@ -107,6 +110,7 @@ class SnowflakeBackend:
         self._registries.clear()
         self._versions.clear()
         self._refs.clear()
+        self._frames.clear()
         if session is not None:
             session.close()
 
@@ -150,6 +154,7 @@ class SnowflakeBackend:
         registry = self._registry(model)
         try:
             found = registry.get_model(model.name.sql)
+            _reuse_version_rows(found)
         except (ValueError, SnowparkSQLException) as exc:
             if isinstance(exc, SnowparkSQLException) and exc.sql_error_code != DOES_NOT_EXIST:
                 raise
@@ -170,6 +175,11 @@ class SnowflakeBackend:
     # -- catalog -------------------------------------------------------------------------------
 
     def _input_frame(self, source: InputSource) -> DataFrame:
+        if source not in self._frames:
+            self._frames[source] = self._new_input_frame(source)
+        return self._frames[source]
+
+    def _new_input_frame(self, source: InputSource) -> DataFrame:
         if source.table is not None:
             return self.session.table(source.table.sql)
         if source.query is not None:
@@ -324,9 +334,10 @@ class SnowflakeBackend:
         scored.write.save_as_table(staging.sql, mode="errorifexists", table_type="temporary")
         try:
             rows = int(self._run(sql.count_rows(staging))[0][0])
+            # The scored DataFrame's columns are the temporary table's: save_as_table described
+            # them to create it, and Snowpark keeps them on the DataFrame (no describe of the table).
             columns = [
-                (Identifier.parse(f.name), snowflake_type_name(f.datatype))
-                for f in self.session.table(staging.sql).schema.fields
+                (Identifier.parse(f.name), snowflake_type_name(f.datatype)) for f in scored.schema.fields
             ]
             self._run(sql.create_table_like(target, staging))
             self._add_columns(target, columns)
@@ -655,6 +666,36 @@ def _feature(spec: Mapping[str, Any]) -> Feature:
         nullable=bool(spec.get("nullable", True)),
         shape=tuple(shape) if shape else None,
     )
+
+
+def _reuse_version_rows(model: Any) -> None:
+    """Answer snowflake-ml's repeated ``SHOW VERSIONS LIKE`` of one version from its first answer.
+
+    snowflake-ml 2.x reads a version's row (its model spec) again in ``show_functions()``, ``run()``
+    and ``run_batch()`` (``ModelOperator._fetch_model_spec_and_target_platforms``): three round trips
+    for what one task resolved once (a version's spec never changes; an alias moved meanwhile is
+    seen by the next task, as :meth:`SnowflakeBackend.get_model_version` says). The cache sits on
+    this ``Model``'s own SQL client, shared by its ``ModelVersion`` objects only, and keeps the
+    arguments that change the answer (details or not, validated or not) in its key. Without that
+    private client (another snowflake-ml), nothing is cached and every call goes to Snowflake.
+    """
+    client = getattr(getattr(model, "_model_ops", None), "_model_client", None)
+    show_versions = getattr(client, "show_versions", None)
+    if client is None or show_versions is None:
+        return
+    answers: dict[tuple[str, ...], Any] = {}
+
+    def cached(**kwargs: Any) -> Any:
+        if kwargs.get("version_name") is None:  # the model's versions (aliases): asked once anyway
+            return show_versions(**kwargs)
+        key = tuple(
+            str(kwargs.get(name)) for name in ("database_name", "schema_name", "model_name", "version_name")
+        ) + (str(bool(kwargs.get("check_model_details"))), str(kwargs.get("validate_result", True)))
+        if key not in answers:
+            answers[key] = show_versions(**kwargs)
+        return answers[key]
+
+    client.show_versions = cached
 
 
 def _spec(cls: Any, fields: Mapping[str, Any]) -> Any:

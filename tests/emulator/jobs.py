@@ -24,7 +24,8 @@ import re
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,8 @@ class _Service:
     replicas: int
     created: int
     dropped: bool = False
+    # SHOW JOB SERVICES' created_on is a TIMESTAMP_LTZ (the cleanup ages jobs by it).
+    created_on: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def status(self) -> str:
         state = local_jobs.state(self.name.sql, self.job_dir)
@@ -101,7 +104,7 @@ class _Service:
             "target_instances": str(self.replicas),
             "min_instances": str(self.replicas),
             "max_instances": str(self.replicas),
-            "created_on": str(self.created),
+            "created_on": self.created_on,
         }
 
 
@@ -245,11 +248,19 @@ class JobService:
     def _show(self, like: str | None, schema: str | None) -> Answer:
         with self._lock:
             services = list(self._live.values())
+        # IN SCHEMA DB.SC lists that database's schema only (an unqualified SC: any database's here).
+        scope = ObjectName.parse(f"{schema}.X") if schema is not None else None
         rows = [
             s.row()
             for s in services
             if (like is None or like == s.name.name.value)
-            and (schema is None or ObjectName.parse(f"{schema}.X").schema == s.name.schema)
+            and (
+                scope is None
+                or (
+                    scope.schema == s.name.schema
+                    and (scope.database is None or scope.database == s.name.database)
+                )
+            )
         ]
         return _rows(rows)
 
@@ -314,4 +325,14 @@ class JobService:
 
 
 def _rows(rows: list[dict[str, Any]]) -> Answer:
-    return Answer(pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in _COLUMNS}))
+    return Answer(
+        pa.table(
+            {
+                c: pa.array(
+                    [r.get(c) for r in rows],
+                    pa.timestamp("us", tz="UTC") if c == "created_on" else pa.string(),
+                )
+                for c in _COLUMNS
+            }
+        )
+    )

@@ -6,7 +6,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from snowflake_doubles import predict_function, route_job_statements
+from snowflake_doubles import predict_function, route_job_statements, session_tag
 
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.exceptions import (
@@ -453,7 +453,7 @@ def test_query_tag_and_context_manager_close(conn_env, snowpark_session_factory,
     tag = {"dag_id": "scoring", "task_id": "score", "run_id": "manual__1"}
     with SnowflakeBatchInferenceHook("sf_test", query_tag=tag) as hook:
         hook.list_files("@out/preds")
-        session.update_query_tag.assert_called_once_with(tag)
+        session.update_query_tag.assert_called_once_with(session_tag(tag))
         session.close.assert_not_called()
     session.close.assert_called_once_with()
     hook.close()  # a second close is harmless
@@ -537,7 +537,9 @@ def test_warehouse_inference_validates_then_scores(hook, model_registry, session
     from snowflake.snowpark import types as t
 
     _table_with(session, new_dataframe, SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType())
-    model_registry.versions["V1"].run.return_value = new_dataframe()
+    model_registry.versions["V1"].run.return_value = new_dataframe(
+        _schema(SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType(), OUTPUT_FEATURE_0=t.DoubleType())
+    )
     sql_log.answer(r"COUNT\(\*\)", [_row(n=42)])
     table, rows, ref = _warehouse(hook, output_partition={"ds": "2024-01-01"})
     assert (table.sql, rows, ref.version.value) == ("DB.SC.PREDS", 42, "V1")
