@@ -222,32 +222,21 @@ class SnowflakeBackend:
             if exc.sql_error_code != DOES_NOT_EXIST:
                 raise
             return None  # no run was ever recorded in this schema
-        return ScoringRun.from_row(tuple(rows[0])) if rows else None
+        # Two records of one output (two writers raced): neither may vouch for the rows, so none does.
+        return ScoringRun.from_row(tuple(rows[0])) if len(rows) == 1 else None
 
-    def write_scoring_run(
-        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
-    ) -> None:
+    def delete_scoring_runs(self, table: ObjectName, target: str, partitions: Sequence[str]) -> None:
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
-        if run is None:  # one statement: a missing table holds no record to delete
-            try:
-                self._run(sql.delete_scoring_run(table.sql, target, partition))
-            except SnowparkSQLException as exc:
-                if exc.sql_error_code != DOES_NOT_EXIST:
-                    raise
-            return
-        self._run(sql.create_scoring_runs(table.sql))
-        # One transaction: a reader sees the old record or the new one, never none while replacing.
-        self._run(sql.BEGIN)
         try:
-            self._run(sql.delete_scoring_run(table.sql, target, partition))
-            if run is not None:
-                self._run(sql.insert_scoring_run(table.sql, run.row()))
-            self._run(sql.COMMIT)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._run(sql.ROLLBACK)
-            raise
+            self._run(sql.delete_scoring_runs(table.sql, target, partitions))
+        except SnowparkSQLException as exc:
+            if exc.sql_error_code != DOES_NOT_EXIST:
+                raise  # a missing table holds no record to delete
+
+    def add_scoring_run(self, table: ObjectName, run: ScoringRun) -> None:
+        self._run(sql.create_scoring_runs(table.sql))
+        self._run(sql.insert_scoring_run(table.sql, run.row()))
 
     def warehouse_size(self) -> str | None:
         for row in map(_row, self._run(sql.show_warehouses())):

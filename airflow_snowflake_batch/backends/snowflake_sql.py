@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, quote_string
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from airflow_snowflake_batch.backends.base import PartitionValue
 
@@ -326,8 +326,14 @@ def select_scoring_run(table: str, target: str, partition: str) -> Statement:
     return f"SELECT {_RUN_NAMES} FROM {table} WHERE {_RUN_KEY}", [target, partition]
 
 
-def delete_scoring_run(table: str, target: str, partition: str) -> Statement:
-    return f"DELETE FROM {table} WHERE {_RUN_KEY}", [target, partition]
+def delete_scoring_runs(table: str, target: str, partitions: Sequence[str]) -> Statement:
+    """One statement for every partition a write replaces (its own and, for a partition, the table's).
+
+    >>> delete_scoring_runs("DB.SC.R", "DB.SC.T", ["{}", '{"DS":"2024-06-01"}'])
+    ('DELETE FROM DB.SC.R WHERE TARGET = ? AND PARTITION_KEY IN (?, ?)', ['DB.SC.T', '{}', '{"DS":"2024-06-01"}'])
+    """
+    marks = ", ".join("?" for _ in partitions)
+    return f"DELETE FROM {table} WHERE TARGET = ? AND PARTITION_KEY IN ({marks})", [target, *partitions]
 
 
 def insert_scoring_run(table: str, values: Iterable[Any]) -> Statement:

@@ -316,7 +316,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             )
         self.forget_scores(table, key)  # before the write: a crash after it leaves no record
         rows = self.backend.run_warehouse_inference(request)
-        self.record_scoring_run(table, table.sql, key, fingerprint.record(table.sql, key, current))
+        self.record_scoring_run(table, fingerprint.record(table.sql, key, current), replaces=False)
         return WarehouseScoring(
             table,
             rows,
@@ -464,10 +464,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         current = self.batch_fingerprint(spec)
         folder = target.job_output_location.sql
         self.record_scoring_run(
-            target.job_name,
-            folder,
-            "{}",
-            fingerprint.record(folder, "{}", current, job_id=target.job_name.sql),
+            target.job_name, fingerprint.record(folder, "{}", current, job_id=target.job_name.sql)
         )
         job_id = self.backend.submit_job(target)
         log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)

@@ -47,6 +47,19 @@ _TAG = [
     ("SHOW PARAMETERS LIKE ? [tag]", 1, "read the session's QUERY_TAG, to add the task's to it"),
     ("ALTER SESSION SET QUERY_TAG = ?", 1, "tag the session with dag, task and run (cost attribution)"),
 ]
+# rescore="if_changed" (docs/rescoring.rst): the input's fingerprint, the output's record, and its
+# replacement; a missing runs table is created once per schema, but CREATE ... IF NOT EXISTS is one
+# statement either way.
+_FINGERPRINT = (
+    "SELECT HASH_AGG(*), COUNT(*) FROM (input)",
+    1,
+    "the input's fingerprint, computed where the rows are",
+)
+_RECORD_WRITE = [
+    ("DELETE FROM AIRFLOW_SCORING_RUNS", 1, "the replaced output's record goes before the write"),
+    ("CREATE TABLE IF NOT EXISTS AIRFLOW_SCORING_RUNS", 1, "the runs table, when missing"),
+    ("INSERT INTO AIRFLOW_SCORING_RUNS", 1, "the record of what scored the output"),
+]
 _VERSION = [
     ("SHOW VERSIONS LIKE ? IN MODEL", 1, "the model and version exist (a clear error before anything runs)"),
     ("SHOW FUNCTIONS IN MODEL", 1, "the function's signature, to check the input's columns against"),
@@ -58,6 +71,10 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
         *_TAG,
         *_VERSION,
         ("describe the input query", 1, "its columns, checked against the signature"),
+        _FINGERPRINT,
+        ("SELECT FROM AIRFLOW_SCORING_RUNS", 1, "the record of what scored the partition: reuse or score"),
+        *_RECORD_WRITE,
+        ("SHOW WAREHOUSES", 1, "the session's warehouse size, for the run's estimated credits"),
         ("CREATE TEMPORARY TABLE ... AS SELECT MODEL(...)!FN(...)", 1, "score once, server-side"),
         ("describe the scored table", 1, "its columns, to create the output table and add what it lacks"),
         ("SELECT COUNT(*) FROM tmp", 1, "the rows written (the task's result)"),
@@ -75,6 +92,8 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
             "re-attach to a job of this task instead of submitting twice",
         ),
         ("describe the input query", 1, "its columns, checked against the signature"),
+        _FINGERPRINT,
+        *_RECORD_WRITE,
         ("SHOW STAGES LIKE ?", 1, "the output stage exists and is internal (its encryption suits the input)"),
         ("LIST the job folder", 1, "save_mode='error' refuses a folder holding files"),
         ("COPY INTO @stage (input unload)", 1, "run_batch hands the job the query's rows as Parquet"),
@@ -95,6 +114,7 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
     "load": [
         *_TAG,
         ("LIST the job folder", 1, "_SUCCESS, and the Parquet files to load"),
+        ("DELETE FROM AIRFLOW_SCORING_RUNS", 1, "loaded rows replace what a warehouse run recorded"),
         ("CREATE FILE FORMAT IF NOT EXISTS", 1, "INFER_SCHEMA takes a named file format only"),
         (
             "CREATE TABLE IF NOT EXISTS ... USING TEMPLATE",

@@ -33,6 +33,13 @@ REGISTRY = {
 }
 INPUT_DESCRIBE = "[describe] SELECT CUSTOMER_ID, TENURE_MONTHS, MONTHLY_CHARGES, SUPPORT_CALLS FROM"
 JOB_FOLDER = f"LIST @{S}.BATCH_OUTPUT/churn_risk/<job>/"
+RUNS = f"{S}.AIRFLOW_SCORING_RUNS"
+# rescore="if_changed": the input's fingerprint, and the output's record replaced (docs/rescoring.rst).
+RECORD_WRITE = {
+    f"CREATE TABLE IF NOT EXISTS {RUNS} (": 1,
+    f"INSERT INTO {RUNS} (": 1,
+    "SELECT HASH_AGG(*), COUNT(*) FROM (SELECT CUSTOMER_ID": 1,
+}
 
 EXPECTED: dict[str, dict[str, int]] = {
     "warehouse task": {
@@ -42,6 +49,9 @@ EXPECTED: dict[str, dict[str, int]] = {
         f"SELECT COUNT(*) FROM {S}.<tmp>": 1,
         f"CREATE TABLE IF NOT EXISTS {S}.CHURN_SCORES LIKE {S}.<tmp>": 1,
         f"SHOW COLUMNS IN TABLE {S}.CHURN_SCORES": 1,
+        # The partition's record and the whole table's (an overwrite run's), in one statement.
+        f"DELETE FROM {RUNS} WHERE TARGET = ? AND PARTITION_KEY IN (?, ?)": 1,
+        "SHOW WAREHOUSES": 1,
         "BEGIN TRANSACTION": 1,
         f"DELETE FROM {S}.CHURN_SCORES WHERE SCORE_DATE = ?": 1,
         "COMMIT": 1,
@@ -54,6 +64,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         f"DESCRIBE SERVICE {S}.<job>": 2,
         f"SHOW STAGES LIKE ? IN SCHEMA {S}": 1,
         JOB_FOLDER: 1,
+        f"DELETE FROM {RUNS} WHERE TARGET = ? AND PARTITION_KEY IN (?)": 1,
         "select * from table(result_scan(?))": 1,
         **CLOSE,
     },
@@ -74,6 +85,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         f"ALTER TABLE {S}.CHURN_SCORES_BATCH ADD COLUMN IF NOT EXISTS SCORE_DATE VARCHAR": 1,
         f"CREATE TEMPORARY TABLE {S}.<tmp> LIKE {S}.CHURN_SCORES_BATCH": 1,
         f"UPDATE {S}.<tmp> SET SCORE_DATE = ?": 1,
+        f"DELETE FROM {RUNS} WHERE TARGET = ? AND PARTITION_KEY IN (?, ?)": 1,
         "BEGIN TRANSACTION": 1,
         f"DELETE FROM {S}.CHURN_SCORES_BATCH WHERE SCORE_DATE = ?": 1,
         f"INSERT INTO {S}.CHURN_SCORES_BATCH SELECT * FROM {S}.<tmp>": 1,
@@ -101,8 +113,15 @@ PREFIXES: dict[str, dict[str, int]] = {
         '[describe] SELECT "CUSTOMER_ID", "TENURE_MONTHS", "MONTHLY_CHARGES", "SUPPORT_CALLS", CAST': 1,
         '[describe] SELECT "CUSTOMER_ID", "TENURE_MONTHS", "MONTHLY_CHARGES", "SUPPORT_CALLS", "output': 1,
         f"INSERT INTO {S}.CHURN_SCORES (": 1,
+        "SELECT TARGET, PARTITION_KEY, FINGERPRINT, MODEL, MODEL_VERSION": 1,
+        **RECORD_WRITE,
     },
-    "batch submit": {INPUT_DESCRIBE: 1, "COPY INTO ? FROM (SELECT": 1, "EXECUTE INFERENCE JOB SERVICE": 1},
+    "batch submit": {
+        INPUT_DESCRIBE: 1,
+        "COPY INTO ? FROM (SELECT": 1,
+        "EXECUTE INFERENCE JOB SERVICE": 1,
+        **RECORD_WRITE,
+    },
     "load": {
         f"CREATE TABLE IF NOT EXISTS {S}.CHURN_SCORES_BATCH USING TEMPLATE": 1,
         "SELECT COLUMN_NAME, TYPE FROM TABLE(INFER_SCHEMA(": 1,

@@ -157,26 +157,21 @@ class LocalBackend:
             return None
         with self._connect() as con:
             text, params = sql.select_scoring_run(table.quoted, target, partition)
-            row = con.execute(text, params).fetchone()
-        return ScoringRun.from_row(row) if row else None
+            rows = con.execute(text, params).fetchall()
+        # Two records of one output (two writers raced): neither may vouch for the rows, so none does.
+        return ScoringRun.from_row(rows[0]) if len(rows) == 1 else None
 
-    def write_scoring_run(
-        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
-    ) -> None:
-        if run is None and not self.table_exists(table):
-            return
+    def delete_scoring_runs(self, table: ObjectName, target: str, partitions: Sequence[str]) -> None:
+        if not self.table_exists(table):
+            return  # a missing table holds no record to delete
+        with self._connect() as con:
+            con.execute(*sql.delete_scoring_runs(table.quoted, target, partitions))
+
+    def add_scoring_run(self, table: ObjectName, run: ScoringRun) -> None:
         with self._connect(create=(table.database,)) as con:  # type: ignore[arg-type]
             database.ensure_schema(con, table.database, table.schema)  # type: ignore[arg-type]
             con.execute(sql.create_scoring_runs(table.quoted)[0])
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(*sql.delete_scoring_run(table.quoted, target, partition))
-                if run is not None:
-                    con.execute(*sql.insert_scoring_run(table.quoted, run.row()))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            con.execute(*sql.insert_scoring_run(table.quoted, run.row()))
 
     def warehouse_size(self) -> str | None:
         return None  # no warehouse: the worker's own wall and CPU seconds are the cost

@@ -545,8 +545,8 @@ def test_warehouse_inference_validates_then_scores(hook, model_registry, session
     assert (table.sql, rows, ref.version.value) == ("DB.SC.PREDS", 42, "V1")
     assert sql_log.one("^DELETE FROM DB.SC.PREDS").params == ["2024-01-01"]
     # What scored the replaced partition (and the whole table) is forgotten before the write.
-    forgotten = sql_log.matching("^DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS")
-    assert [s.params for s in forgotten] == [["DB.SC.PREDS", '{"DS":"2024-01-01"}'], ["DB.SC.PREDS", "{}"]]
+    forgotten = sql_log.one("^DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS")
+    assert forgotten.params == ["DB.SC.PREDS", '{"DS":"2024-01-01"}', "{}"]
 
 
 def test_warehouse_inference_stops_before_scoring_on_bad_input(hook, model_registry, session, new_dataframe):

@@ -252,3 +252,26 @@ def test_values_arrow_cannot_cast_safely_take_the_astype_path() -> None:
     assert typed_column(pa.array([1.5, None]), {"name": "X", "type": "INT64"}) is None
     assert typed_column(pa.array(["a"]), {"name": "X", "type": "STRING"}) is None
     assert typed_column(pa.array([1.0]), {"name": "X", "type": "DOUBLE", "nullable": False}) is None
+
+
+def test_two_records_of_one_partition_vouch_for_nothing_so_the_run_scores_again(
+    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
+) -> None:
+    """A retried INSERT of a record (or two racing writers) leaves two rows: neither may stand for the scores."""
+    arguments: dict[str, Any] = {
+        "model_name": "IRIS",
+        "version_name": None,
+        "function_name": "predict_proba",
+        "source": hook.input_source(input_table="INPUT", input_query=None),
+        "output_table": "PREDS",
+        "output_partition": {"DS": "2024-06-01"},
+    }
+    assert hook.run_warehouse_scoring(**arguments).reused is False
+    assert hook.run_warehouse_scoring(**arguments).reused is True  # one record: the rerun reuses
+    workspace.sql("INSERT INTO ML.PUBLIC.AIRFLOW_SCORING_RUNS SELECT * FROM ML.PUBLIC.AIRFLOW_SCORING_RUNS")
+
+    again = hook.run_warehouse_scoring(**arguments)
+
+    assert again.reused is False and "no record" in again.reason
+    records = workspace.sql("SELECT COUNT(*) AS N FROM ML.PUBLIC.AIRFLOW_SCORING_RUNS")
+    assert records["N"].tolist() == [1]  # the write replaced both by its own

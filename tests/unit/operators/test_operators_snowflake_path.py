@@ -40,11 +40,9 @@ DESCRIBE = f"DESCRIBE SERVICE {JOB_ID}"
 # stage is checked (the job folder found empty); the input is fingerprinted (one HASH_AGG scan) and the
 # job folder's record written (README "Rescoring"); the job is submitted, and its first status read.
 RECORD = [
-    "CREATE TABLE IF NOT EXISTS DB.SC.AIRFLOW_SCORING_RUNS",
-    "BEGIN TRANSACTION",
     "DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS",
+    "CREATE TABLE IF NOT EXISTS DB.SC.AIRFLOW_SCORING_RUNS",
     "INSERT INTO DB.SC.AIRFLOW_SCORING_RUNS",
-    "COMMIT",
 ]
 SUBMIT = [
     DESCRIBE,
@@ -494,10 +492,7 @@ def test_load_operator_lists_the_folder_then_loads_the_rendered_partition(sessio
         ["2026-01-01"],
     ]
     # A load replaces what a warehouse run recorded for the partition: the record goes first.
-    assert sql_log.matching(f"^DELETE FROM {RUNS}")[0].params == [
-        "DB.SC.SCORES",
-        '{"SCORE_DATE":"2026-01-01"}',
-    ]
+    assert sql_log.one(f"^DELETE FROM {RUNS}").params == ["DB.SC.SCORES", '{"SCORE_DATE":"2026-01-01"}', "{}"]
     assert sql_log.one("^DELETE FROM DB.SC.SCORES").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
     session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
 
