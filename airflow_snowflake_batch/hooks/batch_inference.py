@@ -282,9 +282,10 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         """Re-attach to this task's job if one is running or done; otherwise validate and submit.
 
         The job of try ``n`` is named ``<job_name>`` (n = 1) or ``<job_name>_T<n>``. The newest job of
-        earlier tries decides: active → re-attach; DONE with ``_SUCCESS`` → nothing to do; failed,
-        cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it),
-        lost or DONE without ``_SUCCESS`` → a new job under this try's name. Before submitting, the
+        earlier tries decides: active → re-attach; DONE → nothing to do (without ``_SUCCESS`` too, with
+        a WARNING that the job's status stood in for the marker); failed, cancelled, being cancelled
+        (``CANCELLING``: a cleared or marked try's kill is stopping it) or lost → a new job under this
+        try's name. Before submitting, the
         names of earlier tries that hold no job are dropped, which removes what a submission killed
         half-way left behind. ``require_rows``: see :meth:`validate_input`.
         """
@@ -294,7 +295,10 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
             lambda name: self.has_success_marker(replace(spec, job_name=name).job_output_location),
         )
         if (found := decision.state) is not None:  # REATTACH or REUSE
-            if decision.action is jobs.Action.REUSE:
+            if decision.action is jobs.Action.REUSE and decision.without_marker:
+                location = replace(spec, job_name=decision.job_name).job_output_location
+                log.warning("%s Not submitting again.", results.status_stood_in(found.job_id, location))
+            elif decision.action is jobs.Action.REUSE:
                 log.info("Job %s already finished with _SUCCESS; not submitting again.", found.job_id)
             else:
                 log.info(
@@ -458,6 +462,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         create_table_if_missing: bool = True,
         require_success: bool = True,
         map_index: int | None = None,
+        job_id: str | None = None,
     ) -> tuple[ObjectName, int]:
         """Load a job folder's Parquet files into a table; return (table, rows loaded).
 
@@ -466,13 +471,18 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         history), so loading the same job twice never duplicates rows. A folder with ``_SUCCESS``
         and no Parquet file (an empty input) loads 0 rows. ``map_index``: as in
         :meth:`run_warehouse_inference`.
+
+        A folder without ``_SUCCESS`` is refused (``require_success``) unless ``job_id``, the job that
+        wrote it, ended DONE: its status then stands in for the marker, with a WARNING.
         """
         location = self.parse_location(
             results.check_output_location_given(output_location), what="output_location"
         )
         table = self.qualify(target_table, what="target_table")
         files = self.list_files(location)
-        results.check_success(location, files, require_success=require_success)
+        job = self.find_job(job_id) if job_id and require_success and SUCCESS_FILE not in files else None
+        if results.check_success(location, files, require_success=require_success, job=job):
+            log.warning(results.status_stood_in(str(job_id), location))
         if not create_table_if_missing and not self._idempotent(lambda b: b.table_exists(table)):
             raise InputValidationError(
                 f"Target table {table.sql} does not exist and create_table_if_missing is False."

@@ -12,7 +12,6 @@ import enum
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import InvalidIdentifierError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.job_status import BatchJobStatus
@@ -45,7 +44,7 @@ class Action(enum.Enum):
     """What a try does about its batch job."""
 
     REATTACH = "reattach"  # an earlier try's job is still running: wait for it
-    REUSE = "reuse"  # an earlier try's job ended DONE with _SUCCESS: its results stand
+    REUSE = "reuse"  # an earlier try's job ended DONE (with _SUCCESS, or its status standing in): its results stand
     SUBMIT = "submit"  # submit a new job under this try's name
 
 
@@ -61,6 +60,8 @@ class JobDecision:
     :param stale: SUBMIT: the finished, unsuccessful job already under this try's own name, whose
         job and output folder are cleared first.
     :param reason: SUBMIT: why an earlier try's job is not used (for the log); empty when none exists.
+    :param without_marker: REUSE: the job ended DONE but its folder lacks ``_SUCCESS``; its status
+        stands in for the marker (snowflake-ml documents no ``_SUCCESS``), which the caller logs as a WARNING.
     """
 
     action: Action
@@ -69,6 +70,7 @@ class JobDecision:
     drop: tuple[ObjectName, ...] = ()
     stale: JobState | None = None
     reason: str = ""
+    without_marker: bool = False
 
 
 def job_names(base: ObjectName, try_number: int) -> list[ObjectName]:
@@ -101,10 +103,11 @@ def decide(
     and not past the newest name that holds a job. ``has_success`` tells whether a name's output folder
     holds ``_SUCCESS``; it is called only for a job that ended DONE.
 
-    The newest existing job decides: active → re-attach; DONE with ``_SUCCESS`` → reuse; failed,
-    cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it), lost or
-    DONE without ``_SUCCESS`` → a new job under this try's name. Names looked up that hold no job are
-    dropped before submitting; a finished job under this try's own name is cleared first.
+    The newest existing job decides: active → re-attach; DONE → reuse (without ``_SUCCESS`` too: the
+    service's DONE stands in for the marker, ``without_marker``); failed, cancelled, being cancelled
+    (``CANCELLING``: a cleared or marked try's kill is stopping it) or lost → a new job under this try's
+    name. Names looked up that hold no job are dropped before submitting; a finished job under this try's
+    own name is cleared first.
     """
     target = names[-1]
     missing: list[ObjectName] = []
@@ -117,11 +120,9 @@ def decide(
             continue
         if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
             return JobDecision(Action.REATTACH, candidate, state)
-        if state.status.is_success and has_success(candidate):
-            return JobDecision(Action.REUSE, candidate, state)
-        reason = ("is being cancelled" if state.status.is_active else f"ended {state.status.value}") + (
-            f" without {SUCCESS_FILE}" if state.status.is_success else ""
-        )
+        if state.status.is_success:
+            return JobDecision(Action.REUSE, candidate, state, without_marker=not has_success(candidate))
+        reason = "is being cancelled" if state.status.is_active else f"ended {state.status.value}"
         reason = f"Job {state.job_id} of an earlier try {reason}"
         own = state if candidate == target else None
         break

@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow_snowflake_batch.backends.local.layout import Layout
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from emulator.catalog import check_columns
 from emulator.jobs import JobService
 from emulator.models import ModelStore
 from emulator.rewrites import rewrite
@@ -76,6 +77,7 @@ class EmulatedAccount:
 
     def handle(self, query: Query) -> Answer | Rewrite | None:
         self.statements.append(query)
+        check_columns(query.text)
         outcome = (
             self.session_state.handle(query.text)
             or self._existing_table(query.text)
