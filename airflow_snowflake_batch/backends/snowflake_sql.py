@@ -66,11 +66,14 @@ def show_columns(table: ObjectName) -> Statement:
 
 
 def list_files(location: StageLocation) -> Statement:
-    """
+    """``LIST``; a stage name needing double quotes makes the location single-quoted (LIST's page).
+
     >>> list_files(StageLocation.parse("@DB.SC.OUT/preds/JOB"))
     ('LIST @DB.SC.OUT/preds/JOB/', [])
+    >>> print(list_files(StageLocation.parse('@DB.SC."my stage"/p'))[0])
+    LIST '@DB.SC."my stage"/p/'
     """
-    return f"LIST {location.sql}", []
+    return f"LIST {location.statement_sql}", []
 
 
 def show_job_services(database: Identifier, schema: Identifier) -> Statement:
@@ -85,7 +88,8 @@ def show_job_services(database: Identifier, schema: Identifier) -> Statement:
 
 
 def remove_files(location: StageLocation) -> Statement:
-    return f"REMOVE {location.sql}", []
+    """``REMOVE``, its location written as for ``LIST``."""
+    return f"REMOVE {location.statement_sql}", []
 
 
 def describe_service(job: ObjectName) -> Statement:

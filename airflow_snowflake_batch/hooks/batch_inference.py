@@ -477,7 +477,7 @@ class SnowflakeBatchInferenceHook(SnowflakeBatchInferenceBaseHook):
         """
         location = self.parse_location(
             results.check_output_location_given(output_location), what="output_location"
-        )
+        ).check_loadable()
         table = self.qualify(target_table, what="target_table")
         files = self.list_files(location)
         job = self.find_job(job_id) if job_id and require_success and SUCCESS_FILE not in files else None

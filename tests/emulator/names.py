@@ -105,17 +105,19 @@ class Stage:
     path: str
 
     @classmethod
-    def parse(cls, text: str) -> Stage:
+    def parse(cls, text: str, *, strict: bool = True) -> Stage:
         """A location as written in a statement, single-quoted (``'@DB.SC."my stage"/p/'``) or not.
 
         Unquoted, the location may hold no space, no quoted identifier and nothing else a path
         could not: Snowflake documents single quotes for such locations, so the emulator refuses
-        them unquoted rather than guess how Snowflake tokenizes them.
+        them unquoted rather than guess how Snowflake tokenizes them (``strict=False``: a test's own
+        set-up naming a folder, not a statement).
         """
         text = text.strip()
         quoted_location = len(text) >= 2 and text[0] == text[-1] == "'"
         if quoted_location:
-            text = text[1:-1].replace("''", "'")
+            # A string literal: '' and backslash escapes (\' \\) stand for one character.
+            text = re.sub(r"\\(.)|''", lambda m: m.group(1) or "'", text[1:-1])
         if not text.startswith("@"):
             raise _compile_error(f"invalid stage location {text!r}")
         body = text[1:]
@@ -134,9 +136,18 @@ class Stage:
         if rest and not rest.startswith("/"):
             raise _compile_error(f"invalid stage location {text!r}")
         path = rest.lstrip("/")
-        if not quoted_location and (any(p.startswith('"') for p in parts) or not _PLAIN_PATH.fullmatch(path)):
+        if (
+            strict
+            and not quoted_location
+            and (any(p.startswith('"') for p in parts) or not _PLAIN_PATH.fullmatch(path))
+        ):
             raise _compile_error(
                 f"stage location {text!r} needs single quotes: its stage name is quoted or its path "
                 "holds special characters (Snowflake's LIST/REMOVE/COPY INTO pages)"
             )
         return cls(stage=Name.parse(".".join(parts)), path=path)
+
+    @property
+    def quoted_stage(self) -> str:
+        """The stage's name for DuckDB (fakesnow's catalog)."""
+        return self.stage.quoted
