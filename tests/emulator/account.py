@@ -199,7 +199,10 @@ class EmulatedAccount:
         assert stage.database is not None and stage.schema is not None, "stage names must be qualified"
         self.stages.run(f"CREATE DATABASE IF NOT EXISTS {sql(stage.database)}")
         self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {sql(stage.database)}.{sql(stage.schema)}")
-        self.stages.run(f"CREATE STAGE IF NOT EXISTS {stage.sql} ENCRYPTION = (TYPE = '{encryption}')")
+        # Through the emulator's own handling, so SHOW STAGES reports the encryption as for a client's CREATE.
+        create = f"CREATE STAGE IF NOT EXISTS {stage.sql} ENCRYPTION = (TYPE = '{encryption}')"
+        self.stages.handle(create)
+        self.stages.run(create)
 
     def stage_dir(self, location: str) -> Path:
         """The folder behind a stage location (``@DB.SC.STAGE/path``)."""

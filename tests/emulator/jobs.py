@@ -59,6 +59,8 @@ STATUSES = frozenset({s.value for s in ServiceStatus} | set(typing.get_args(JOB_
 _TERMINAL = frozenset({"DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR", "DELETED"})
 # BCR-2093 (2025_06 bundle): finished job services are kept 14 days, then their metadata is gone.
 RETENTION_DAYS = 14
+# A TIMESTAMP_LTZ column as fakesnow's result encoding reads it (microseconds: other units come out shifted).
+_TIMESTAMP = pa.timestamp("us", "UTC")
 
 _EXECUTE = re.compile(r"^\s*EXECUTE\s+INFERENCE\s+JOB\s+SERVICE\b", re.I)
 _CLAUSES = {
@@ -211,12 +213,8 @@ class JobService:
                         "instance_id": [str(i) for i in range(service.replicas)],
                         "status": [status] * service.replicas,
                         "spec_digest": ["emulated"] * service.replicas,
-                        "creation_time": pa.array(
-                            [service.created] * service.replicas, pa.timestamp("ms", "UTC")
-                        ),
-                        "start_time": pa.array(
-                            [service.created] * service.replicas, pa.timestamp("ms", "UTC")
-                        ),
+                        "creation_time": pa.array([service.created] * service.replicas, _TIMESTAMP),
+                        "start_time": pa.array([service.created] * service.replicas, _TIMESTAMP),
                     }
                 )
             )
@@ -412,7 +410,7 @@ _TYPES = {
     "target_instances": pa.int64(),
     "min_instances": pa.int64(),
     "max_instances": pa.int64(),
-    "created_on": pa.timestamp("ms", "UTC"),
+    "created_on": _TIMESTAMP,
 }
 
 

@@ -177,3 +177,89 @@ def test_a_suspended_job_reads_suspended_and_resumes(
         assert hook.get_job_state(start.job_id).status is not BatchJobStatus.SUSPENDED
         hook.cancel_job(start.job_id)
     assert len(instances) == 1 and "SUSPENDED" in instances[0]
+
+
+# -- paths of the Snowflake backend that ran nowhere else -------------------------------------------
+
+
+def _age(folder: Any, days: float) -> None:
+    import os
+    import time
+
+    then = time.time() - days * 86400
+    for path in [folder, *folder.rglob("*")]:
+        os.utime(path, (then, then))
+
+
+def test_the_cleanup_operator_drops_old_finished_jobs_and_their_folders(
+    scoring: Any, emulated_schema: tuple[str, str], emulated_conn_id: str
+) -> None:
+    """SHOW JOB SERVICES' created_on (a timestamp) and LIST's last_modified (RFC 1123 text) are read as
+    Snowflake returns them; an old finished job and its old folder go, a recent job stays."""
+    from airflow_snowflake_batch.operators.cleanup import SnowflakeBatchInferenceCleanupOperator
+
+    database, schema = emulated_schema
+    # The old job ran 5 days ago on the account's clock (within the 14 days a finished job is kept).
+    scoring.jobs.advance_clock(days=-5)
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        old = _run(hook, "AIRFLOW_BATCH_OLD")
+    scoring.jobs.advance_clock(days=5)
+    _age(scoring.stage_dir(old.output_location.sql), 5)
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        new = _run(hook, "AIRFLOW_BATCH_NEW")
+
+    result = SnowflakeBatchInferenceCleanupOperator(
+        task_id="cleanup",
+        snowflake_conn_id=emulated_conn_id,
+        output_stage_location="@OUT/preds",
+        older_than_days=3,
+        dry_run=False,
+    ).execute({})
+
+    assert result["dropped_jobs"] == [old.job_id]
+    assert result["removed_folders"] == [old.output_location.sql]
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        assert hook.find_job(old.job_id) is None and hook.list_files(old.output_location) == []
+        assert "_SUCCESS" in hook.list_files(new.output_location)
+        # The triggerer's batched poll: one SHOW for the listed job, DESCRIBE for the dropped one.
+        states = hook.get_job_states([new.job_id, old.job_id])
+        hook.cancel_job(old.job_id)  # a dropped job: nothing to cancel, no error
+        logs = hook.get_job_logs(old.job_id)
+    assert states[new.job_id] is not None and states[new.job_id].status.is_success
+    assert states[old.job_id] is None
+    assert logs == ""
+
+
+def test_a_missing_model_version_is_the_providers_error(scoring: Any, emulated_conn_id: str) -> None:
+    from airflow_snowflake_batch.exceptions import ModelNotFoundError
+
+    with (
+        SnowflakeBatchInferenceHook(emulated_conn_id) as hook,
+        pytest.raises(ModelNotFoundError, match="has no version or alias 'V9'"),
+    ):
+        hook.get_model_version("M", "V9")
+
+
+def test_input_files_become_one_row_per_file_path_and_input_stage_location_is_scored_in_place(
+    scoring: Any, emulated_schema: tuple[str, str], emulated_conn_id: str
+) -> None:
+    """input_files lists the folder's matching files as full stage paths (the DataFrame of paths the job
+    then reads is not built here: Snowpark's create_dataframe does not return on the emulated account)."""
+    import pandas as pd
+
+    database, schema = emulated_schema
+    images = scoring.stage_dir(f"@{database}.{schema}.OUT/img/")
+    images.mkdir(parents=True)
+    for name in ("a.png", "b.png", "notes.txt"):
+        (images / name).write_bytes(b"x")
+    inputs = scoring.stage_dir(f"@{database}.{schema}.OUT/in/")
+    inputs.mkdir(parents=True)
+    pd.DataFrame({"X1": [1.0, 4.0, 7.0], "X2": [2.0, 0.5, 3.0]}).to_parquet(inputs / "part_0.parquet")
+
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        source = hook.input_source(input_files="@OUT/img/", file_pattern=r".*\.png", file_column="IMAGE")
+        listed = hook.list_input_files(source.files)
+        start = _run(hook, "FROM_STAGE", source=hook.input_source(input_stage_location="@OUT/in/"))
+        _, rows = hook.load_results(output_location=start.output_location.sql, target_table="FROM_STAGE")
+    assert listed.paths == (f"@{database}.{schema}.OUT/img/a.png", f"@{database}.{schema}.OUT/img/b.png")
+    assert rows == 3
