@@ -262,10 +262,8 @@ class StageLocation:
         the COPY INTO <table> page found does not, so such a location is refused rather than sent in an
         unconfirmed form (the load would fail half-way, after its DDL).
 
-        >>> StageLocation.parse('@DB.SC."my stage"/p').check_loadable()
-        Traceback (most recent call last):
-        ...
-        airflow_snowflake_batch.exceptions.InvalidIdentifierError: Invalid output_location '@DB.SC."my stage"/p/': ...
+        >>> StageLocation.parse("@DB.SC.OUT/p").check_loadable().sql
+        '@DB.SC.OUT/p/'
         """
         if self.needs_quotes:
             raise _fail(
