@@ -168,6 +168,10 @@ class JobService:
         """Move the emulator's clock on, e.g. past :data:`RETENTION_DAYS` to expire finished jobs."""
         self._clock_offset += days * 86400
 
+    def reset_clock(self) -> None:
+        """Back to real time (the account is shared by a test session: a test that moves it puts it back)."""
+        self._clock_offset = 0.0
+
     def _expire(self) -> None:
         """Forget finished services older than the retention (their metadata is gone on Snowflake)."""
         cutoff = self.now() - RETENTION_DAYS * 86400

@@ -103,7 +103,7 @@ class StageFiles:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: Any = None
-        self._sse: set[str] = set()  # stages created with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')
+        self.sse: set[str] = set()  # stages created with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')
 
     def folder(self, location: str | Stage) -> Path:
         """The folder of a stage location (a test's own string is not held to a statement's quoting)."""
@@ -124,7 +124,7 @@ class StageFiles:
             columns = self._infer_columns(match["args"])
             return Answer(pa.table({"COLUMN_NAME": list(columns), "TYPE": list(columns.values())}))
         if match := _CREATE_SSE_STAGE.match(text):
-            self._sse.add(Name.parse(match["name"]).name)
+            self.sse.add(Name.parse(match["name"]).name)
             return None
         if match := _SHOW_STAGES.match(text):
             return self._show_stages(text, match["like"])
@@ -209,7 +209,7 @@ class StageFiles:
                 r for r in rows if re.fullmatch(like.replace("%", ".*").replace("_", "."), r["name"], re.I)
             ]
         for row in rows:
-            if row["name"] in self._sse and row["type"] == "INTERNAL":
+            if row["name"] in self.sse and row["type"] == "INTERNAL":
                 row["type"] = "INTERNAL NO CSE"
         columns = self.run(text).column_names
         return Answer(

@@ -5,6 +5,7 @@ Each test runs the real hook (or operator) over the emulated account, in its own
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -77,7 +78,7 @@ def test_the_emulator_refuses_an_unquoted_location_with_a_quoted_stage_name(
 @pytest.fixture
 def scoring(
     emulated_account: Any, emulated_schema: tuple[str, str], emulated_conn_id: str, linear_model: Any
-) -> Any:
+) -> Iterator[Any]:
     """The schema holds model M (y = 3*X1 + X2) and table T of two rows."""
     import pandas as pd
 
@@ -85,7 +86,9 @@ def scoring(
     database, schema = emulated_schema
     emulated_account.log_model(model, model_name=f"{database}.{schema}.M", sample_input_data=frame)
     emulated_account.write_table(f"{database}.{schema}.T", pd.DataFrame({"X1": [1.0, 4.0], "X2": [2.0, 0.5]}))
-    return emulated_account
+    yield emulated_account
+    emulated_account.jobs.reset_clock()
+    emulated_account.jobs.without_success.clear()
 
 
 def _spec(hook: SnowflakeBatchInferenceHook, job_name: str, **options: Any) -> Any:
