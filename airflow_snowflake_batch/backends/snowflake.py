@@ -36,6 +36,7 @@ from airflow_snowflake_batch.backends.base import (
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from airflow_snowflake_batch.inference.results import match_columns
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
@@ -329,25 +330,34 @@ class SnowflakeBackend:
                 (Identifier.parse(f.name), snowflake_type_name(f.datatype)) for f in scored.schema.fields
             ]
             self._run(sql.create_table_like(target, staging))
-            self._add_columns(target, columns)
-            insert = sql.insert_from(target, staging, [name for name, _ in columns])
+            into = self._add_columns(target, columns)
+            insert = sql.insert_from(
+                target, staging, {name: Identifier(into[name.value]) for name, _ in columns}
+            )
             if request.partition or request.mode == "overwrite":
-                self._replace_rows(target, request.partition, insert)
+                self._replace_rows(target, _respelled(request.partition, into), insert)
             else:
                 self._run(insert)
         finally:
             self._run(sql.drop_table(staging))
         return rows
 
-    def _add_columns(self, target: ObjectName, columns: Iterable[tuple[Identifier, str]]) -> None:
-        """Add the columns the table lacks, before any transaction (DDL commits one).
+    def _add_columns(self, target: ObjectName, columns: Iterable[tuple[Identifier, str]]) -> dict[str, str]:
+        """Add the columns the table lacks, before any transaction (DDL commits one); return each
+        written column's name in the table (its exact spelling).
 
+        A column the table has in another case (``"score"`` for ``SCORE``) is written there, not added
+        again: :func:`~airflow_snowflake_batch.inference.results.match_columns` decides, and refuses a
+        table holding two case variants of a written column before anything is added or written.
         One ``SHOW COLUMNS`` spares a DDL statement per column the table has already.
         """
-        have = {str(_row(r).get("column_name")) for r in self._run(sql.show_columns(target))}
+        columns = list(columns)
+        have = [str(_row(r).get("column_name")) for r in self._run(sql.show_columns(target))]
+        matched = match_columns(target.sql, have, [column.value for column, _ in columns])
         for column, sql_type in columns:
-            if column.value not in have:
+            if matched[column.value] is None:
                 self._run(sql.add_column(target, column, sql_type))
+        return {name: spelled or name for name, spelled in matched.items()}
 
     def _replace_rows(
         self, target: ObjectName, partition: Mapping[str, PartitionValue], insert: sql.Statement | None
@@ -557,7 +567,10 @@ class SnowflakeBackend:
             if str(row[0]).upper() not in {c.upper() for c in request.partition}
         ]
         partition_columns = [(Identifier(c), sql.partition_type(v)) for c, v in request.partition.items()]
-        self._add_columns(target, [*file_columns, *partition_columns])
+        # The COPY matches file columns case-insensitively; the partition's columns are named in SQL.
+        partition = _respelled(
+            request.partition, self._add_columns(target, [*file_columns, *partition_columns])
+        )
 
         if not request.partition and request.mode == "append":
             # Load history skips files this table loaded before: loading a job twice adds nothing.
@@ -571,9 +584,9 @@ class SnowflakeBackend:
             rows = _rows_loaded(
                 self._run(sql.copy_parquet(staging, request.location, file_format, force=True))
             )
-            if request.partition:
-                self._run(sql.set_columns(staging, request.partition))
-            self._replace_rows(target, request.partition, sql.insert_from(target, staging))
+            if partition:
+                self._run(sql.set_columns(staging, partition))
+            self._replace_rows(target, partition, sql.insert_from(target, staging))
         finally:
             self._run(sql.drop_table(staging))
         return rows
@@ -691,6 +704,11 @@ def _spec(cls: Any, fields: Mapping[str, Any]) -> Any:
     """A snowflake-ml spec object of the fields that are set, or None when none is."""
     given = {k: v for k, v in fields.items() if v is not None}
     return cls(**given) if given else None
+
+
+def _respelled(partition: Mapping[str, PartitionValue], into: Mapping[str, str]) -> dict[str, PartitionValue]:
+    """The partition with its columns spelled as the table spells them (see :meth:`SnowflakeBackend._add_columns`)."""
+    return {into.get(column, column): value for column, value in partition.items()}
 
 
 def _temp_name(near: ObjectName) -> ObjectName:

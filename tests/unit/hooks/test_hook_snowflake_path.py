@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from unittest import mock
 
@@ -325,13 +326,19 @@ def test_rescore_always_submits_a_new_job_even_when_nothing_changed(hook, ready,
     assert (start.job_id, start.reused) == ("DB.SC.JOB_1_T2", False)
 
 
-def test_done_job_without_success_marker_gets_a_new_job_for_this_try(hook, ready, jobs, sql_log):
+def test_done_job_without_success_marker_is_finished_its_status_standing_in(
+    hook, ready, jobs, sql_log, caplog
+):
     jobs.status["DB.SC.JOB_1"] = "DONE"  # LIST answers nothing: no _SUCCESS
-    start = hook.start_batch_job(_spec(hook), try_number=2)
+    with caplog.at_level(logging.WARNING):
+        start = hook.start_batch_job(_spec(hook), try_number=2)
     assert sql_log.matching(r"^LIST @DB.SC.OUT/preds/JOB_1/")
-    assert (start.job_id, start.reattached) == ("DB.SC.JOB_1_T2", False)
-    assert ready.run_batch.call_args.kwargs["job_name"] == "DB.SC.JOB_1_T2"
-    assert start.output_location.sql == "@DB.SC.OUT/preds/JOB_1_T2/"
+    assert (start.job_id, start.reattached, start.state.status) == ("DB.SC.JOB_1", True, BatchJobStatus.DONE)
+    ready.run_batch.assert_not_called()
+    assert (
+        "Job DB.SC.JOB_1 ended DONE but @DB.SC.OUT/preds/JOB_1/ has no _SUCCESS file: the job's status stands in"
+        in caplog.text
+    )
 
 
 def test_earlier_names_without_a_job_are_dropped_before_submitting(hook, ready, jobs, sql_log):
