@@ -330,6 +330,7 @@ def test_done_job_without_success_marker_is_finished_its_status_standing_in(
     hook, ready, jobs, sql_log, caplog
 ):
     jobs.status["DB.SC.JOB_1"] = "DONE"  # LIST answers nothing: no _SUCCESS
+    sql_log.answer(r"FROM DB.SC.AIRFLOW_SCORING_RUNS WHERE", _record(hook))  # nothing changed since
     with caplog.at_level(logging.WARNING):
         start = hook.start_batch_job(_spec(hook), try_number=2)
     assert sql_log.matching(r"^LIST @DB.SC.OUT/preds/JOB_1/")
