@@ -178,7 +178,7 @@ class SnowflakeSide(Side):
         self.account.log_model(
             model, model_name=name, version_name=version, signatures={"predict": signature}
         )
-        self.account.models.registry.set_default_version(ObjectName.parse(name), version)
+        self.account.models.workspace.set_default_version(name, version)
 
     def _table(self, name: str) -> str:
         return ObjectName(

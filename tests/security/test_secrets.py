@@ -96,7 +96,16 @@ def account(
     session.table.return_value = new_dataframe(
         StructType([StructField("SEPAL_LENGTH", t.DoubleType()), StructField("SPECIES_CODE", t.LongType())])
     )
-    model_registry.versions["V1"].run.return_value = new_dataframe()
+    # The scores carry the inputs plus the output (the hook creates the output table from them).
+    model_registry.versions["V1"].run.return_value = new_dataframe(
+        StructType(
+            [
+                StructField("SEPAL_LENGTH", t.DoubleType()),
+                StructField("SPECIES_CODE", t.LongType()),
+                StructField("OUTPUT_FEATURE_0", t.DoubleType()),
+            ]
+        )
+    )
     sql_log.answer("^SHOW STAGES", [_row(name="OUT", type="INTERNAL NO CSE")])
     sql_log.answer(r"^SELECT COUNT\(\*\)", [_row(**{"COUNT(*)": 3})])
     jobs: dict[str, Any] = {}
