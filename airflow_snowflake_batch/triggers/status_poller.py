@@ -11,6 +11,11 @@ role) share a :class:`SharedStatusPoller`. Triggers wake on ticks common to thei
 tick with one :meth:`~airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook.get_job_states`
 call in one thread: one ``SHOW JOB SERVICES`` per schema on Snowflake, one session per connection.
 Nothing is stored here that a trigger needs to survive a triggerer restart: triggers re-register on start.
+
+A trigger may also ask for its job's progress (:meth:`SharedStatusPoller.job_progress`, at most once a
+minute per job: :mod:`airflow_snowflake_batch.inference.progress`). Those look-ups are one backend call
+per job (a job's folder is its own ``LIST``); they run in the round's thread, after the status call,
+so the session is still used by one thread at a time. :attr:`SharedStatusPoller.progress_calls` counts them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_snowflake_batch.utils.threads import in_thread
 
 if TYPE_CHECKING:
+    from airflow_snowflake_batch.backends.base import JobProgress
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.job_status import JobState
 
@@ -45,16 +51,27 @@ class SharedStatusPoller:
         self._hook_factory = hook_factory
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._pending: dict[str, list[asyncio.Future[JobState | None]]] = {}
+        self._progress: dict[tuple[str, str], list[asyncio.Future[JobProgress | None]]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._round: asyncio.Task[None] | None = None
         self.users = 0
         #: Batched status calls made (for tests and benchmarks).
         self.calls = 0
+        #: Progress look-ups made, one per job asked (for tests and benchmarks).
+        self.progress_calls = 0
 
     async def job_state(self, job_id: str) -> JobState | None:
         """The job's state from the next round (None: no such job); a failed round raises its error."""
         future: asyncio.Future[JobState | None] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(job_id, []).append(future)
+        self._schedule()
+        return await future
+
+    async def job_progress(self, job_id: str, output_location: str) -> JobProgress | None:
+        """The job's progress from the next round (None: nothing to tell; a failed look-up gives None:
+        progress is advisory, the status decides)."""
+        future: asyncio.Future[JobProgress | None] = asyncio.get_running_loop().create_future()
+        self._progress.setdefault((job_id, output_location), []).append(future)
         self._schedule()
         return await future
 
@@ -69,11 +86,23 @@ class SharedStatusPoller:
 
     async def _run_round(self) -> None:
         batch, self._pending = self._pending, {}
+        progress_batch, self._progress = self._progress, {}
         # Waiters cancelled meanwhile (on_kill, cleanup, a triggerer shutting down) are dropped.
         waiting = {
             job: live for job, futures in batch.items() if (live := [f for f in futures if not f.done()])
         }
+        asked = {
+            key: alive
+            for key, waiters in progress_batch.items()
+            if (alive := [f for f in waiters if not f.done()])
+        }
         try:
+            if asked:
+                found = await in_thread(self._progresses, list(asked))
+                for key, waiters in asked.items():
+                    for progress_future in waiters:
+                        if not progress_future.done():
+                            progress_future.set_result(found.get(key))
             if not waiting:
                 return
             try:
@@ -92,7 +121,7 @@ class SharedStatusPoller:
                         future.set_result(outcome[job])
         finally:
             self._round = None
-            if self._pending:
+            if self._pending or self._progress:
                 self._schedule()
 
     def _states(self, job_ids: list[str]) -> dict[str, JobState | None]:
@@ -101,9 +130,23 @@ class SharedStatusPoller:
             self._hook = self._hook_factory()
         return self._hook.get_job_states(job_ids)
 
+    def _progresses(self, asked: list[tuple[str, str]]) -> dict[tuple[str, str], JobProgress | None]:
+        if self._hook is None:
+            self._hook = self._hook_factory()
+        found: dict[tuple[str, str], JobProgress | None] = {}
+        for job_id, location in asked:
+            self.progress_calls += 1
+            try:
+                found[(job_id, location)] = self._hook.get_job_progress(job_id, location)
+            except Exception as exc:  # noqa: BLE001 - advisory: never fails the wait
+                log.info("Could not read the progress of job %s: %s", job_id, exc)
+                found[(job_id, location)] = None
+        return found
+
     async def close(self) -> None:
         """Stop the rounds and release the session."""
         self._pending = {}
+        self._progress = {}
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
