@@ -13,7 +13,9 @@ most once a second, beside ``progress.json``'s total), and the job records its w
 ``usage.json`` when it ends: what the waiting task logs as progress and reports as cost.
 
 Set ``AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY`` (seconds) in the submitting process's environment to
-make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a running job.
+make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a running job; set
+``AIRFLOW_SNOWFLAKE_BATCH_LOCAL_BATCH_DELAY`` to make each scored batch take that much longer, e.g. so
+a test sees a job's progress while it scores.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
+BATCH_DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_BATCH_DELAY"
 
 Unit = tuple[int, Path, int]  # (unit number, input file, row group)
 # Scored rows are written in row groups of this many rows (or bytes, for wide rows such as images).
@@ -173,7 +176,10 @@ def run_units(
 
 
 def _counted(tables: Iterator[pa.Table], progress: _Progress) -> Iterator[pa.Table]:
+    delay = float(os.environ.get(BATCH_DELAY_ENV) or 0)
     for table in tables:
+        if delay > 0:
+            time.sleep(delay)
         progress.add(table.num_rows)
         yield table
 
