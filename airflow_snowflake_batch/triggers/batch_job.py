@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -86,6 +87,7 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         self.hook_params = dict(hook_params or {})
         self.output_location = output_location
         self.progress_interval = float(progress_interval)
+        self._looking: asyncio.Task[None] | None = None
         # Written so NaN fails too: it compares false with everything, so a NaN interval polled without
         # pause and a NaN deadline never came.
         if not 0 < self.poll_interval < float("inf"):
@@ -164,8 +166,15 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         yield TriggerEvent(event.to_dict())
 
     async def _wait(self, poller: SharedStatusPoller) -> BatchJobEvent:
-        delay, failures, last, tick = self.poll_interval, 0, None, None
         progress = ProgressLog(time.time(), self.progress_interval) if self.output_location else None
+        try:
+            return await self._poll(poller, progress)
+        finally:
+            if self._looking is not None:
+                self._looking.cancel()
+
+    async def _poll(self, poller: SharedStatusPoller, progress: ProgressLog | None) -> BatchJobEvent:
+        delay, failures, last, tick = self.poll_interval, 0, None, None
         while True:
             tick = self._next_tick(tick, delay)
             await sleep(self._until_deadline(max(0.0, tick - time.time())))
@@ -189,8 +198,12 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 if state.status is not last:  # one line per change, not per check of 1,000 jobs
                     self.log.info("Job %s is %s.", self.job_id, state.status.value)
                     last = state.status
-                if progress is not None and self.output_location and progress.due(time.time()):
-                    await self._log_progress(poller, progress, self.output_location)
+                # A look-up still running when the next is due is not doubled: at most one at a time.
+                idle = self._looking is None or self._looking.done()
+                if progress is not None and self.output_location and idle and progress.due(time.time()):
+                    self._looking = asyncio.create_task(
+                        self._log_progress(poller, progress, self.output_location), name="batch-job-progress"
+                    )
             if self.deadline is not None and time.time() >= self.deadline:
                 return await self._time_out()
 

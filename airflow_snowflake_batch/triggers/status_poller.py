@@ -13,9 +13,11 @@ call in one thread: one ``SHOW JOB SERVICES`` per schema on Snowflake, one sessi
 Nothing is stored here that a trigger needs to survive a triggerer restart: triggers re-register on start.
 
 A trigger may also ask for its job's progress (:meth:`SharedStatusPoller.job_progress`, at most once a
-minute per job: :mod:`airflow_snowflake_batch.inference.progress`). Those look-ups are one backend call
-per job (a job's folder is its own ``LIST``); they run in the round's thread, after the status call,
-so the session is still used by one thread at a time. :attr:`SharedStatusPoller.progress_calls` counts them.
+minute per job: :mod:`airflow_snowflake_batch.inference.progress`). Each look-up is one backend call for
+one job (a job's folder is its own ``LIST``), in a thread; at most ``PROGRESS_THREADS`` run at once per
+poller, so they never take all the threads the status rounds need, and the trigger does not wait for
+them. They reuse the session the status rounds opened (no look-up before the first round).
+:attr:`SharedStatusPoller.progress_calls` counts them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 # How long a round waits for the other triggers due on the same tick before querying. Triggers waking
 # on one tick resume within a few loop iterations; a late one only waits for the next round.
 GATHER_SECONDS = 0.05
+# Progress look-ups running at once per poller: 2 look-ups of 0.1 s keep up with 1,200 jobs a minute.
+PROGRESS_THREADS = 2
 
 
 class SharedStatusPoller:
@@ -51,7 +56,8 @@ class SharedStatusPoller:
         self._hook_factory = hook_factory
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._pending: dict[str, list[asyncio.Future[JobState | None]]] = {}
-        self._progress: dict[tuple[str, str], list[asyncio.Future[JobProgress | None]]] = {}
+        self._progress_slots: asyncio.Semaphore | None = None
+        self._hook_lock = threading.Lock()  # status rounds and progress look-ups may both build it
         self._timer: asyncio.TimerHandle | None = None
         self._round: asyncio.Task[None] | None = None
         self.users = 0
@@ -70,10 +76,12 @@ class SharedStatusPoller:
     async def job_progress(self, job_id: str, output_location: str) -> JobProgress | None:
         """The job's progress from the next round (None: nothing to tell; a failed look-up gives None:
         progress is advisory, the status decides)."""
-        future: asyncio.Future[JobProgress | None] = asyncio.get_running_loop().create_future()
-        self._progress.setdefault((job_id, output_location), []).append(future)
-        self._schedule()
-        return await future
+        if self._hook is None:  # the first status round opens the session; no login for progress
+            return None
+        if self._progress_slots is None:
+            self._progress_slots = asyncio.Semaphore(PROGRESS_THREADS)
+        async with self._progress_slots:
+            return await in_thread(self._progress_of, job_id, output_location)
 
     def _schedule(self) -> None:
         """Start a round soon, unless one is due or running (it schedules the next when it ends)."""
@@ -86,23 +94,11 @@ class SharedStatusPoller:
 
     async def _run_round(self) -> None:
         batch, self._pending = self._pending, {}
-        progress_batch, self._progress = self._progress, {}
         # Waiters cancelled meanwhile (on_kill, cleanup, a triggerer shutting down) are dropped.
         waiting = {
             job: live for job, futures in batch.items() if (live := [f for f in futures if not f.done()])
         }
-        asked = {
-            key: alive
-            for key, waiters in progress_batch.items()
-            if (alive := [f for f in waiters if not f.done()])
-        }
         try:
-            if asked:
-                found = await in_thread(self._progresses, list(asked))
-                for key, waiters in asked.items():
-                    for progress_future in waiters:
-                        if not progress_future.done():
-                            progress_future.set_result(found.get(key))
             if not waiting:
                 return
             try:
@@ -121,32 +117,32 @@ class SharedStatusPoller:
                         future.set_result(outcome[job])
         finally:
             self._round = None
-            if self._pending or self._progress:
+            if self._pending:
                 self._schedule()
 
     def _states(self, job_ids: list[str]) -> dict[str, JobState | None]:
         self.calls += 1
-        if self._hook is None:
-            self._hook = self._hook_factory()
-        return self._hook.get_job_states(job_ids)
+        return self._session_hook().get_job_states(job_ids)
 
-    def _progresses(self, asked: list[tuple[str, str]]) -> dict[tuple[str, str], JobProgress | None]:
-        if self._hook is None:
-            self._hook = self._hook_factory()
-        found: dict[tuple[str, str], JobProgress | None] = {}
-        for job_id, location in asked:
-            self.progress_calls += 1
-            try:
-                found[(job_id, location)] = self._hook.get_job_progress(job_id, location)
-            except Exception as exc:  # noqa: BLE001 - advisory: never fails the wait
-                log.info("Could not read the progress of job %s: %s", job_id, exc)
-                found[(job_id, location)] = None
-        return found
+    def _session_hook(self) -> SnowflakeBatchInferenceHook:
+        with self._hook_lock:
+            if self._hook is None:
+                self._hook = self._hook_factory()
+            return self._hook
+
+    def _progress_of(self, job_id: str, location: str) -> JobProgress | None:
+        # The one session serves this thread and the status round's at once: Snowpark sessions are
+        # thread-safe for queries (Snowflake's "thread-safe session objects", Snowpark Python 1.24+).
+        self.progress_calls += 1
+        try:
+            return self._session_hook().get_job_progress(job_id, location)
+        except Exception as exc:  # noqa: BLE001 - advisory: never fails the wait
+            log.info("Could not read the progress of job %s: %s", job_id, exc)
+            return None
 
     async def close(self) -> None:
         """Stop the rounds and release the session."""
         self._pending = {}
-        self._progress = {}
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
