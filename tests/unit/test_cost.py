@@ -50,3 +50,19 @@ def test_warehouse_sizes_in_either_spelling():
     assert warehouse_estimate("XSMALL", 3600)["estimated_credits"] == 1
     assert warehouse_estimate("2X-Large", 1800)["estimated_credits"] == 16
     assert warehouse_estimate("HUGE", 60) == {"warehouse_size": "HUGE"}
+
+
+def test_the_run_facet_carries_the_batch_job_cost():
+    from airflow_snowflake_batch.utils.lineage import operator_lineage
+
+    usage = JobUsage(
+        wall_seconds=750.0, compute_pool="GPU_POOL", instance_family="GPU_NV_S", source="history"
+    )
+    lineage = operator_lineage(
+        namespace="snowflake://acct", inputs=[], outputs=[], cost=batch_job_cost(usage)
+    )
+
+    assert lineage is not None
+    facet = lineage.run_facets["snowflakeRunCost"]
+    assert (facet.wallSeconds, facet.computePool, facet.instanceFamily) == (750.0, "GPU_POOL", "GPU_NV_S")
+    assert facet.estimatedCredits is None and facet.creditsSource == COMPUTE_POOL_CREDITS_UNKNOWN
