@@ -259,9 +259,7 @@ def test_a_running_job_logs_its_progress_and_reports_its_cost(workspace, monkeyp
     assert cost["reused"] is False and cost["cpu_seconds"] > 0 and cost["wall_seconds"] >= 2.4
 
 
-def test_a_deferred_job_logs_its_progress_on_the_triggerer_with_one_look_per_interval(
-    workspace, monkeypatch, caplog
-):
+def test_a_deferred_job_logs_its_progress_on_the_triggerer(workspace, monkeypatch, caplog):
     monkeypatch.setenv(BATCH_DELAY_ENV, "0.8")
     caplog.set_level(logging.INFO)
     job = make_op(wait_for_completion=False, max_batch_rows=10).execute(make_context())
