@@ -233,6 +233,48 @@ class StageLocation:
         """The location as written after ``FROM``/``LIST`` in SQL: ``@DB.SC.STAGE/path/``."""
         return f"@{self.stage.sql}/{self.path}"
 
+    @property
+    def needs_quotes(self) -> bool:
+        """Whether a statement must single-quote this location: a part of its stage name is a quoted
+        identifier (``"my stage"``, ``"out"``). LIST's reference page: "If the stage name or path includes
+        spaces or special characters, it must be enclosed in single quotes (e.g. '@"my stage"')";
+        paths never hold such characters here (:func:`_normalize_folder`).
+
+        >>> StageLocation.parse('@DB.SC."my stage"/p').needs_quotes, StageLocation.parse("@DB.SC.OUT").needs_quotes
+        (True, False)
+        """
+        parts = (self.stage.database, self.stage.schema, self.stage.name)
+        return any(part is not None and part.sql.startswith('"') for part in parts)
+
+    @property
+    def statement_sql(self) -> str:
+        """The location as LIST and REMOVE take it: single-quoted when :attr:`needs_quotes`.
+
+        >>> print(StageLocation.parse('@DB.SC."my stage"/p').statement_sql, StageLocation.parse("@DB.SC.OUT/p").statement_sql)
+        '@DB.SC."my stage"/p/' @DB.SC.OUT/p/
+        """
+        return quote_string(self.sql) if self.needs_quotes else self.sql
+
+    def check_loadable(self, what: str = "output_location") -> StageLocation:
+        """Refuse, before anything runs, a location ``COPY INTO <table> FROM`` may not read.
+
+        LIST's and COPY FILES' pages document the single-quoted form for stage names needing quotes;
+        the COPY INTO <table> page found does not, so such a location is refused rather than sent in an
+        unconfirmed form (the load would fail half-way, after its DDL).
+
+        >>> StageLocation.parse("@DB.SC.OUT/p").check_loadable().sql
+        '@DB.SC.OUT/p/'
+        """
+        if self.needs_quotes:
+            raise _fail(
+                what,
+                self.sql,
+                "a stage whose database, schema and name need no double quotes (letters, digits, _ and $, "
+                "upper case) to load from: COPY INTO a table is not documented for a quoted stage name. "
+                "Write the job output to such a stage (CREATE STAGE ... ; e.g. MY_STAGE)",
+            )
+        return self
+
     def __str__(self) -> str:
         return self.sql
 

@@ -5,7 +5,7 @@ every query each block the calling thread for ``--latency`` seconds (100 ms by d
 run in the same process, one after the other, with the same N, interval and duration:
 
 - ``ours``: the real :class:`SnowflakeBatchInferenceJobTrigger` with the real hook and Snowflake
-  backend; only the Snowpark session is simulated (``SnowflakeHook.get_snowpark_session`` returns a
+  backend; only the Snowpark session is simulated (the hook's ``_connect`` returns a
   fake session whose ``sql(...).collect()`` blocks), so the benchmark measures whatever design the
   code has;
 - ``per-task session``: the previous design's pattern: one session per trigger (a login each), one
@@ -153,8 +153,6 @@ PROGRESS_INTERVAL: float = 60.0  # set by main() from --progress-interval
 
 
 def run_ours(account: Snowflake, n: int, duration: float, interval: float) -> Run:
-    from airflow.providers.snowflake.hooks.snowflake import SnowflakeHook
-
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
 
@@ -182,7 +180,7 @@ def run_ours(account: Snowflake, n: int, duration: float, interval: float) -> Ru
             return
 
     with (
-        mock.patch.object(SnowflakeHook, "get_snowpark_session", login),
+        mock.patch.object(SnowflakeBatchInferenceHook, "_connect", login),
         mock.patch.object(SnowflakeBatchInferenceHook, "get_job_states", counted_states),
     ):
         timing = asyncio.run(_drive(n, duration, interval, watch))

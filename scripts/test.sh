@@ -110,7 +110,7 @@ fi
 
 step "Benchmarks, smoke sizes (fail only if a script crashes; figures are not checked)"
 BENCH_FAILED=()
-for bench in triggerer_scale parse_cost local_throughput fingerprint_cost; do
+for bench in triggerer_scale parse_cost local_throughput fingerprint_cost round_trips; do
     .venv/bin/python "benchmarks/${bench}.py" --smoke || BENCH_FAILED+=("${bench}")
 done
 if [[ ${#BENCH_FAILED[@]} -eq 0 ]]; then

@@ -416,13 +416,14 @@ class InferenceBackend(Protocol):
 
     def read_scoring_run(self, table: ObjectName, target: str, partition: str) -> ScoringRun | None:
         """The record of ``table`` (a :data:`~airflow_snowflake_batch.inference.fingerprint.SCORING_RUNS_TABLE`)
-        for an output and partition; None when the table or the row does not exist."""
+        for an output and partition; None when the table or the row does not exist, or when two rows do."""
 
-    def write_scoring_run(
-        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
-    ) -> None:
-        """Replace the record of an output and partition by ``run`` (None: delete it); the table is
-        created when missing (and not created to delete)."""
+    def delete_scoring_runs(self, table: ObjectName, target: str, partitions: Sequence[str]) -> None:
+        """Delete the records of an output's ``partitions``, in one statement; a missing table holds none."""
+
+    def add_scoring_run(self, table: ObjectName, run: ScoringRun) -> None:
+        """Add the record of ``run``, creating the table when missing; the caller deleted the record it
+        replaces first (two records of one output count as none, see :meth:`read_scoring_run`)."""
 
     def warehouse_size(self) -> str | None:
         """The size of the session's warehouse (``SHOW WAREHOUSES``), for cost estimates; None when unknown

@@ -39,7 +39,7 @@ from airflow_snowflake_batch.backends.base import (
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
-from airflow_snowflake_batch.inference.results import parquet_files
+from airflow_snowflake_batch.inference.results import match_columns, parquet_files
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
@@ -95,6 +95,9 @@ class SnowflakeBackend:
         self._registries: dict[tuple[str | None, str | None], Registry] = {}
         self._versions: dict[tuple[str, str], ModelVersion] = {}
         self._refs: dict[tuple[str, str | None], ModelVersionRef] = {}
+        # One DataFrame per input: Snowpark describes a DataFrame's query once (``schema`` is cached on
+        # the object), so the check, ``run()``'s own validation and the scoring share one describe.
+        self._frames: dict[InputSource, DataFrame] = {}
         self.default_database = default_database
         self.default_schema = default_schema
         self.account_url = account_url
@@ -111,6 +114,7 @@ class SnowflakeBackend:
         self._registries.clear()
         self._versions.clear()
         self._refs.clear()
+        self._frames.clear()
         if session is not None:
             session.close()
 
@@ -154,6 +158,7 @@ class SnowflakeBackend:
         registry = self._registry(model)
         try:
             found = registry.get_model(model.name.sql)
+            _reuse_version_rows(found)
         except (ValueError, SnowparkSQLException) as exc:
             if isinstance(exc, SnowparkSQLException) and exc.sql_error_code != DOES_NOT_EXIST:
                 raise
@@ -174,6 +179,11 @@ class SnowflakeBackend:
     # -- catalog -------------------------------------------------------------------------------
 
     def _input_frame(self, source: InputSource) -> DataFrame:
+        if source not in self._frames:
+            self._frames[source] = self._new_input_frame(source)
+        return self._frames[source]
+
+    def _new_input_frame(self, source: InputSource) -> DataFrame:
         if source.table is not None:
             return self.session.table(source.table.sql)
         if source.query is not None:
@@ -216,32 +226,21 @@ class SnowflakeBackend:
             if exc.sql_error_code != DOES_NOT_EXIST:
                 raise
             return None  # no run was ever recorded in this schema
-        return ScoringRun.from_row(tuple(rows[0])) if rows else None
+        # Two records of one output (two writers raced): neither may vouch for the rows, so none does.
+        return ScoringRun.from_row(tuple(rows[0])) if len(rows) == 1 else None
 
-    def write_scoring_run(
-        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
-    ) -> None:
+    def delete_scoring_runs(self, table: ObjectName, target: str, partitions: Sequence[str]) -> None:
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
-        if run is None:  # one statement: a missing table holds no record to delete
-            try:
-                self._run(sql.delete_scoring_run(table.sql, target, partition))
-            except SnowparkSQLException as exc:
-                if exc.sql_error_code != DOES_NOT_EXIST:
-                    raise
-            return
-        self._run(sql.create_scoring_runs(table.sql))
-        # One transaction: a reader sees the old record or the new one, never none while replacing.
-        self._run(sql.BEGIN)
         try:
-            self._run(sql.delete_scoring_run(table.sql, target, partition))
-            if run is not None:
-                self._run(sql.insert_scoring_run(table.sql, run.row()))
-            self._run(sql.COMMIT)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._run(sql.ROLLBACK)
-            raise
+            self._run(sql.delete_scoring_runs(table.sql, target, partitions))
+        except SnowparkSQLException as exc:
+            if exc.sql_error_code != DOES_NOT_EXIST:
+                raise  # a missing table holds no record to delete
+
+    def add_scoring_run(self, table: ObjectName, run: ScoringRun) -> None:
+        self._run(sql.create_scoring_runs(table.sql))
+        self._run(sql.insert_scoring_run(table.sql, run.row()))
 
     def warehouse_size(self) -> str | None:
         for row in map(_row, self._run(sql.show_warehouses())):
@@ -328,30 +327,40 @@ class SnowflakeBackend:
         scored.write.save_as_table(staging.sql, mode="errorifexists", table_type="temporary")
         try:
             rows = int(self._run(sql.count_rows(staging))[0][0])
+            # The scored DataFrame's columns are the temporary table's: save_as_table described
+            # them to create it, and Snowpark keeps them on the DataFrame (no describe of the table).
             columns = [
-                (Identifier.parse(f.name), snowflake_type_name(f.datatype))
-                for f in self.session.table(staging.sql).schema.fields
+                (Identifier.parse(f.name), snowflake_type_name(f.datatype)) for f in scored.schema.fields
             ]
             self._run(sql.create_table_like(target, staging))
-            self._add_columns(target, columns)
-            insert = sql.insert_from(target, staging, [name for name, _ in columns])
+            into = self._add_columns(target, columns)
+            insert = sql.insert_from(
+                target, staging, {name: Identifier(into[name.value]) for name, _ in columns}
+            )
             if request.partition or request.mode == "overwrite":
-                self._replace_rows(target, request.partition, insert)
+                self._replace_rows(target, _respelled(request.partition, into), insert)
             else:
                 self._run(insert)
         finally:
             self._run(sql.drop_table(staging))
         return rows
 
-    def _add_columns(self, target: ObjectName, columns: Iterable[tuple[Identifier, str]]) -> None:
-        """Add the columns the table lacks, before any transaction (DDL commits one).
+    def _add_columns(self, target: ObjectName, columns: Iterable[tuple[Identifier, str]]) -> dict[str, str]:
+        """Add the columns the table lacks, before any transaction (DDL commits one); return each
+        written column's name in the table (its exact spelling).
 
+        A column the table has in another case (``"score"`` for ``SCORE``) is written there, not added
+        again: :func:`~airflow_snowflake_batch.inference.results.match_columns` decides, and refuses a
+        table holding two case variants of a written column before anything is added or written.
         One ``SHOW COLUMNS`` spares a DDL statement per column the table has already.
         """
-        have = {str(_row(r).get("column_name")) for r in self._run(sql.show_columns(target))}
+        columns = list(columns)
+        have = [str(_row(r).get("column_name")) for r in self._run(sql.show_columns(target))]
+        matched = match_columns(target.sql, have, [column.value for column, _ in columns])
         for column, sql_type in columns:
-            if column.value not in have:
+            if matched[column.value] is None:
                 self._run(sql.add_column(target, column, sql_type))
+        return {name: spelled or name for name, spelled in matched.items()}
 
     def _replace_rows(
         self, target: ObjectName, partition: Mapping[str, PartitionValue], insert: sql.Statement | None
@@ -608,7 +617,10 @@ class SnowflakeBackend:
             if str(row[0]).upper() not in {c.upper() for c in request.partition}
         ]
         partition_columns = [(Identifier(c), sql.partition_type(v)) for c, v in request.partition.items()]
-        self._add_columns(target, [*file_columns, *partition_columns])
+        # The COPY matches file columns case-insensitively; the partition's columns are named in SQL.
+        partition = _respelled(
+            request.partition, self._add_columns(target, [*file_columns, *partition_columns])
+        )
 
         if not request.partition and request.mode == "append":
             # Load history skips files this table loaded before: loading a job twice adds nothing.
@@ -622,9 +634,9 @@ class SnowflakeBackend:
             rows = _rows_loaded(
                 self._run(sql.copy_parquet(staging, request.location, file_format, force=True))
             )
-            if request.partition:
-                self._run(sql.set_columns(staging, request.partition))
-            self._replace_rows(target, request.partition, sql.insert_from(target, staging))
+            if partition:
+                self._run(sql.set_columns(staging, partition))
+            self._replace_rows(target, partition, sql.insert_from(target, staging))
         finally:
             self._run(sql.drop_table(staging))
         return rows
@@ -708,10 +720,45 @@ def _feature(spec: Mapping[str, Any]) -> Feature:
     )
 
 
+def _reuse_version_rows(model: Any) -> None:
+    """Answer snowflake-ml's repeated ``SHOW VERSIONS LIKE`` of one version from its first answer.
+
+    snowflake-ml 2.x reads a version's row (its model spec) again in ``show_functions()``, ``run()``
+    and ``run_batch()`` (``ModelOperator._fetch_model_spec_and_target_platforms``): three round trips
+    for what one task resolved once (a version's spec never changes; an alias moved meanwhile is
+    seen by the next task, as :meth:`SnowflakeBackend.get_model_version` says). The cache sits on
+    this ``Model``'s own SQL client, shared by its ``ModelVersion`` objects only, and keeps the
+    arguments that change the answer (details or not, validated or not) in its key. Without that
+    private client (another snowflake-ml), nothing is cached and every call goes to Snowflake.
+    """
+    client = getattr(getattr(model, "_model_ops", None), "_model_client", None)
+    show_versions = getattr(client, "show_versions", None)
+    if client is None or show_versions is None:
+        return
+    answers: dict[tuple[str, ...], Any] = {}
+
+    def cached(**kwargs: Any) -> Any:
+        if kwargs.get("version_name") is None:  # the model's versions (aliases): asked once anyway
+            return show_versions(**kwargs)
+        key = tuple(
+            str(kwargs.get(name)) for name in ("database_name", "schema_name", "model_name", "version_name")
+        ) + (str(bool(kwargs.get("check_model_details"))), str(kwargs.get("validate_result", True)))
+        if key not in answers:
+            answers[key] = show_versions(**kwargs)
+        return answers[key]
+
+    client.show_versions = cached
+
+
 def _spec(cls: Any, fields: Mapping[str, Any]) -> Any:
     """A snowflake-ml spec object of the fields that are set, or None when none is."""
     given = {k: v for k, v in fields.items() if v is not None}
     return cls(**given) if given else None
+
+
+def _respelled(partition: Mapping[str, PartitionValue], into: Mapping[str, str]) -> dict[str, PartitionValue]:
+    """The partition with its columns spelled as the table spells them (see :meth:`SnowflakeBackend._add_columns`)."""
+    return {into.get(column, column): value for column, value in partition.items()}
 
 
 def _temp_name(near: ObjectName) -> ObjectName:

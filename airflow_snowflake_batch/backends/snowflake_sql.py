@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation, quote_string
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
     from airflow_snowflake_batch.backends.base import PartitionValue
 
@@ -66,11 +66,14 @@ def show_columns(table: ObjectName) -> Statement:
 
 
 def list_files(location: StageLocation) -> Statement:
-    """
+    """``LIST``; a stage name needing double quotes makes the location single-quoted (LIST's page).
+
     >>> list_files(StageLocation.parse("@DB.SC.OUT/preds/JOB"))
     ('LIST @DB.SC.OUT/preds/JOB/', [])
+    >>> print(list_files(StageLocation.parse('@DB.SC."my stage"/p'))[0])
+    LIST '@DB.SC."my stage"/p/'
     """
-    return f"LIST {location.sql}", []
+    return f"LIST {location.statement_sql}", []
 
 
 def show_job_services(database: Identifier, schema: Identifier) -> Statement:
@@ -85,7 +88,8 @@ def show_job_services(database: Identifier, schema: Identifier) -> Statement:
 
 
 def remove_files(location: StageLocation) -> Statement:
-    return f"REMOVE {location.sql}", []
+    """``REMOVE``, its location written as for ``LIST``."""
+    return f"REMOVE {location.statement_sql}", []
 
 
 def describe_service(job: ObjectName) -> Statement:
@@ -206,17 +210,21 @@ def set_columns(table: ObjectName, values: Mapping[str, PartitionValue]) -> Stat
 
 
 def insert_from(
-    target: ObjectName, source: ObjectName, columns: Iterable[Identifier] | None = None
+    target: ObjectName, source: ObjectName, columns: Mapping[Identifier, Identifier] | None = None
 ) -> Statement:
-    """Copy every row of ``source`` into ``target``, by column name when ``columns`` is given.
+    """Copy every row of ``source`` into ``target``; with ``columns`` (source column → target column,
+    the target's exact spelling), by column name.
 
-    >>> insert_from(ObjectName.parse("DB.SC.T"), ObjectName.parse("DB.SC.TMP"), [Identifier("A")])
-    ('INSERT INTO DB.SC.T (A) SELECT A FROM DB.SC.TMP', [])
+    >>> insert_from(
+    ...     ObjectName.parse("DB.SC.T"), ObjectName.parse("DB.SC.TMP"), {Identifier("A"): Identifier("a")}
+    ... )
+    ('INSERT INTO DB.SC.T ("a") SELECT A FROM DB.SC.TMP', [])
     """
     if columns is None:
         return f"INSERT INTO {target.sql} SELECT * FROM {source.sql}", []
+    into = ", ".join(c.sql for c in columns.values())
     names = ", ".join(c.sql for c in columns)
-    return f"INSERT INTO {target.sql} ({names}) SELECT {names} FROM {source.sql}", []
+    return f"INSERT INTO {target.sql} ({into}) SELECT {names} FROM {source.sql}", []
 
 
 def create_parquet_format(file_format: ObjectName) -> Statement:
@@ -326,8 +334,14 @@ def select_scoring_run(table: str, target: str, partition: str) -> Statement:
     return f"SELECT {_RUN_NAMES} FROM {table} WHERE {_RUN_KEY}", [target, partition]
 
 
-def delete_scoring_run(table: str, target: str, partition: str) -> Statement:
-    return f"DELETE FROM {table} WHERE {_RUN_KEY}", [target, partition]
+def delete_scoring_runs(table: str, target: str, partitions: Sequence[str]) -> Statement:
+    """One statement for every partition a write replaces (its own and, for a partition, the table's).
+
+    >>> delete_scoring_runs("DB.SC.R", "DB.SC.T", ["{}", '{"DS":"2024-06-01"}'])
+    ('DELETE FROM DB.SC.R WHERE TARGET = ? AND PARTITION_KEY IN (?, ?)', ['DB.SC.T', '{}', '{"DS":"2024-06-01"}'])
+    """
+    marks = ", ".join("?" for _ in partitions)
+    return f"DELETE FROM {table} WHERE TARGET = ? AND PARTITION_KEY IN ({marks})", [target, *partitions]
 
 
 def insert_scoring_run(table: str, values: Iterable[Any]) -> Statement:

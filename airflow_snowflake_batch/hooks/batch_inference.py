@@ -319,7 +319,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
             )
         self.forget_scores(table, key)  # before the write: a crash after it leaves no record
         rows = self.backend.run_warehouse_inference(request)
-        self.record_scoring_run(table, table.sql, key, fingerprint.record(table.sql, key, current))
+        self.record_scoring_run(table, fingerprint.record(table.sql, key, current), replaces=False)
         return WarehouseScoring(
             table,
             rows,
@@ -395,9 +395,10 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         """Re-attach to this task's job if one is running or done; otherwise validate and submit.
 
         The job of try ``n`` is named ``<job_name>`` (n = 1) or ``<job_name>_T<n>``. The newest job of
-        earlier tries decides: active → re-attach; DONE with ``_SUCCESS`` → nothing to do; failed,
-        cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it),
-        lost or DONE without ``_SUCCESS`` → a new job under this try's name. Before submitting, the
+        earlier tries decides: active → re-attach; DONE → nothing to do (without ``_SUCCESS`` too, with
+        a WARNING that the job's status stood in for the marker); failed, cancelled, being cancelled
+        (``CANCELLING``: a cleared or marked try's kill is stopping it) or lost → a new job under this
+        try's name. Before submitting, the
         names of earlier tries that hold no job are dropped, which removes what a submission killed
         half-way left behind. ``require_rows``: see :meth:`validate_input`.
 
@@ -416,6 +417,9 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         )
         if (found := decision.state) is not None:  # REATTACH or REUSE
             if decision.action is jobs.Action.REUSE:
+                if decision.without_marker:
+                    location = replace(spec, job_name=decision.job_name).job_output_location
+                    log.warning("%s", results.status_stood_in(found.job_id, location))
                 log.warning(
                     "Reusing job %s instead of scoring again: %s (rescore=%r).",
                     found.job_id,
@@ -467,10 +471,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         current = self.batch_fingerprint(spec)
         folder = target.job_output_location.sql
         self.record_scoring_run(
-            target.job_name,
-            folder,
-            "{}",
-            fingerprint.record(folder, "{}", current, job_id=target.job_name.sql),
+            target.job_name, fingerprint.record(folder, "{}", current, job_id=target.job_name.sql)
         )
         job_id = self.backend.submit_job(target)
         log.info("Submitted batch inference job %s; results go to %s", job_id, target.job_output_location.sql)
@@ -641,6 +642,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         create_table_if_missing: bool = True,
         require_success: bool = True,
         map_index: int | None = None,
+        job_id: str | None = None,
     ) -> tuple[ObjectName, int]:
         """Load a job folder's Parquet files into a table; return (table, rows loaded).
 
@@ -649,13 +651,18 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         history), so loading the same job twice never duplicates rows. A folder with ``_SUCCESS``
         and no Parquet file (an empty input) loads 0 rows. ``map_index``: as in
         :meth:`run_warehouse_inference`.
+
+        A folder without ``_SUCCESS`` is refused (``require_success``) unless ``job_id``, the job that
+        wrote it, ended DONE: its status then stands in for the marker, with a WARNING.
         """
         location = self.parse_location(
             results.check_output_location_given(output_location), what="output_location"
-        )
+        ).check_loadable()
         table = self.qualify(target_table, what="target_table")
         files = self.list_files(location)
-        results.check_success(location, files, require_success=require_success)
+        job = self.find_job(job_id) if job_id and require_success and SUCCESS_FILE not in files else None
+        if results.check_success(location, files, require_success=require_success, job=job):
+            log.warning(results.status_stood_in(str(job_id), location))
         if not create_table_if_missing and not self._idempotent(lambda b: b.table_exists(table)):
             raise InputValidationError(
                 f"Target table {table.sql} does not exist and create_table_if_missing is False."

@@ -140,11 +140,31 @@ class SnowflakeBatchInferenceBaseHook(SnowflakeHook):
         return f"snowflake://{fix_account_name(host)}"
 
     def get_snowpark_session(self) -> Any:
-        """A new Snowpark session with the provider's ``QUERY_TAG`` (dag, task, run) added."""
-        session = super().get_snowpark_session()
-        if self.query_tag:
-            session.update_query_tag(self.query_tag)
+        """A new Snowpark session tagged, in one update, as ``SnowflakeHook.get_snowpark_session`` tags
+        it (Airflow and provider versions) plus this hook's ``QUERY_TAG`` (dag, task, run).
+
+        ``update_query_tag`` reads the session's tag (one a user, account or the connection's
+        ``session_parameters`` set is kept) and sets the merged one: two statements per session,
+        where calling the base method and then adding ours sent four.
+        """
+        from airflow import __version__ as airflow_version
+        from airflow.providers.snowflake import __version__ as provider_version
+
+        session = self._connect()
+        session.update_query_tag(
+            {
+                "airflow_version": airflow_version,
+                "airflow_provider_version": provider_version,
+                **self.query_tag,
+            }
+        )
         return session
+
+    def _connect(self) -> Any:
+        """A new, untagged Snowpark session of the connection (what ``SnowflakeHook`` builds)."""
+        from snowflake.snowpark import Session
+
+        return Session.builder.configs(self._get_conn_params()).create()
 
     def close(self) -> None:
         """Release the backend's session or connection. Safe to call twice."""

@@ -5,10 +5,12 @@ what they need from the backend (the input's aggregate hash or file listing, the
 writes the record. :class:`~airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook`
 uses it for both paths:
 
-- warehouse: the record of the replaced partition is deleted before the write and written after it, so
+- warehouse: the record of the replaced partition is deleted before the write and added after it, so
   a crash in between leaves no record (the next run scores again), never an old record beside new rows;
-- batch: the record of a job's folder is written before the job is submitted, so a job that exists
+- batch: the record of a job's folder is replaced before the job is submitted, so a job that exists
   always has the record of what it was submitted with.
+
+No transaction: a reader that finds no record, or two (a retried or racing insert), scores again.
 """
 
 from __future__ import annotations
@@ -114,17 +116,22 @@ class RescoringMixin:
         """The record of what last scored ``target`` (``partition``), from the runs table of ``near``'s schema."""
         return self._idempotent(lambda b: b.read_scoring_run(runs_table(near), target, partition))
 
-    def record_scoring_run(
-        self, near: ObjectName, target: str, partition: str, run: fp.ScoringRun | None
-    ) -> None:
-        """Replace (None: delete) the record of ``target`` (``partition``); safe to repeat."""
-        self._idempotent(lambda b: b.write_scoring_run(runs_table(near), target, partition, run))
+    def record_scoring_run(self, near: ObjectName, run: fp.ScoringRun, *, replaces: bool = True) -> None:
+        """Record ``run`` in the runs table of ``near``'s schema. ``replaces``: delete the output's record
+        first; False when :meth:`forget_scores` already did (a deleted record is never vouched for
+        again, so a crash between the two leaves none: the next run scores again)."""
+        table = runs_table(near)
+        if replaces:
+            self._idempotent(lambda b: b.delete_scoring_runs(table, run.target, [run.partition]))
+        # A retried INSERT may leave two records: they count as none, so the next run scores again.
+        self._idempotent(lambda b: b.add_scoring_run(table, run))
 
     def forget_scores(self, table: ObjectName, partition: str) -> None:
         """Before any write replacing ``partition`` of ``table`` (or appending to it): its record, and the
-        whole table's (an ``overwrite`` run's), no longer describe the rows, so they go first."""
-        for key in dict.fromkeys((partition, fp.partition_key({}))):
-            self.record_scoring_run(table, table.sql, key, None)
+        whole table's (an ``overwrite`` run's), no longer describe the rows, so they go first (one
+        statement)."""
+        keys = list(dict.fromkeys((partition, fp.partition_key({}))))
+        self._idempotent(lambda b: b.delete_scoring_runs(runs_table(table), table.sql, keys))
 
     def job_reuse(self, spec: BatchJobSpec, rescore: fp.Rescore, *, job_id: str | None = None) -> fp.Reuse:
         """Whether the finished job ``spec`` names (or ``job_id``, a job of the same task) may stand for

@@ -12,7 +12,6 @@ import enum
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import InvalidIdentifierError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
 from airflow_snowflake_batch.job_status import BatchJobStatus
@@ -50,7 +49,7 @@ class Action(enum.Enum):
     """What a try does about its batch job."""
 
     REATTACH = "reattach"  # an earlier try's job is still running: wait for it
-    REUSE = "reuse"  # an earlier try's job ended DONE with _SUCCESS: its results stand
+    REUSE = "reuse"  # an earlier try's job ended DONE (with _SUCCESS, or its status standing in): its results stand
     SUBMIT = "submit"  # submit a new job under this try's name
 
 
@@ -67,6 +66,8 @@ class JobDecision:
         job and output folder are cleared first.
     :param reason: SUBMIT: why an earlier try's job is not used (for the log); empty when none exists.
         REUSE: why its results stand (the fingerprint check's words), when one was made.
+    :param without_marker: REUSE: the job ended DONE but its folder lacks ``_SUCCESS``; its status
+        stands in for the marker (snowflake-ml documents no ``_SUCCESS``), which the caller logs as a WARNING.
     """
 
     action: Action
@@ -75,6 +76,7 @@ class JobDecision:
     drop: tuple[ObjectName, ...] = ()
     stale: JobState | None = None
     reason: str = ""
+    without_marker: bool = False
 
 
 def job_names(base: ObjectName, try_number: int) -> list[ObjectName]:
@@ -111,11 +113,11 @@ def decide(
     may stand for this run; it is called only for a job DONE with ``_SUCCESS``.
 
     The newest existing job decides: active → re-attach (whatever its fingerprint: its results are not
-    there yet, and a later run compares them); DONE with ``_SUCCESS`` and reusable → reuse; DONE with
-    ``_SUCCESS`` and changed → a new job under this try's name; failed,
-    cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is stopping it), lost or
-    DONE without ``_SUCCESS`` → a new job under this try's name. Names looked up that hold no job are
-    dropped before submitting; a finished job under this try's own name is cleared first.
+    there yet, and a later run compares them); DONE and reusable → reuse (without ``_SUCCESS`` too: the
+    service's DONE stands in for the marker, ``without_marker``); DONE and changed → a new job under this
+    try's name; failed, cancelled, being cancelled (``CANCELLING``: a cleared or marked try's kill is
+    stopping it) or lost → a new job under this try's name. Names looked up that hold no job are dropped
+    before submitting; a finished job under this try's own name is cleared first.
     """
     target = names[-1]
     missing: list[ObjectName] = []
@@ -128,16 +130,20 @@ def decide(
             continue
         if state.status.is_active and state.status is not BatchJobStatus.CANCELLING:
             return JobDecision(Action.REATTACH, candidate, state)
-        if state.status.is_success and has_success(candidate):
+        if state.status.is_success:
             check = reusable(candidate) if reusable is not None else None
             if check is None or check.reuse:
-                return JobDecision(Action.REUSE, candidate, state, reason=check.reason if check else "")
-            reason = f"Job {state.job_id} finished with {SUCCESS_FILE} but is not reused: {check.reason}"
+                return JobDecision(
+                    Action.REUSE,
+                    candidate,
+                    state,
+                    reason=check.reason if check else "",
+                    without_marker=not has_success(candidate),
+                )
+            reason = f"Job {state.job_id} finished but is not reused: {check.reason}"
             own = state if candidate == target else None
             break
-        reason = ("is being cancelled" if state.status.is_active else f"ended {state.status.value}") + (
-            f" without {SUCCESS_FILE}" if state.status.is_success else ""
-        )
+        reason = "is being cancelled" if state.status.is_active else f"ended {state.status.value}"
         reason = f"Job {state.job_id} of an earlier try {reason}"
         own = state if candidate == target else None
         break

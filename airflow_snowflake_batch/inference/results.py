@@ -1,4 +1,5 @@
-"""What a load or a warehouse write replaces, and when a job folder's results may be loaded.
+"""What a load or a warehouse write replaces, which table columns it writes, and when a job folder's
+results may be loaded.
 
 A write replaces the rows of its ``output_partition`` (whatever the mode), the whole table
 (``overwrite``), or nothing (``append``); a mapped task's map index joins what it replaces
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from airflow_snowflake_batch.backends.base import PartitionValue, TableMode
     from airflow_snowflake_batch.identifiers import StageLocation
+    from airflow_snowflake_batch.job_status import JobState
 
 #: The column a mapped task's map index goes to when its write replaces rows (see :func:`replace_key`).
 MAP_INDEX_COLUMN = "AIRFLOW_MAP_INDEX"
@@ -81,13 +83,39 @@ def check_output_location_given(output_location: str | None) -> str:
     return str(output_location)
 
 
-def check_success(location: StageLocation, files: Sequence[str], *, require_success: bool) -> None:
-    """A folder without ``_SUCCESS`` holds a failed or unfinished job's results: refused unless asked."""
-    if require_success and SUCCESS_FILE not in files:
-        raise ResultsNotReadyError(
-            f"{location.sql} has no {SUCCESS_FILE} file: the job did not finish successfully, so nothing "
-            "was loaded. Set require_success=False to load partial results."
-        )
+def check_success(
+    location: StageLocation,
+    files: Sequence[str],
+    *,
+    require_success: bool,
+    job: JobState | None = None,
+) -> bool:
+    """Whether a job folder may be loaded; True when the job's DONE status stood in for ``_SUCCESS``.
+
+    A folder without ``_SUCCESS`` holds a failed or unfinished job's results: refused unless
+    ``require_success`` is False, or the folder's ``job`` is known to have ended DONE. snowflake-ml
+    documents no ``_SUCCESS`` marker (its batch inference writes none that its source mentions), so a
+    DONE service is finished whatever its folder holds; the caller logs that at WARNING
+    (:func:`status_stood_in`). A job known to have ended otherwise (FAILED, CANCELLED...) is refused.
+    """
+    if not require_success or SUCCESS_FILE in files:
+        return False
+    if job is not None and job.status.is_success:
+        return True
+    ended = f" and job {job.job_id} is {job.status.value}" if job is not None else ""
+    raise ResultsNotReadyError(
+        f"{location.sql} has no {SUCCESS_FILE} file{ended}: the job did not finish successfully, so nothing "
+        "was loaded. Set require_success=False to load partial results."
+    )
+
+
+def status_stood_in(job_id: str, location: StageLocation | str) -> str:
+    """The WARNING logged when a DONE job's status stands in for its folder's missing ``_SUCCESS``."""
+    where = location if isinstance(location, str) else location.sql
+    return (
+        f"Job {job_id} ended DONE but {where} has no {SUCCESS_FILE} file: the job's status stands in "
+        f"for the marker (snowflake-ml documents none), so its results are taken as complete."
+    )
 
 
 def parquet_files(files: Sequence[str]) -> tuple[str, ...]:
@@ -97,3 +125,32 @@ def parquet_files(files: Sequence[str]) -> tuple[str, ...]:
     ('data_0.parquet', 'part/a.parquet')
     """
     return tuple(f for f in files if f.endswith(".parquet"))
+
+
+def match_columns(table: str, existing: Sequence[str], written: Sequence[str]) -> dict[str, str | None]:
+    """For each written column, the table column it goes to (its exact spelling), or None when missing.
+
+    Written names are matched case-insensitively, as ``COPY ... MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE``
+    does: a table created by pandas or Snowpark often has quoted lower-case columns (``"score"``), and an
+    ``ALTER TABLE ... ADD COLUMN SCORE`` would give it a second, upper-case column on Snowflake that takes
+    the new rows while the old one stays NULL. A table holding two case variants of a written column
+    (``"score"`` and ``SCORE``) has no single column to write to: refused before anything is written.
+
+    >>> match_columns("T", ["ID", "score"], ["ID", "SCORE", "DS"])
+    {'ID': 'ID', 'SCORE': 'score', 'DS': None}
+    """
+    by_folded: dict[str, list[str]] = {}
+    for name in existing:
+        by_folded.setdefault(name.upper(), []).append(name)
+    matched: dict[str, str | None] = {}
+    for name in written:
+        candidates = by_folded.get(name.upper(), [])
+        if len(candidates) > 1:
+            spelled = ", ".join(Identifier(c).sql for c in candidates)
+            raise InputValidationError(
+                f"Table {table} has {len(candidates)} columns named {name!r} in different case ({spelled}): "
+                f"the write cannot tell which one column {Identifier(name).sql} goes to, so nothing was written. "
+                "Rename or drop all but one of them (ALTER TABLE ... RENAME COLUMN), then write again."
+            )
+        matched[name] = candidates[0] if candidates else None
+    return matched

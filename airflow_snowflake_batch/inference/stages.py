@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import StageValidationError
 
 if TYPE_CHECKING:
@@ -58,10 +59,30 @@ def check_nesting(base: StageLocation, job_folder: StageLocation, source: InputS
         )
 
 
+# How long Snowflake keeps a finished job service (DESCRIBE SERVICE, SHOW SERVICES): 14 days since the
+# 2025_06 behavior change bundle ("Snowpark Container Services job service: Retention-time increase",
+# BCR-2093); before it, 7 days for ASYNC jobs (run_batch's) and 10-20 minutes for synchronous ones.
+JOB_RETENTION_DAYS = 14
+
+
 def check_folder_for_mode(job_folder: StageLocation, files: Sequence[str], save_mode: SaveMode) -> None:
-    """``save_mode='error'`` refuses a job folder that already holds files."""
+    """``save_mode='error'`` refuses a job folder that already holds files.
+
+    The folder is checked only when no job of its name exists (a job that does is re-attached to, reused,
+    or cleared first), so files there belong to a job Snowflake no longer knows: most often one that ended
+    more than :data:`JOB_RETENTION_DAYS` days ago (a cleared run of an older day), or a dropped one. The
+    error says so, and whether the folder holds finished results (``_SUCCESS``).
+    """
     if save_mode == "error" and files:
+        finished = (
+            f"It holds {SUCCESS_FILE}: the finished results of that job, which a load can still read. "
+            if SUCCESS_FILE in files
+            else ""
+        )
         raise StageValidationError(
-            f"Output folder {job_folder.sql} already holds {len(files)} file(s) (e.g. {files[0]!r}) and "
-            "save_mode is 'error'. Use save_mode='overwrite' or another job_name."
+            f"Output folder {job_folder.sql} already holds {len(files)} file(s) (e.g. {files[0]!r}) but no job "
+            f"named {job_folder.path.rstrip('/').rsplit('/', 1)[-1]} exists: most likely an earlier run's job whose "
+            f"metadata Snowflake no longer keeps (about {JOB_RETENTION_DAYS} days after a job ends), or a "
+            f"dropped one. {finished}save_mode is 'error', so nothing was submitted. Use save_mode='overwrite' "
+            "to score again into this folder, or another job_name."
         )

@@ -15,7 +15,7 @@ from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.inference.fingerprint import check_rescore
 from airflow_snowflake_batch.inference.progress import PROGRESS_INTERVAL
-from airflow_snowflake_batch.inference.results import parquet_files
+from airflow_snowflake_batch.inference.results import parquet_files, status_stood_in
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 # Statuses reported to ResumableJobMixin for a stored job id that cannot be re-attached to.
 _MISSING = "MISSING"
-_DONE_WITHOUT_SUCCESS = "DONE_WITHOUT_SUCCESS"
 # A job that ended DONE whose results are not reused (its fingerprint differs, or rescore="always").
 _CHANGED = "DONE_BUT_CHANGED"
 _RESOURCE_KEYS = {"cpu": "cpu_requests", "memory": "memory_requests", "gpu": "gpu_requests"}
@@ -514,10 +513,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         end_wait(hook, event, log=self.log, output_location=job.output_location)
         files = hook.list_files(job.output_location)
         if SUCCESS_FILE not in files:
-            raise BatchJobError(
-                f"Batch inference job {event.job_id} ended DONE but {job.output_location} has no "
-                "_SUCCESS file, so its results are incomplete. Rerun the task to submit a new job."
-            )
+            # end_wait raised for any other end: the service's DONE is the job's own word that it finished.
+            self.log.warning(status_stood_in(event.job_id, job.output_location))
         if not parquet_files(files):
             message = f"Batch inference job {event.job_id} scored no rows: its input was empty"
             if self.fail_on_empty_input:
@@ -559,9 +556,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         if state is None:
             return _MISSING
         if state.status.is_success:
-            if not hook.has_success_marker(self._stored_job(hook, external_id).output_location):
-                return _DONE_WITHOUT_SUCCESS
             # The mixin would return this finished job's results as they are: only when nothing changed.
+            # (A folder without _SUCCESS: the finish logs that the job's DONE stood in for the marker.)
             check = hook.job_reuse(self._build_spec(context, hook), self.rescore, job_id=str(external_id))
             if not check.reuse:
                 self.log.warning(

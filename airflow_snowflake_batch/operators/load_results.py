@@ -54,7 +54,11 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         ``CronPartitionTimetable``), the partition is the run's: ``{"AIRFLOW_PARTITION_KEY": <the
         run's partition key>}``; pass ``{}`` to write by ``mode`` instead. (templated)
     :param create_table_if_missing: Create the table from the files' schema when it does not exist.
-    :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker.
+    :param require_success: Refuse to load a folder without the job's ``_SUCCESS`` marker, unless
+        ``job_id`` is given and that job ended DONE (its status then stands in for the marker, logged
+        as a WARNING: snowflake-ml documents no ``_SUCCESS``).
+    :param job_id: The job that wrote the folder, e.g. ``batch_op.output["job_id"]``; only looked up
+        when the folder lacks ``_SUCCESS``. (templated)
     :param snowflake_conn_id: Connection, ``snowflake`` or ``snowflake_batch_local`` type. (templated)
     :param database: Database for unqualified names, overriding the connection's. (templated)
     :param schema: Schema for unqualified names, overriding the connection's. (templated)
@@ -66,6 +70,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         "output_location",
         "target_table",
         "output_partition",
+        "job_id",
         *CONNECTION_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {"output_partition": "json"}
@@ -79,6 +84,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         output_partition: dict[str, PartitionValue] | None = None,
         create_table_if_missing: bool = True,
         require_success: bool = True,
+        job_id: str | None = None,
         snowflake_conn_id: str = DEFAULT_CONN_ID,
         database: str | None = None,
         schema: str | None = None,
@@ -96,6 +102,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
         self.output_partition = output_partition
         self.create_table_if_missing = create_table_if_missing
         self.require_success = require_success
+        self.job_id = job_id
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         self._result: dict[str, Any] | None = None
 
@@ -110,6 +117,7 @@ class SnowflakeLoadBatchResultsOperator(SnowflakeConnectionMixin, BaseOperator):
                 create_table_if_missing=self.create_table_if_missing,
                 require_success=self.require_success,
                 map_index=context["ti"].map_index,
+                job_id=self.job_id or None,
             )
         self.log.info("Loaded %s rows from %s into %s.", rows, self.output_location, table.sql)
         self._result = {"target_table": table.sql, "rows_loaded": rows}

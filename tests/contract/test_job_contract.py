@@ -97,3 +97,45 @@ def test_an_input_query_ending_in_a_line_comment_is_scored_in_the_warehouse(side
     side.write_table("INPUT", features(range(3)))
     assert warehouse(side, source={"input_query": COMMENTED_QUERY}) == 3
     assert rows(side.read_table(OUTPUT), ["ID", "SCORE"]) == rows(scored(features(range(3))), ["ID", "SCORE"])
+
+
+def test_a_done_job_whose_folder_lacks_success_is_finished_its_status_standing_in(side, caplog):
+    """snowflake-ml documents no ``_SUCCESS``: a job DONE without it loads when its job is named, and a
+    retry takes it as finished; a folder given alone still needs the marker, a cancelled job's is refused."""
+    import logging
+
+    import pytest
+
+    from airflow_snowflake_batch.exceptions import ResultsNotReadyError
+
+    side.write_table("INPUT", features(range(4)))
+    with side.hook() as hook:
+        start = _start(side, hook)
+        assert side.wait(hook, start.job_id).status is BatchJobStatus.DONE
+    (side.stage_dir(start.output_location.sql) / "_SUCCESS").unlink()
+    folder = start.output_location.sql
+
+    with pytest.raises(ResultsNotReadyError, match="no _SUCCESS file"):
+        load(side, folder=folder)  # only a location: the marker is required, as before
+    with caplog.at_level(logging.WARNING):
+        assert load(side, folder=folder, job_id=start.job_id) == 4
+        with side.hook() as hook:
+            again = _start(side, hook, try_number=2)
+    assert (again.reattached, again.job_id) == (True, start.job_id)
+    assert caplog.text.count("the job's status stands in for the marker") == 2
+    assert rows(side.read_table(OUTPUT), ["ID", "SCORE"]) == rows(scored(features(range(4))), ["ID", "SCORE"])
+
+
+def test_a_cancelled_jobs_folder_is_refused_even_when_its_job_is_named(side):
+    import pytest
+
+    from airflow_snowflake_batch.exceptions import ResultsNotReadyError
+
+    side.write_table("INPUT", features(range(3)))
+    with side.held_jobs(), side.hook() as hook:
+        start = _start(side, hook)
+        hook.cancel_job(start.job_id)
+        assert side.wait(hook, start.job_id).status is BatchJobStatus.CANCELLED
+    with pytest.raises(ResultsNotReadyError, match=r"no _SUCCESS file and job .* is CANCELLED"):
+        load(side, folder=start.output_location.sql, job_id=start.job_id)
+    assert side.read_table(OUTPUT) is None

@@ -277,3 +277,23 @@ def test_a_run_without_partition_writes_as_before(side, kind):
 
 def _mode(kind: str) -> str:
     return "output_mode" if kind == "warehouse" else "mode"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("partition", [None, {"DS": DAY_1}], ids=["no-partition", "partition"])
+def test_a_column_the_table_has_in_lower_case_is_written_there_not_added_again(side, kind, partition):
+    """A table made by pandas or Snowpark often has quoted lower-case columns ("score", "ds"): the
+    write's SCORE and DS go there, with no upper-case twin added (on Snowflake the twin would take the
+    new rows and leave the old column NULL; the emulator refuses that ADD COLUMN and an INSERT naming
+    a column in another case)."""
+    side.write_table(
+        OUTPUT, pd.DataFrame({"ID": pd.array([99], dtype="int64"), "score": [0.5], "ds": ["2023-12-31"]})
+    )
+
+    write(side, kind, features(range(2)), output_mode="append", output_partition=partition)
+
+    table = side.read_table(OUTPUT)
+    assert set(table.columns) == {"ID", "score", "ds", "SEPAL_LENGTH", "SPECIES_CODE"}
+    new = table[table["ID"] != 99]
+    assert rows(new, ["ID", "score"]) == rows(scored(features(range(2))), ["ID", "SCORE"])
+    assert rows(new, ["ds"]) == ([(DAY_1,), (DAY_1,)] if partition else [(None,), (None,)])

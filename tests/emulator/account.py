@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from airflow_snowflake_batch.backends.local.layout import Layout
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from emulator.catalog import check_columns
 from emulator.jobs import JobService
 from emulator.models import ModelStore
+from emulator.names import Name, quoted, sql
 from emulator.rewrites import install as install_hash_agg
 from emulator.rewrites import rewrite
-from emulator.server import Answer, EmulatorServer, Query, Rewrite, status_answer
+from emulator.server import Answer, EmulatorServer, Query, Rewrite, SqlError, status_answer
 from emulator.session import SessionState
 from emulator.stages import StageFiles, patch_fakesnow_copy_files
 
@@ -78,6 +79,7 @@ class EmulatedAccount:
 
     def handle(self, query: Query) -> Answer | Rewrite | None:
         self.statements.append(query)
+        check_columns(query.text)
         outcome = (
             self.session_state.handle(query.text)
             or self._existing_table(query.text)
@@ -97,8 +99,8 @@ class EmulatedAccount:
         if match is None:
             return None
         try:
-            table = ObjectName.parse(match["table"])
-        except ValueError:
+            table = Name.parse(match["table"])
+        except SqlError:
             return None
         if table.database is None or table.schema is None:
             return None  # resolved by fakesnow against the session's defaults
@@ -107,11 +109,11 @@ class EmulatedAccount:
         with fakesnow.server.shared_fs.duck_conn.cursor() as duck:
             found = duck.execute(
                 "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-                [table.database.value, table.schema.value, table.name.value],
+                [table.database, table.schema, table.name],
             ).fetchall()
         if not found:
             return None
-        return status_answer(f"{table.name.value} already exists, statement succeeded.")
+        return status_answer(f"{table.name} already exists, statement succeeded.")
 
     def sent(self, pattern: str) -> list[str]:
         """Statements matching a regular expression (case-insensitive)."""
@@ -136,15 +138,15 @@ class EmulatedAccount:
 
         :param model_name: ``DB.SC.NAME``.
         """
-        self.models.registry.log(
+        name = Name.parse(model_name)
+        assert name.database is not None and name.schema is not None, "model names must be qualified"
+        self.models.workspace.log_model(
             model,
-            model=ObjectName.parse(model_name),
-            version=Identifier.parse(version_name),
+            model_name=name.sql,
+            version_name=version_name,
             signatures=signatures,
             sample_input_data=sample_input_data,
             target_methods=target_methods,
-            comment=None,
-            metrics=None,
         )
 
     def write_table(self, name: str, dataframe: Any, mode: str = "overwrite") -> None:
@@ -158,17 +160,17 @@ class EmulatedAccount:
 
         if mode != "overwrite":
             raise ValueError(f"The emulated account only overwrites tables, got mode={mode!r}.")
-        table = ObjectName.parse(name)
+        table = Name.parse(name)
         assert table.database is not None and table.schema is not None, "table names must be qualified"
-        self.stages.run(f"CREATE DATABASE IF NOT EXISTS {table.database.sql}")
-        self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {table.database.sql}.{table.schema.sql}")
+        self.stages.run(f"CREATE DATABASE IF NOT EXISTS {sql(table.database)}")
+        self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {sql(table.database)}.{sql(table.schema)}")
         path = self.layout.root / "uploads" / f"{uuid.uuid4().hex}.parquet"
         path.parent.mkdir(exist_ok=True)
         dataframe.to_parquet(path, index=False)
         columns = ", ".join(
-            f"CAST({Identifier(c).quoted} AS DECIMAL(38, 0)) AS {Identifier(c).quoted}"
+            f"CAST({quoted(c)} AS DECIMAL(38, 0)) AS {quoted(c)}"
             if pd.api.types.is_integer_dtype(kind)
-            else Identifier(c).quoted
+            else quoted(c)
             for c, kind in dataframe.dtypes.items()
         )
         try:
@@ -184,22 +186,24 @@ class EmulatedAccount:
         """Table ``DB.SC.NAME``'s rows as a pandas frame, or None when it does not exist."""
         import fakesnow.server
 
-        table = ObjectName.parse(name)
+        table = Name.parse(name)
         assert table.database is not None and table.schema is not None, "table names must be qualified"
         with fakesnow.server.shared_fs.duck_conn.cursor() as duck:
             found = duck.execute(
                 "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
-                [table.database.value, table.schema.value, table.name.value],
+                [table.database, table.schema, table.name],
             ).fetchall()
             return duck.execute(f"SELECT * FROM {table.quoted}").df() if found else None
 
     def create_stage(self, name: str, *, encryption: str = "SNOWFLAKE_SSE") -> None:
         """``CREATE STAGE IF NOT EXISTS DB.SC.NAME`` (database and schema made if missing)."""
-        stage = ObjectName.parse(name)
+        stage = Name.parse(name)
         assert stage.database is not None and stage.schema is not None, "stage names must be qualified"
-        self.stages.run(f"CREATE DATABASE IF NOT EXISTS {stage.database.sql}")
-        self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {stage.database.sql}.{stage.schema.sql}")
+        self.stages.run(f"CREATE DATABASE IF NOT EXISTS {sql(stage.database)}")
+        self.stages.run(f"CREATE SCHEMA IF NOT EXISTS {sql(stage.database)}.{sql(stage.schema)}")
         self.stages.run(f"CREATE STAGE IF NOT EXISTS {stage.sql} ENCRYPTION = (TYPE = '{encryption}')")
+        if encryption == "SNOWFLAKE_SSE":  # recorded as for a client's CREATE STAGE (SHOW STAGES reports it)
+            self.stages.sse.add(stage.name)
 
     def stage_dir(self, location: str) -> Path:
         """The folder behind a stage location (``@DB.SC.STAGE/path``)."""

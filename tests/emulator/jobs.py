@@ -18,7 +18,17 @@ Parquet files and ``_SUCCESS`` into ``<output stage_location>/<JOB_NAME>/``. The
   :attr:`JobService.compute_pools` (a pool the account lacks gives no row, as Snowflake's ``LIKE`` does);
 - ``SYSTEM$GET_SERVICE_LOGS(?, ?, ?[, ?])``: the job log;
 - ``CALL <job>!spcs_cancel_job()``: cancels (error 2003 for a dropped service);
-- ``DROP SERVICE [IF EXISTS] <name> | IDENTIFIER(?)``: cancels a running job, forgets the service.
+- ``DROP SERVICE [IF EXISTS] <name> | IDENTIFIER(?)``: cancels a running job, forgets the service;
+- ``ALTER SERVICE <name> SUSPEND | RESUME``: the job reads ``SUSPENDED`` until resumed;
+- ``SHOW SERVICE INSTANCES IN SERVICE <name>``: one row per replica.
+
+Statuses are the emulator's own: DESCRIBE SERVICE's documented list (snowflake-ml's ``ServiceStatus``)
+and ``snowflake.ml.jobs``' ``JOB_STATUS`` (``CANCELLING``, ``CANCELLED``), both imported from
+snowflake-ml; any other value is an emulator error. Names follow Snowflake's identifier rules
+(:mod:`emulator.names`). A finished job service is kept :data:`RETENTION_DAYS` days on the emulator's
+clock (:meth:`JobService.advance_clock`), then DESCRIBE SERVICE answers "does not exist", as Snowflake
+does once a job's metadata is gone. :attr:`JobService.without_success` names jobs that write no
+``_SUCCESS`` (snowflake-ml never mentions the marker).
 """
 
 from __future__ import annotations
@@ -28,22 +38,33 @@ import re
 import shutil
 import threading
 import time
+import typing
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import yaml
+from snowflake.ml.jobs._utils.type_utils import JOB_STATUS
+from snowflake.ml.model._client.sql.service import ServiceStatus
 
 from airflow_snowflake_batch.backends.local import jobs as local_jobs
 from airflow_snowflake_batch.backends.local.layout import Layout, write_json_atomic
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName
-from airflow_snowflake_batch.job_status import BatchJobStatus
 from emulator.models import ModelStore
+from emulator.names import Name
 from emulator.server import Answer, Query, Rewrite, SqlError, status_answer
 from emulator.stages import StageFiles
+
+# Every status a job service may report: DESCRIBE SERVICE's documented list (snowflake-ml's
+# ServiceStatus mirrors it) and snowflake.ml.jobs' own JOB_STATUS (CANCELLING, CANCELLED).
+STATUSES = frozenset({s.value for s in ServiceStatus} | set(typing.get_args(JOB_STATUS)))
+_TERMINAL = frozenset({"DONE", "FAILED", "CANCELLED", "INTERNAL_ERROR", "DELETED"})
+# BCR-2093 (2025_06 bundle): finished job services are kept 14 days, then their metadata is gone.
+RETENTION_DAYS = 14
+# A TIMESTAMP_LTZ column as fakesnow's result encoding reads it (microseconds: other units come out shifted).
+_TIMESTAMP = pa.timestamp("us", "UTC")
 
 _EXECUTE = re.compile(r"^\s*EXECUTE\s+INFERENCE\s+JOB\s+SERVICE\b", re.I)
 _CLAUSES = {
@@ -68,6 +89,8 @@ _CANCEL = re.compile(r"^\s*CALL\s+(?P<name>\S+?)!spcs_cancel_job\(\)\s*;?\s*$", 
 _DROP = re.compile(
     r"^\s*DROP\s+SERVICE\s+(?P<exists>IF\s+EXISTS\s+)?(?P<name>IDENTIFIER\(\?\)|\S+?)\s*;?\s*$", re.I
 )
+_ALTER = re.compile(r"^\s*ALTER\s+SERVICE\s+(?P<name>\S+)\s+(?P<action>SUSPEND|RESUME)\s*;?\s*$", re.I)
+_INSTANCES = re.compile(r"^\s*SHOW\s+SERVICE\s+INSTANCES\s+IN\s+SERVICE\s+(?P<name>\S+?)\s*;?\s*$", re.I)
 _COLUMNS = [
     "name",
     "status",
@@ -84,39 +107,52 @@ _COLUMNS = [
 
 @dataclass
 class _Service:
-    name: ObjectName
+    name: Name
     compute_pool: str
     job_dir: Path
+    output_dir: Path
     replicas: int
-    created: int
+    created: datetime
+    writes_success: bool = True
     dropped: bool = False
-    submitted_on: float = field(default_factory=time.time)
+    suspended: bool = False
+    ended_at: float | None = None  # the emulator clock's time when a terminal status was first read
 
-    def status(self) -> str:
+    def status(self, now: float) -> str:
         state = local_jobs.state(self.name.sql, self.job_dir)
-        return state.status.value if state is not None else BatchJobStatus.INTERNAL_ERROR.value
+        # The local runner's status, checked against Snowflake's list rather than trusted.
+        status = str(state.status.value) if state is not None else "INTERNAL_ERROR"
+        if status not in STATUSES:
+            raise SqlError(999999, f"Emulator: job status {status!r} is not one Snowflake reports.", "XX000")
+        if self.suspended and status not in _TERMINAL:
+            return "SUSPENDED"
+        if status in _TERMINAL and self.ended_at is None:
+            self.ended_at = now
+        if status == "DONE" and not self.writes_success:
+            (self.output_dir / "_SUCCESS").unlink(missing_ok=True)
+        return status
 
     def completed_on(self) -> str | None:
         """When the job's status became terminal (its status file's last write), as TIMESTAMP_LTZ text."""
         state = local_jobs.state(self.name.sql, self.job_dir)
-        if state is None or not state.status.is_terminal:
+        if state is None or str(state.status.value) not in _TERMINAL:
             return None
         return _ltz(local_jobs.read_status(self.job_dir)["updated_on"])
 
-    def row(self) -> dict[str, Any]:
+    def row(self, now: float) -> dict[str, Any]:
         return {
-            "name": self.name.name.value,
-            "status": self.status(),
-            "database_name": self.name.database.value if self.name.database else None,
-            "schema_name": self.name.schema.value if self.name.schema else None,
+            "name": self.name.name,
+            "status": self.status(now),
+            "database_name": self.name.database,
+            "schema_name": self.name.schema,
             "compute_pool": self.compute_pool,
             "spec": yaml.safe_dump(
                 {"spec": {"containers": [{"name": "main", "image": "emulated", "env": {}}]}}
             ),
-            "target_instances": str(self.replicas),
-            "min_instances": str(self.replicas),
-            "max_instances": str(self.replicas),
-            "created_on": str(self.created),
+            "target_instances": self.replicas,
+            "min_instances": self.replicas,
+            "max_instances": self.replicas,
+            "created_on": self.created,
         }
 
 
@@ -130,18 +166,43 @@ class JobService:
         self.history_error: SqlError | None = None
         #: The account's compute pools and their instance family (CREATE COMPUTE POOL's INSTANCE_FAMILY).
         self.compute_pools: dict[str, str] = {"POOL": "CPU_X64_S"}
+        self.without_success: set[str] = set()  # job names (as stored) whose job writes no _SUCCESS
+        self._clock_offset = 0.0
         self._live: dict[str, _Service] = {}
         self._history: list[_Service] = []
         self._lock = threading.Lock()
 
+    # -- test knobs --------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The emulator's clock (seconds since the epoch), which :meth:`advance_clock` moves on."""
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, days: float) -> None:
+        """Move the emulator's clock on, e.g. past :data:`RETENTION_DAYS` to expire finished jobs."""
+        self._clock_offset += days * 86400
+
+    def reset_clock(self) -> None:
+        """Back to real time (the account is shared by a test session: a test that moves it puts it back)."""
+        self._clock_offset = 0.0
+
+    def _expire(self) -> None:
+        """Forget finished services older than the retention (their metadata is gone on Snowflake)."""
+        cutoff = self.now() - RETENTION_DAYS * 86400
+        with self._lock:
+            for key, service in list(self._live.items()):
+                if service.ended_at is not None and service.ended_at < cutoff:
+                    del self._live[key]
+
     def handle(self, query: Query) -> Answer | Rewrite | None:
         text, params = query.text, list(query.params or ())
+        self._expire()
         if _EXECUTE.match(text):
             if query.describe_only:
                 return status_answer("")
             return self._execute(text)
         if match := _DESCRIBE.match(text):
-            return _rows([self._service(self._name(match["name"], params)).row()])
+            return _rows([self._service(self._name(match["name"], params)).row(self.now())])
         if match := _SHOW.match(text):
             return self._show(match["like"], match["schema"])
         if match := _POOLS.match(text):
@@ -149,14 +210,36 @@ class JobService:
         if _HISTORY.search(text):
             return self._job_history(text, params)
         if _LOGS.search(text):
-            service = self._service(ObjectName.parse(str(params[0])))
+            service = self._service(Name.parse(str(params[0])))
             lines = local_jobs.logs(service.job_dir).splitlines()
             limit = int(params[3]) if len(params) > 3 else 0
             return Answer(
                 pa.table({"SYSTEM$GET_SERVICE_LOGS": ["\n".join(lines[-limit:] if limit else lines)]})
             )
+        if match := _ALTER.match(text):
+            service = self._service(Name.parse(match["name"]))
+            service.suspended = match["action"].upper() == "SUSPEND"
+            return status_answer("Statement executed successfully.")
+        if match := _INSTANCES.match(text):
+            service = self._service(Name.parse(match["name"]))
+            status = service.status(self.now())
+            return Answer(
+                pa.table(
+                    {
+                        "database_name": [service.name.database] * service.replicas,
+                        "schema_name": [service.name.schema] * service.replicas,
+                        "service_name": [service.name.name] * service.replicas,
+                        "service_status": [status] * service.replicas,
+                        "instance_id": [str(i) for i in range(service.replicas)],
+                        "status": [status] * service.replicas,
+                        "spec_digest": ["emulated"] * service.replicas,
+                        "creation_time": pa.array([service.created] * service.replicas, _TIMESTAMP),
+                        "start_time": pa.array([service.created] * service.replicas, _TIMESTAMP),
+                    }
+                )
+            )
         if match := _CANCEL.match(text):
-            service = self._service(ObjectName.parse(match["name"]))
+            service = self._service(Name.parse(match["name"]))
             local_jobs.cancel(service.name.sql, service.job_dir, self.layout)
             return status_answer(f"Job {service.name.sql} cancelled.")
         if match := _DROP.match(text):
@@ -176,12 +259,12 @@ class JobService:
                 "SQL compilation error: EXECUTE INFERENCE JOB SERVICE needs a specification, FROM and MODEL.",
             )
         spec = yaml.safe_load(re.sub(r"\\(.)|''", lambda m: m.group(1) or "'", found["spec"]))
-        model = ObjectName.parse(found["model"])
+        model = Name.parse(found["model"])
         name = (
-            ObjectName.parse(found["name"])
+            Name.parse(found["name"])
             if found["name"]
-            else ObjectName(
-                name=Identifier(f"BATCH_INFERENCE_{uuid.uuid4().hex[:12].upper()}"),
+            else Name(
+                name=f"BATCH_INFERENCE_{uuid.uuid4().hex[:12].upper()}",
                 schema=model.schema,
                 database=model.database,
             )
@@ -191,7 +274,7 @@ class JobService:
                 raise SqlError(2002, f"Object '{name.sql}' already exists.", "42710")
         version = self.models.resolve(model, found["version"])
         function = self.models.function_entry(model, version, found["function"] or "")
-        output = spec["output"]["stage_location"].rstrip("/") + "/" + name.name.value + "/"
+        output = spec["output"]["stage_location"].rstrip("/") + "/" + name.name + "/"
         output_dir = self.stages.folder(output)
         if output_dir.is_dir() and any(p.is_file() for p in output_dir.rglob("*")):
             if spec["output"].get("mode", "error") == "error":
@@ -219,9 +302,9 @@ class JobService:
             {
                 "job_id": name.sql,
                 "workspace": str(self.layout.root),
-                "database": name.database.value if name.database else None,
-                "schema": name.schema.value if name.schema else None,
-                "version_dir": str(self.models.registry.version_dir(model, Identifier(version))),
+                "database": name.database,
+                "schema": name.schema,
+                "version_dir": str(self.models.version_dir(model, version)),
                 "target_method": function["target_method"],
                 "input_dir": str(input_dir),
                 "scratch_input": str(scratch) if scratch else None,
@@ -232,8 +315,17 @@ class JobService:
                 "column_handling": {},
             },
         )
-        local_jobs.write_status(job_dir, BatchJobStatus.PENDING, "Submitted.")
-        service = _Service(name, found["pool"] or "", job_dir, replicas, len(self._history))
+        # The local runner's status file takes any enum member: snowflake-ml's own PENDING.
+        local_jobs.write_status(job_dir, ServiceStatus.PENDING, "Submitted.")  # type: ignore[arg-type]
+        service = _Service(
+            name,
+            found["pool"] or "",
+            job_dir,
+            output_dir,
+            replicas,
+            datetime.fromtimestamp(self.now(), timezone.utc),
+            writes_success=name.name not in self.without_success,
+        )
         with self._lock:
             self._live[name.sql] = service
             self._history.append(service)
@@ -244,17 +336,17 @@ class JobService:
     # -- look-ups ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _name(token: str, params: list[Any]) -> ObjectName:
+    def _name(token: str, params: list[Any]) -> Name:
         if token.upper().startswith("IDENTIFIER("):
             if not params:
                 raise SqlError(1003, "IDENTIFIER(?) without a bound value.")
             token = str(params[0])
         try:
-            return ObjectName.parse(token)
-        except ValueError as exc:
+            return Name.parse(token)
+        except SqlError as exc:
             raise SqlError(2003, f"Service '{token}' does not exist or not authorized.") from exc
 
-    def _service(self, name: ObjectName) -> _Service:
+    def _service(self, name: Name) -> _Service:
         with self._lock:
             service = self._live.get(name.sql)
         if service is None:
@@ -264,11 +356,15 @@ class JobService:
     def _show(self, like: str | None, schema: str | None) -> Answer:
         with self._lock:
             services = list(self._live.values())
+        wanted = Name.parse(f"{schema}.X") if schema is not None else None
         rows = [
-            s.row()
+            s.row(self.now())
             for s in services
-            if (like is None or like == s.name.name.value)
-            and (schema is None or ObjectName.parse(f"{schema}.X").schema == s.name.schema)
+            if (like is None or like == s.name.name)
+            and (
+                wanted is None
+                or (wanted.database or s.name.database, wanted.schema) == (s.name.database, s.name.schema)
+            )
         ]
         return _rows(rows)
 
@@ -280,11 +376,7 @@ class JobService:
         wanted = [str(p) for p in params]
         rows = []
         for s in services:
-            values = [
-                s.name.database.value if s.name.database else "",
-                s.name.schema.value if s.name.schema else "",
-                s.name.name.value,
-            ]
+            values = [s.name.database or "", s.name.schema or "", s.name.name]
             if wanted and values[-len(wanted) :] != wanted[-3:]:
                 continue
             rows.append(
@@ -292,9 +384,9 @@ class JobService:
                     "DATABASE_NAME": values[0],
                     "SCHEMA_NAME": values[1],
                     "NAME": values[2],
-                    "STATUS": s.status(),
+                    "STATUS": s.status(self.now()),
                     "COMPUTE_POOL_NAME": s.compute_pool,
-                    "CREATED_TIME": _ltz(s.submitted_on),
+                    "CREATED_TIME": _ltz(s.created.timestamp()),
                     "COMPLETED_TIME": s.completed_on(),
                     "PARAMETERS": json.dumps({"REPLICAS": s.replicas}),
                 }
@@ -335,7 +427,7 @@ class JobService:
             )
         )
 
-    def _drop(self, name: ObjectName, *, if_exists: bool) -> Answer:
+    def _drop(self, name: Name, *, if_exists: bool) -> Answer:
         with self._lock:
             service = self._live.pop(name.sql, None)
         if service is None:
@@ -344,7 +436,7 @@ class JobService:
             raise SqlError(2003, f"Service '{name.sql}' does not exist or not authorized.", "42S02")
         local_jobs.cancel(name.sql, service.job_dir, self.layout)
         service.dropped = True
-        return status_answer(f"{name.name.value} successfully dropped.")
+        return status_answer(f"{name.name} successfully dropped.")
 
     def stop_all(self) -> None:
         """Stop every job process still running (fixture teardown)."""
@@ -358,5 +450,17 @@ def _ltz(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(sep=" ")
 
 
+# SHOW/DESCRIBE SERVICE column types as Snowflake returns them: instance counts are numbers and
+# created_on a TIMESTAMP_LTZ (a client reads a datetime), the rest text.
+_TYPES = {
+    "target_instances": pa.int64(),
+    "min_instances": pa.int64(),
+    "max_instances": pa.int64(),
+    "created_on": _TIMESTAMP,
+}
+
+
 def _rows(rows: list[dict[str, Any]]) -> Answer:
-    return Answer(pa.table({c: pa.array([r.get(c) for r in rows], pa.string()) for c in _COLUMNS}))
+    return Answer(
+        pa.table({c: pa.array([r.get(c) for r in rows], _TYPES.get(c, pa.string())) for c in _COLUMNS})
+    )

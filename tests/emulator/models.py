@@ -1,8 +1,10 @@
 """The emulated model registry: models stored by the local backend's registry, shown as Snowflake shows them.
 
-Models are logged with :class:`~airflow_snowflake_batch.backends.local.registry.LocalRegistry` (the
-same cloudpickle + signature manifest the local backend uses) into the emulator's workspace. The
-registry statements snowflake-ml sends are answered from it:
+Models are logged with :class:`~airflow_snowflake_batch.local.LocalWorkspace` ``.log_model`` (the
+local backend's registry: cloudpickle + a signature manifest) into the emulator's workspace, the one
+storage the emulator borrows (a gap listed in README.md); names are parsed by the emulator's own
+:mod:`emulator.names` and reach the workspace only as text. The registry statements snowflake-ml
+sends are answered from it:
 
 - ``SHOW MODELS [LIKE 'M'] IN SCHEMA DB.SC``
 - ``SHOW VERSIONS [LIKE 'V'] IN MODEL DB.SC.M`` (with ``model_spec``: a minimal legacy model.yaml
@@ -25,9 +27,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from airflow_snowflake_batch.backends.local.layout import Layout, read_json
-from airflow_snowflake_batch.backends.local.registry import MANIFEST_FILE, LocalRegistry, load_function
-from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, read_json
+from airflow_snowflake_batch.backends.local.registry import MANIFEST_FILE, load_function
+from emulator.names import Name, identifier
 from emulator.rewrites import closing_paren
 from emulator.server import Answer, SqlError
 
@@ -48,7 +50,7 @@ _MODEL_CALL = re.compile(
 
 @dataclass(frozen=True)
 class _Version:
-    model: ObjectName
+    model: Name
     name: str
     functions: list[dict[str, Any]]
     directory: Path
@@ -58,8 +60,10 @@ class ModelStore:
     """Registry answers and real scoring over a :class:`LocalRegistry` in the emulator's workspace."""
 
     def __init__(self, layout: Layout) -> None:
+        from airflow_snowflake_batch.local import LocalWorkspace
+
         self.layout = layout
-        self.registry = LocalRegistry(layout)
+        self.workspace = LocalWorkspace(layout.root)
         self._loaded: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
@@ -69,18 +73,30 @@ class ModelStore:
         if match := _SHOW_MODELS.match(text):
             return self._show_models(_schema_of(match["schema"]), match["like"])
         if match := _SHOW_VERSIONS.match(text):
-            return self._show_versions(ObjectName.parse(match["model"]), match["like"])
+            return self._show_versions(Name.parse(match["model"]), match["like"])
         if match := _SHOW_FUNCTIONS.match(text):
-            return self._show_functions(ObjectName.parse(match["model"]), match["version"])
+            return self._show_functions(Name.parse(match["model"]), match["version"])
         return None
 
-    def _index(self, model: ObjectName) -> dict[str, Any] | None:
-        path = self.layout.model_dir(model) / "model.json"
+    def _model_dir(self, model: Name) -> Path:
+        # The workspace parses the emulator's own rendering of the name (text is its whole API).
+        return self.layout.model_dir(self.workspace.name(model.sql))
+
+    def _index(self, model: Name) -> dict[str, Any] | None:
+        path = self._model_dir(model) / "model.json"
         return read_json(path) if path.is_file() else None
 
-    def _show_models(self, schema: tuple[Identifier, Identifier], like: str | None) -> Answer:
+    def version_dir(self, model: Name, version: str) -> Path:
+        """The stored version's folder (absent when there is no such version)."""
+        versions = self._model_dir(model) / "versions"
+        for folder in sorted(versions.iterdir()) if versions.is_dir() else ():
+            if identifier_of(folder.name).value == version:
+                return folder
+        return versions / "missing"
+
+    def _show_models(self, schema: tuple[str, str], like: str | None) -> Answer:
         rows = []
-        folder = self.layout.root / "models" / schema[0].value / schema[1].value
+        folder = self.layout.root / "models" / schema[0] / schema[1]
         for path in sorted(folder.glob("*/model.json")) if folder.is_dir() else ():
             name = path.parent.name
             if like is not None and not _like(like, name):
@@ -90,8 +106,8 @@ class ModelStore:
                 {
                     "created_on": "2026-01-01 00:00:00",
                     "name": name,
-                    "database_name": schema[0].value,
-                    "schema_name": schema[1].value,
+                    "database_name": schema[0],
+                    "schema_name": schema[1],
                     "comment": None,
                     "owner": "EMULATOR",
                     "default_version_name": index["default"],
@@ -114,7 +130,7 @@ class ModelStore:
             ],
         )
 
-    def _show_versions(self, model: ObjectName, like: str | None) -> Answer:
+    def _show_versions(self, model: Name, like: str | None) -> Answer:
         index = self._index(model)
         if index is None:
             raise SqlError(2003, f"Model '{model.sql}' does not exist or not authorized.")
@@ -136,9 +152,9 @@ class ModelStore:
                     "name": name,
                     "aliases": json.dumps(sorted(aliases.get(name, []))),
                     "comment": entry.get("comment"),
-                    "database_name": model.database.value if model.database else None,
-                    "schema_name": model.schema.value if model.schema else None,
-                    "model_name": model.name.value,
+                    "database_name": model.database,
+                    "schema_name": model.schema,
+                    "model_name": model.name,
                     "is_default_version": str(name == index["default"]).lower(),
                     "functions": json.dumps([f["name"] for f in version.functions]),
                     "metadata": json.dumps({"metrics": entry.get("metrics") or {}}),
@@ -170,8 +186,8 @@ class ModelStore:
             ],
         )
 
-    def _show_functions(self, model: ObjectName, version: str) -> Answer:
-        found = self._version(model, Identifier.parse(version).value)
+    def _show_functions(self, model: Name, version: str) -> Answer:
+        found = self._version(model, identifier(version))
         rows = [
             {
                 "name": f["name"],
@@ -182,12 +198,12 @@ class ModelStore:
         ]
         return _table(rows, ["name", "return_type", "language"])
 
-    def resolve(self, model: ObjectName, version: str | None) -> str:
+    def resolve(self, model: Name, version: str | None) -> str:
         """A version name from a version, an alias, or None (the default), or error 2003."""
         index = self._index(model)
         if index is None:
             raise SqlError(2003, f"Model '{model.sql}' does not exist or not authorized.")
-        wanted = Identifier.parse(version or "DEFAULT").value
+        wanted = identifier(version or "DEFAULT")
         names = [v["name"] for v in index["versions"]]
         system = {"DEFAULT": index["default"], "FIRST": names[0], "LAST": names[-1]}
         found = system.get(wanted) or index["aliases"].get(wanted) or (wanted if wanted in names else None)
@@ -197,7 +213,7 @@ class ModelStore:
             )
         return found
 
-    def function_entry(self, model: ObjectName, version: str, function: str) -> dict[str, Any]:
+    def function_entry(self, model: Name, version: str, function: str) -> dict[str, Any]:
         """A function of a version by target method or SQL name; the only one when ``function`` is empty."""
         functions = self._version(model, version).functions
         for entry in functions:
@@ -205,8 +221,8 @@ class ModelStore:
                 return entry
         raise SqlError(2003, f"Model {model.sql} version {version} has no function {function!r}.")
 
-    def _version(self, model: ObjectName, name: str) -> _Version:
-        directory = self.registry.version_dir(model, Identifier(name))
+    def _version(self, model: Name, name: str) -> _Version:
+        directory = self.version_dir(model, name)
         manifest = directory / MANIFEST_FILE
         if not manifest.is_file():
             raise SqlError(2003, f"Model version '{name}' of '{model.sql}' does not exist or not authorized.")
@@ -220,10 +236,10 @@ class ModelStore:
         while match := _MODEL_CALL.search(text, pos):
             end = closing_paren(text, match.end())
             args = text[match.end() : end]
-            model = ObjectName.parse(match["model"])
+            model = Name.parse(match["model"])
             call = (
-                f"PARSE_JSON({SCORE_FUNCTION}('{model.sql}', '{Identifier.parse(match['version']).value}', "
-                f"'{Identifier.parse(match['fn']).value}', TO_JSON(ARRAY_CONSTRUCT({args}))))"
+                f"PARSE_JSON({SCORE_FUNCTION}('{model.sql}', '{identifier(match['version'])}', "
+                f"'{identifier(match['fn'])}', TO_JSON(ARRAY_CONSTRUCT({args}))))"
             )
             out += [text[pos : match.start()], call]
             pos = end + 1
@@ -246,14 +262,14 @@ class ModelStore:
         import pandas as pd
 
         model_name, version, fn = models[0].as_py(), versions[0].as_py(), functions[0].as_py()
-        loaded = self._function(ObjectName.parse(model_name), version, fn)
+        loaded = self._function(Name.parse(model_name), version, fn)
         rows = [json.loads(a) for a in args.to_pylist()]
         features = pd.DataFrame([row[: len(loaded.inputs)] for row in rows], columns=loaded.input_names)
         outputs = loaded.run(features, loaded.resolve_params({}))
         records = outputs.to_dict(orient="records")
         return pa.array([json.dumps(r, default=_plain) for r in records], pa.string())
 
-    def _function(self, model: ObjectName, version: str, fn: str) -> Any:
+    def _function(self, model: Name, version: str, fn: str) -> Any:
         key = (model.sql, f"{version}!{fn}")
         with self._lock:
             if key not in self._loaded:
@@ -267,8 +283,8 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def _schema_of(text: str) -> tuple[Identifier, Identifier]:
-    parts = ObjectName.parse(text.strip() + ".X")
+def _schema_of(text: str) -> tuple[str, str]:
+    parts = Name.parse(text.strip() + ".X")
     if parts.database is None or parts.schema is None:
         raise SqlError(1003, f"Expected DATABASE.SCHEMA, got {text!r}.")
     return parts.database, parts.schema
@@ -279,7 +295,7 @@ def _like(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name, re.I) is not None
 
 
-def _model_spec(model: ObjectName, version: _Version) -> dict[str, Any]:
+def _model_spec(model: Name, version: _Version) -> dict[str, Any]:
     """The smallest legacy model.yaml snowflake-ml's ``parse_model_spec`` accepts, with the real signatures."""
     import snowflake.ml.version as ml_version
 
@@ -295,7 +311,7 @@ def _model_spec(model: ObjectName, version: _Version) -> dict[str, Any]:
         "metadata": None,
         "model_type": "sklearn",
         "models": {},
-        "name": model.name.value,
+        "name": model.name,
         "signatures": {f["target_method"]: f["signature"] for f in version.functions},
         "version": "2023-12-01",
         "min_snowpark_ml_version": "1.0.0",

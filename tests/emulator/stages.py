@@ -13,8 +13,11 @@ Stages are fakesnow's own (``CREATE STAGE``, ``PUT``, ``LIST`` are fakesnow's): 
   for ``FORCE = TRUE`` and a qualified ``FORMAT_NAME`` only as a string, so the pattern becomes a
   ``FILES`` list, ``FORCE = FALSE`` is dropped and the format name is quoted;
 - ``LIST @stage/path/`` (fakesnow lists whole stages only): names as Snowflake gives them,
-  ``<stage in lower case>/<path>/<file>``;
+  ``<stage in lower case>/<path>/<file>``, with ``size``, ``md5`` and ``last_modified`` (RFC 1123 text);
 - ``REMOVE @stage/path``: deletes the files under the path;
+- a LIST, REMOVE or COPY location with a quoted stage name or a special character in its path must be
+  single-quoted (``'@DB.SC."my stage"/p/'``), as LIST's page requires; unquoted it is a compilation error
+  (``names.Stage``).
 - ``SHOW STAGES``: fakesnow ignores ``LIKE`` and ``ENCRYPTION``; the emulator filters by name and
   reports stages created with ``TYPE = 'SNOWFLAKE_SSE'`` as ``INTERNAL NO CSE``, as Snowflake does.
 """
@@ -32,7 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from airflow_snowflake_batch.identifiers import ObjectName, StageLocation
+from emulator.names import Name, Stage, sql
 from emulator.server import Answer, Rewrite, SqlError
 
 _UNLOAD = re.compile(
@@ -48,17 +51,19 @@ _INFER_COLUMNS = re.compile(
 )
 _INFER_LOCATION = re.compile(r"LOCATION\s*=>\s*'(?P<location>[^']+)'", re.I)
 _INFER_FILES = re.compile(r"FILES\s*=>\s*\((?P<files>[^)]*)\)", re.I)
-_COPY_LOAD = re.compile(r"^\s*COPY\s+INTO\s+(?P<table>[^\s'(]+)\s+FROM\s+(?P<location>@\S+)\s", re.I | re.S)
+# A location: single-quoted (with '' escapes), or unquoted up to the next space (names.Stage checks it).
+_LOCATION = r"(?P<location>'(?:[^'\\]|''|\\.)*'|@.+?)"
+_COPY_LOAD = re.compile(rf"^\s*COPY\s+INTO\s+(?P<table>[^\s'(]+)\s+FROM\s+{_LOCATION}\s", re.I | re.S)
 _PATTERN = re.compile(r"\s+PATTERN\s*=\s*'(?P<pattern>(?:[^']|'')*)'", re.I)
 _FORMAT_NAME = re.compile(r"FORMAT_NAME\s*=\s*(?P<name>[^\s')]+)", re.I)
 _FORCE_FALSE = re.compile(r"\s+FORCE\s*=\s*FALSE\b", re.I)
-_LIST = re.compile(r"^\s*(?:LIST|LS)\s+(?P<location>@\S+?)\s*;?\s*$", re.I)
+_LIST = re.compile(rf"^\s*(?:LIST|LS)\s+{_LOCATION}\s*;?\s*$", re.I)
 _CREATE_SSE_STAGE = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?STAGE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>\S+)\s.*SNOWFLAKE_SSE",
     re.I | re.S,
 )
 _SHOW_STAGES = re.compile(r"^\s*SHOW\s+STAGES(?:\s+LIKE\s+'(?P<like>[^']*)')?", re.I)
-_REMOVE = re.compile(r"^\s*(?:REMOVE|RM)\s+(?P<location>@\S+?)\s*;?\s*$", re.I)
+_REMOVE = re.compile(rf"^\s*(?:REMOVE|RM)\s+{_LOCATION}\s*;?\s*$", re.I)
 
 INFER_SCHEMA_MAX_FILES = 1000
 # Arrow types → the Snowflake types INFER_SCHEMA reports.
@@ -98,15 +103,16 @@ class StageFiles:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: Any = None
-        self._sse: set[str] = set()  # stages created with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')
+        self.sse: set[str] = set()  # stages created with ENCRYPTION = (TYPE = 'SNOWFLAKE_SSE')
 
-    def folder(self, location: str | StageLocation) -> Path:
+    def folder(self, location: str | Stage) -> Path:
+        """The folder of a stage location (a test's own string is not held to a statement's quoting)."""
         from fakesnow.transforms import stage
 
-        parsed = location if isinstance(location, StageLocation) else StageLocation.parse(location)
+        parsed = location if isinstance(location, Stage) else Stage.parse(location, strict=False)
         name = parsed.stage
         assert name.database is not None and name.schema is not None, "stage locations must be qualified"
-        root = Path(stage.internal_dir(f"{name.database.value}.{name.schema.value}.{name.name.value}"))
+        root = Path(stage.internal_dir(f"{name.database}.{name.schema}.{name.name}"))
         return root.joinpath(*parsed.path.strip("/").split("/")) if parsed.path.strip("/") else root
 
     def handle(self, text: str) -> Answer | Rewrite | None:
@@ -118,7 +124,7 @@ class StageFiles:
             columns = self._infer_columns(match["args"])
             return Answer(pa.table({"COLUMN_NAME": list(columns), "TYPE": list(columns.values())}))
         if match := _CREATE_SSE_STAGE.match(text):
-            self._sse.add(ObjectName.parse(match["name"]).name.value)
+            self.sse.add(Name.parse(match["name"]).name)
             return None
         if match := _SHOW_STAGES.match(text):
             return self._show_stages(text, match["like"])
@@ -203,7 +209,7 @@ class StageFiles:
                 r for r in rows if re.fullmatch(like.replace("%", ".*").replace("_", "."), r["name"], re.I)
             ]
         for row in rows:
-            if row["name"] in self._sse and row["type"] == "INTERNAL":
+            if row["name"] in self.sse and row["type"] == "INTERNAL":
                 row["type"] = "INTERNAL NO CSE"
         columns = self.run(text).column_names
         return Answer(
@@ -215,13 +221,13 @@ class StageFiles:
             )
         )
 
-    def _exists(self, stage: ObjectName) -> bool:
+    def _exists(self, stage: Name) -> bool:
         assert stage.database is not None and stage.schema is not None, "stage locations must be qualified"
-        rows = self.run(f"SHOW STAGES IN SCHEMA {stage.database.sql}.{stage.schema.sql}").to_pylist()
-        return any(r["name"] == stage.name.value for r in rows)
+        rows = self.run(f"SHOW STAGES IN SCHEMA {sql(stage.database)}.{sql(stage.schema)}").to_pylist()
+        return any(r["name"] == stage.name for r in rows)
 
     def _list(self, location: str) -> Answer:
-        parsed = StageLocation.parse(location)
+        parsed = Stage.parse(location)
         # Snowflake: LIST of a missing stage is "SQL compilation error: Stage '...' does not exist or
         # not authorized." (002003), where fakesnow lists nothing.
         if not self._exists(parsed.stage):
@@ -230,10 +236,12 @@ class StageFiles:
                 f"SQL compilation error:\nStage '{parsed.stage.sql}' does not exist or not authorized.",
                 "02000",
             )
-        root = self.folder(StageLocation(stage=parsed.stage, path=""))
+        root = self.folder(Stage(stage=parsed.stage, path=""))
         folder = self.folder(parsed)
         files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-        prefix = parsed.stage.name.value.lower()
+        prefix = parsed.stage.name.lower()
+        # LIST's columns as Snowflake types them: name, size (NUMBER), md5 (hex text) and last_modified,
+        # an RFC 1123 date string ("Mon, 30 Nov 2026 04:47:14 GMT"), not a TIMESTAMP.
         return Answer(
             pa.table(
                 {
@@ -241,8 +249,7 @@ class StageFiles:
                         [f"{prefix}/{p.relative_to(root).as_posix()}" for p in files], pa.string()
                     ),
                     "size": pa.array([p.stat().st_size for p in files], pa.int64()),
-                    # LIST's md5 and last_modified (RFC 1123, GMT), as Snowflake lists them.
-                    "md5": pa.array([hashlib.md5(p.read_bytes()).hexdigest() for p in files], pa.string()),
+                    "md5": pa.array([hashlib.md5(p.read_bytes()).hexdigest() for p in files], pa.string()),  # noqa: S324 - LIST reports MD5
                     "last_modified": pa.array(
                         [formatdate(p.stat().st_mtime, usegmt=True) for p in files], pa.string()
                     ),
@@ -251,7 +258,7 @@ class StageFiles:
         )
 
     def _remove(self, location: str) -> Answer:
-        folder = self.folder(location)
+        folder = self.folder(Stage.parse(location))
         removed = sorted(str(p) for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
         if folder.is_dir():
             shutil.rmtree(folder)
@@ -265,10 +272,11 @@ class StageFiles:
         )
 
     def _copy_load(self, text: str, location: str) -> Rewrite:
+        parsed = Stage.parse(location)
         rewritten = _FORMAT_NAME.sub(lambda m: f"FORMAT_NAME = '{m['name']}'", _FORCE_FALSE.sub("", text))
         if pattern := _PATTERN.search(rewritten):
             regex = re.compile(pattern["pattern"].replace("''", "'"))
-            folder = self.folder(location)
+            folder = self.folder(parsed)
             names = (
                 sorted(
                     str(p.relative_to(folder))

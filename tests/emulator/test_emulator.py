@@ -57,3 +57,26 @@ def test_registry_run_and_run_batch_score_for_real(
     assert (folder / "_SUCCESS").is_file()
     rows = pq.read_table(sorted(folder.glob("*.parquet"))).to_pandas()
     assert sorted(rows["output_feature_0"]) == pytest.approx(sorted(expected))
+
+
+def test_the_emulator_takes_no_naming_or_status_rule_from_the_provider() -> None:
+    """The emulator answers as Snowflake does, from Snowflake's docs and snowflake-ml: were it to import the
+    provider's identifier parser or job statuses, it would agree with the provider whatever Snowflake does."""
+    import ast
+    from pathlib import Path
+
+    forbidden = {"airflow_snowflake_batch.identifiers", "airflow_snowflake_batch.job_status"}
+    found = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.name.startswith("test_"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [f"{path.name}:{node.lineno} {name}" for name in names if name in forbidden]
+    assert found == []

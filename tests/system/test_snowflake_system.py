@@ -157,7 +157,13 @@ def test_a_batch_job_is_submitted_watched_by_the_trigger_and_loaded(hook: Any) -
             event.message,
             hook.get_job_logs(start.job_id),
         )
-        assert "_SUCCESS" in hook.list_files(start.output_location)
+        # snowflake-ml 2.6 never mentions _SUCCESS and no Snowflake page found documents it (issue 18 item 4):
+        # the provider takes a DONE job as finished either way (its status stands in, with a WARNING); this
+        # records which one a real account does.
+        assert "_SUCCESS" in hook.list_files(start.output_location), (
+            f"A real batch job ended DONE without _SUCCESS in {start.output_location.sql}: the job's status "
+            "stands in for the marker (issue 18 item 4); make that the documented default."
+        )
 
         session = hook.backend.session
         inputs = session.table(
@@ -178,13 +184,27 @@ def test_a_batch_job_is_submitted_watched_by_the_trigger_and_loaded(hook: Any) -
 
 @batch
 def test_cancel_stops_a_submitted_job(hook: Any) -> None:
-    from airflow_snowflake_batch.job_status import BatchJobStatus
+
+    from airflow_snowflake_batch.backends import snowflake_sql
+    from airflow_snowflake_batch.identifiers import ObjectName
+    from airflow_snowflake_batch.inference.jobs import Action, decide
 
     start = _start_job(hook)
     try:
         hook.cancel_job(start.job_id)
         state = hook.wait_for_job(start.job_id, poll_interval=10, deadline=time.time() + 600)
-        assert state.status is BatchJobStatus.CANCELLED, state
+        # What DESCRIBE SERVICE itself says after spcs_cancel_job() (issue 18 item 5): snowflake-ml's
+        # JOB_STATUS has CANCELLED, DESCRIBE SERVICE's documented list has no cancel status at all.
+        (row,) = hook.backend._run(snowflake_sql.describe_service(ObjectName.parse(start.job_id)))
+        raw = str(row.as_dict().get("status"))
+        assert raw == "CANCELLED", (
+            f"DESCRIBE SERVICE reports {raw!r} after a cancel (provider reads {state.status})"
+        )
+        # Whatever it reports, the outcome is the cancelled one: never success, and a retry submits anew.
+        assert state.status.is_cancelled and not state.status.is_success, state
+        name = ObjectName.parse(start.job_id)
+        retry = decide([name, ObjectName.parse(start.job_id + "_T2")], {name: state}.get, lambda _: False)
+        assert retry.action is Action.SUBMIT, retry
         assert "_SUCCESS" not in hook.list_files(start.output_location)
         hook.cancel_job(start.job_id)  # cancelling a job that already ended is a no-op
     finally:

@@ -72,9 +72,9 @@ def conn_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 @pytest.fixture
 def snowpark_session_factory(session: Any) -> Any:
-    """Patch the provider's SnowflakeHook.get_snowpark_session (our hook adds the QUERY_TAG on top)."""
+    """Patch the hook's session creation (``get_snowpark_session`` then tags it)."""
     with mock.patch(
-        "airflow.providers.snowflake.hooks.snowflake.SnowflakeHook.get_snowpark_session",
+        "airflow_snowflake_batch.hooks.batch_inference_base.SnowflakeBatchInferenceBaseHook._connect",
         autospec=True,
         return_value=session,
     ) as factory:

@@ -141,3 +141,12 @@ def route_job_statements(sql_log: SqlLog, lookup: Callable[[str], Any]) -> Any:
     sql_log.answer(r"^DESCRIBE SERVICE ", describe)
     sql_log.answer(r"^CALL \S+!SPCS_CANCEL_JOB\(\)", cancel)
     return mock.patch("snowflake.ml.jobs.MLJob", side_effect=lambda job_id, session=None: lookup(job_id))
+
+
+def session_tag(task_tag: dict[str, str]) -> dict[str, str]:
+    """The one ``update_query_tag`` a session gets: the Airflow and Snowflake provider versions (as
+    ``SnowflakeHook.get_snowpark_session`` adds) and the task's dag, task and run."""
+    from airflow import __version__ as airflow_version
+    from airflow.providers.snowflake import __version__ as provider_version
+
+    return {"airflow_version": airflow_version, "airflow_provider_version": provider_version, **task_tag}

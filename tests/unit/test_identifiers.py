@@ -171,3 +171,18 @@ def test_feature_column_follows_snowflake_ml_naming_rules(feature):
     except ValueError:
         normalized = None
     assert feature_column(feature, normalized=True) == normalized
+
+
+def test_a_stage_name_needing_double_quotes_is_single_quoted_for_list_and_refused_for_a_load() -> None:
+    """Issue 18 item 6: LIST's page requires single quotes around such a location (e.g. '@"my stage"')."""
+    from airflow_snowflake_batch.exceptions import InvalidIdentifierError
+    from airflow_snowflake_batch.identifiers import StageLocation
+
+    quoted = StageLocation.parse('@DB.SC."my stage"/p')
+    assert quoted.statement_sql == "'@DB.SC.\"my stage\"/p/'"
+    assert StageLocation.parse('@DB."sc".OUT/p').statement_sql == "'@DB.\"sc\".OUT/p/'"
+    assert StageLocation.parse("@db.sc.out/p").statement_sql == "@DB.SC.OUT/p/"
+    with pytest.raises(
+        InvalidIdentifierError, match="COPY INTO a table is not documented for a quoted stage"
+    ):
+        quoted.check_loadable()

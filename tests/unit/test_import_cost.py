@@ -137,3 +137,17 @@ def test_operators_default_connection_is_the_hooks():
         task_id="b", model_name="M", input_table="T", compute_pool="P", output_stage_location="@OUT"
     )
     assert op.snowflake_conn_id == DEFAULT_CONN_ID
+
+
+def test_the_local_backend_submits_without_the_scoring_stack():
+    """A task that submits a local job, lists files or loads results imports no pandas, numpy or pyarrow:
+    only the job process (and a warehouse task, when it scores) needs them (~0.5 s of imports)."""
+    probe = (
+        "import json, sys\n"
+        "import airflow_snowflake_batch.backends.local.backend\n"
+        "print(json.dumps(sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -38,13 +38,6 @@ from airflow_snowflake_batch.backends.base import (
 from airflow_snowflake_batch.backends.local import database, jobs, stages
 from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, read_json, write_json_atomic
 from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_function
-from airflow_snowflake_batch.backends.local.scoring import (
-    map_features,
-    output_column_names,
-    parquet_writer,
-    score_batch,
-    scored_schema,
-)
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
@@ -166,26 +159,21 @@ class LocalBackend:
             return None
         with self._connect() as con:
             text, params = sql.select_scoring_run(table.quoted, target, partition)
-            row = con.execute(text, params).fetchone()
-        return ScoringRun.from_row(row) if row else None
+            rows = con.execute(text, params).fetchall()
+        # Two records of one output (two writers raced): neither may vouch for the rows, so none does.
+        return ScoringRun.from_row(rows[0]) if len(rows) == 1 else None
 
-    def write_scoring_run(
-        self, table: ObjectName, target: str, partition: str, run: ScoringRun | None
-    ) -> None:
-        if run is None and not self.table_exists(table):
-            return
+    def delete_scoring_runs(self, table: ObjectName, target: str, partitions: Sequence[str]) -> None:
+        if not self.table_exists(table):
+            return  # a missing table holds no record to delete
+        with self._connect() as con:
+            con.execute(*sql.delete_scoring_runs(table.quoted, target, partitions))
+
+    def add_scoring_run(self, table: ObjectName, run: ScoringRun) -> None:
         with self._connect(create=(table.database,)) as con:  # type: ignore[arg-type]
             database.ensure_schema(con, table.database, table.schema)  # type: ignore[arg-type]
             con.execute(sql.create_scoring_runs(table.quoted)[0])
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(*sql.delete_scoring_run(table.quoted, target, partition))
-                if run is not None:
-                    con.execute(*sql.insert_scoring_run(table.quoted, run.row()))
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            con.execute(*sql.insert_scoring_run(table.quoted, run.row()))
 
     def warehouse_size(self) -> str | None:
         return None  # no warehouse: the worker's own wall and CPU seconds are the cost
@@ -213,6 +201,16 @@ class LocalBackend:
     def run_warehouse_inference(self, request: WarehouseInferenceRequest) -> int:
         """Export the input, score it in batches with no connection open, then load it atomically."""
         import pyarrow.parquet as pq
+
+        # The scoring stack (pandas, numpy) is imported by the work that scores, not by every task
+        # that only submits a job, lists files or loads results.
+        from airflow_snowflake_batch.backends.local.scoring import (
+            map_features,
+            output_column_names,
+            parquet_writer,
+            score_batch,
+            scored_schema,
+        )
 
         _refuse_partitioned(
             request.function.name, request.function.is_partitioned or bool(request.partition_column)
@@ -299,7 +297,16 @@ class LocalBackend:
         # try's drop_job (see the hook's start_batch_job) removes with its scratch input. The
         # ``except`` below covers only exceptions, not a kill.
         jobs.begin_submission(job_dir, scratch)
+        version_dir = str(self.registry.version_dir(spec.model.model, spec.model.version))
         try:
+            # The job process imports its libraries and loads the model (about a second) while the
+            # input is exported below; it starts scoring once job.json exists.
+            jobs.prepare(
+                job_dir,
+                workspace=self.layout.root,
+                version_dir=version_dir,
+                target_method=spec.function.target_method,
+            )
             if spec.source.stage_location is not None:
                 stages.require_stage(self.layout, spec.source.stage_location)
                 input_dir = self.layout.location_dir(spec.source.stage_location)
@@ -313,6 +320,9 @@ class LocalBackend:
                         database.export_parquet(
                             con, self._input_query(spec.source), input_dir / "data_0.parquet"
                         )
+            # PENDING before job.json: the job process, waiting for job.json, then writes RUNNING.
+            jobs.write_status(job_dir, BatchJobStatus.PENDING, "Submitted.")
+            jobs.log_line(job_dir, f"Submitted {job_id}; results go to {output.sql}.")
             write_json_atomic(
                 job_dir / jobs.JOB_FILE,
                 {
@@ -320,7 +330,7 @@ class LocalBackend:
                     "workspace": str(self.layout.root),
                     "database": spec.job_name.database.value,  # type: ignore[union-attr]
                     "schema": spec.job_name.schema.value,  # type: ignore[union-attr]
-                    "version_dir": str(self.registry.version_dir(spec.model.model, spec.model.version)),
+                    "version_dir": version_dir,
                     "target_method": spec.function.target_method,
                     "input_dir": str(input_dir),
                     "scratch_input": str(scratch) if scratch else None,
@@ -331,11 +341,9 @@ class LocalBackend:
                     "column_handling": spec.column_handling,
                 },
             )
-            jobs.write_status(job_dir, BatchJobStatus.PENDING, "Submitted.")
-            jobs.log_line(job_dir, f"Submitted {job_id}; results go to {output.sql}.")
-            jobs.start_process(job_dir)
             jobs.end_submission(job_dir)
         except BaseException:
+            jobs.stop_process(job_dir)
             jobs.discard(job_dir, self.layout)
             raise
         return job_id

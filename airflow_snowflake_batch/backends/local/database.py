@@ -28,6 +28,7 @@ from airflow_snowflake_batch.backends.base import Column, PartitionValue, subque
 from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.exceptions import InputValidationError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+from airflow_snowflake_batch.inference.results import match_columns
 
 if TYPE_CHECKING:
     from airflow_snowflake_batch.backends.local.layout import Layout
@@ -346,17 +347,23 @@ def _add_missing_columns(
     partition: dict[str, PartitionValue],
     upper_case: bool,
 ) -> None:
-    """``ALTER TABLE ... ADD COLUMN`` for each file or partition column the table lacks."""
-    have = {c.name.upper() for c in table_columns(con, table)}
+    """``ALTER TABLE ... ADD COLUMN`` for each file or partition column the table lacks.
+
+    A column the table has in another case is written there (``match_columns``, the Snowflake
+    backend's rule too); DuckDB cannot hold two case variants of one name, so its refusal of such a
+    table never fires here.
+    """
     wanted: list[tuple[str, str]] = []
     for name, sql_type in _file_column_types(con, files) if files else []:
         if name.upper() not in {p.upper() for p in partition}:
             wanted.append((name.upper() if upper_case else name, sql_type))
     for column, value in partition.items():
         wanted.append((column, next(t for kind, t in _PARTITION_TYPES if isinstance(value, kind))))
+    existing = [c.name for c in table_columns(con, table)]
+    matched = match_columns(table.sql, existing, [name for name, _ in wanted])
     for name, sql_type in wanted:
-        if name.upper() not in have:
-            have.add(name.upper())
+        if matched[name] is None:
+            matched[name] = name
             con.execute(f"ALTER TABLE {table.quoted} ADD COLUMN {Identifier(name).quoted} {sql_type}")
 
 

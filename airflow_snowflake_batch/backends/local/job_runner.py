@@ -226,14 +226,17 @@ def _write_unit(tables: Iterator[pa.Table], job_dir: Path, target: Path) -> None
         os.replace(partial, target)
 
 
-def _run_workers(job_dir: Path, job: dict[str, Any], units: list[Unit], count: int) -> None:
+def _run_workers(
+    job_dir: Path, job: dict[str, Any], units: list[Unit], count: int, function: LoadedFunction | None = None
+) -> None:
     """Score with ``count`` processes: unit i goes to worker i mod count; this process is worker 0.
 
     The model is loaded (and its libraries imported) once, here, before the other workers are forked:
     they start at once with everything imported instead of paying seconds of imports each. Nothing
     has scored yet at the fork, so no thread pool (OpenMP, BLAS) is running in the copied process.
     """
-    function = load_function(_confined(job, "version_dir"), job["target_method"])
+    if function is None:
+        function = load_function(_confined(job, "version_dir"), job["target_method"])
     context = multiprocessing.get_context("fork")
     others = [
         context.Process(
@@ -322,8 +325,41 @@ def _record_usage(job_dir: Path, started: float) -> None:
     )
 
 
+# How often a prepared job process looks for job.json while the submitter exports the input.
+_WAIT_SECONDS = 0.02
+
+
+def _prepared(job_dir: Path) -> tuple[Any, BaseException | None] | None:
+    """For a job started before its input (``prepare.json``): load the model, then wait for ``job.json``.
+
+    Returns (the loaded function or None, the error loading it), reported once the job exists, as a
+    model that fails to load always was; None when the submission ended without a job (the submitter
+    died or removed the folder), and this process should leave without a trace.
+    """
+    prepared = read_json(job_dir / jobs.PREPARE_FILE)
+    function, error = None, None
+    try:
+        layout = Layout.at(prepared["workspace"])
+        function = load_function(layout.confine(prepared["version_dir"]), prepared["target_method"])
+    except Exception as exc:
+        error = exc
+    while not (job_dir / jobs.JOB_FILE).is_file():
+        if not job_dir.is_dir() or not jobs.alive(prepared["submitter"]):
+            return None
+        time.sleep(_WAIT_SECONDS)
+    return function, error
+
+
 def _lead(job_dir: Path) -> int:
     started = time.monotonic()
+    preloaded: Any = None
+    if (job_dir / jobs.PREPARE_FILE).is_file():
+        prepared = _prepared(job_dir)
+        if prepared is None:
+            return 0
+        preloaded, load_error = prepared
+    else:
+        load_error = None
     job = read_json(job_dir / jobs.JOB_FILE)
     jobs.write_status(job_dir, BatchJobStatus.RUNNING, "Scoring.")
     jobs.log_line(job_dir, f"Job {job['job_id']} started: {job['target_method']} of {job['version_dir']}.")
@@ -332,11 +368,17 @@ def _lead(job_dir: Path) -> int:
         if delay > 0:
             jobs.log_line(job_dir, f"Waiting {delay}s ({DELAY_ENV}).")
             time.sleep(delay)
+        if (job_dir / jobs.PREPARE_FILE).is_file() and (
+            job["version_dir"] != read_json(job_dir / jobs.PREPARE_FILE)["version_dir"]
+        ):
+            preloaded, load_error = None, None  # not the model the job names: load that one
+        if load_error is not None:
+            raise load_error
         units = work_units(job)
         count = max(1, min(job["processes"], len(units)))
         jobs.log_line(job_dir, f"{len(units)} work unit(s), {count} worker process(es).")
         write_json_atomic(job_dir / jobs.PROGRESS_FILE, {"total_rows": total_rows(units)})
-        _run_workers(job_dir, job, units, count)
+        _run_workers(job_dir, job, units, count, preloaded)
         output_dir = _confined(job, "output_dir")
         output_dir.mkdir(parents=True, exist_ok=True)
         rows = sum(pq.ParquetFile(p).metadata.num_rows for p in output_dir.glob("*.parquet"))

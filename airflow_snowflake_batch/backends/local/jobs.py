@@ -12,6 +12,9 @@ A job lives in ``<root>/jobs/<DB>/<SCHEMA>/<NAME>/``:
   process reads the status first;
 - ``submitting.json``: written before a submission prepares anything, naming the scratch input it
   will create, so the leftovers of a submission killed half-way can be removed (:func:`discard`);
+- ``prepare.json``: written before the input is exported, so that the job process starts at once,
+  imports its libraries and loads the model while the submitter exports; it then waits for
+  ``job.json`` (the job exists only from then on) and gives up if the submitter or the folder is gone;
 - ``job.log``: what the job process and its workers wrote;
 - ``progress.json`` (the rows to score) and ``progress-<worker>.json`` (the rows each worker scored so
   far), written as the job scores, so a waiting task can log its progress (:func:`read_progress`);
@@ -48,6 +51,7 @@ STATUS_FILE = "status.json"
 PROCESS_FILE = "process.json"
 CANCEL_FILE = "cancel.json"
 SUBMITTING_FILE = "submitting.json"
+PREPARE_FILE = "prepare.json"
 CANCELLED_MESSAGE = "Cancelled by request."
 LOG_FILE = "job.log"
 PROGRESS_FILE = "progress.json"
@@ -116,6 +120,45 @@ def start_process(job_dir: Path) -> None:
     write_json_atomic(job_dir / PROCESS_FILE, {"pid": process.pid, "create_time": created})
     # Reap the child when it ends (no zombie, no ResourceWarning) if this process lives that long.
     threading.Thread(target=process.wait, name=f"reap-job-{process.pid}", daemon=True).start()
+
+
+def prepare(job_dir: Path, *, workspace: Path, version_dir: str, target_method: str) -> None:
+    """Start the job process before its input exists: it loads the model, then waits for ``job.json``.
+
+    Records this (the submitting) process, so that a job process whose submitter died (killed
+    mid-export) stops waiting instead of lingering.
+    """
+    me = psutil.Process()
+    write_json_atomic(
+        job_dir / PREPARE_FILE,
+        {
+            "workspace": str(workspace),
+            "version_dir": version_dir,
+            "target_method": target_method,
+            "submitter": {"pid": me.pid, "create_time": me.create_time()},
+        },
+    )
+    start_process(job_dir)
+
+
+def stop_process(job_dir: Path) -> None:
+    """Kill the job's process group (a prepared process whose submission failed), if it lives."""
+    process = _process(job_dir)
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        psutil.wait_procs([process], timeout=30)
+
+
+def alive(record: dict[str, Any]) -> bool:
+    """Whether the process of a ``{"pid", "create_time"}`` record still runs (not a recycled pid)."""
+    try:
+        process = psutil.Process(record["pid"])
+        return abs(process.create_time() - record["create_time"]) <= 0.01 and (
+            process.status() != psutil.STATUS_ZOMBIE
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
 
 
 def _process(job_dir: Path) -> psutil.Process | None:

@@ -16,13 +16,16 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.backends.base import Feature, ModelFunction, ModelVersionRef, param_from_spec
 from airflow_snowflake_batch.backends.local.layout import Layout, read_json, segment, write_json_atomic
-from airflow_snowflake_batch.backends.local.scoring import LoadedFunction
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
+
+if TYPE_CHECKING:
+    # Imported where a model is loaded: resolving a model or submitting a job needs no pandas.
+    from airflow_snowflake_batch.backends.local.scoring import LoadedFunction
 
 SYSTEM_ALIASES = ("DEFAULT", "FIRST", "LAST")
 
@@ -91,6 +94,8 @@ def _feature(spec: dict[str, Any]) -> Feature:
 def load_function(version_dir: Path, target_method: str) -> LoadedFunction:
     """The stored model, ready to run ``target_method``."""
     import cloudpickle
+
+    from airflow_snowflake_batch.backends.local.scoring import LoadedFunction
 
     manifest = read_json(version_dir / MANIFEST_FILE)
     entry = next(f for f in manifest["functions"] if f["target_method"] == target_method)

@@ -87,7 +87,14 @@ class LoadedFunction:
 
     def run(self, features: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
         """Score a frame whose columns are the signature's inputs, in order; outputs as in the signature."""
-        typed = features.astype({f["name"]: input_dtype(f) for f in self.inputs})
+        # Columns already of their dtype (typed_column built them from Arrow) are not cast again.
+        typed = features.astype(
+            {
+                f["name"]: input_dtype(f)
+                for f in self.inputs
+                if features[f["name"]].dtype != pd.api.types.pandas_dtype(input_dtype(f))
+            }
+        )
         for feature in self.inputs:
             if "specs" in feature or feature.get("type") == "OBJECT":
                 # Structured values reach the model parsed, as Snowflake hands ARRAY/OBJECT columns.
@@ -199,13 +206,18 @@ def score_batch(
     ``first_row`` (the batch's first row within ``where``, counted from 0) lets a value a converter
     refuses be named by its column and row.
     """
-    frame = batch.select(list(dict.fromkeys(feature_columns))).to_pandas()
-    for column, convert in (converters or {}).items():
-        if column in frame.columns:
-            frame[column] = _convert_column(frame[column], column, convert, first_row, where)
-    features = pd.DataFrame(
-        {name: frame[col].to_numpy() for name, col in zip(function.input_names, feature_columns, strict=True)}
-    )
+    converters = converters or {}
+    columns: dict[str, Any] = {}
+    for feature, col in zip(function.inputs, feature_columns, strict=True):
+        typed = None if col in converters else typed_column(batch.column(col), feature)
+        if typed is not None:
+            columns[feature["name"]] = typed
+            continue
+        values = batch.column(col).to_pandas()
+        if col in converters:
+            values = _convert_column(values, col, converters[col], first_row, where)
+        columns[feature["name"]] = values.to_numpy()
+    features = pd.DataFrame(columns)
     outputs = function.run(features, params)
     table = pa.Table.from_batches([batch])
     taken = {n.upper() for n in output_names}
@@ -214,6 +226,37 @@ def score_batch(
     for spec, source in zip(function.outputs, outputs.columns, strict=True):
         arrays.append(_to_arrow(outputs[source], arrow_type(spec)))
     return pa.Table.from_arrays(arrays, names=[*keep, *output_names])
+
+
+def typed_column(values: pa.Array, feature: dict[str, Any]) -> pd.Series | None:
+    """A column in its feature's nullable pandas dtype (``Float64``, ``Int64``, ``boolean``), made by
+    Arrow without a Python step per value; None when :meth:`LoadedFunction.run`'s ``astype`` must do it.
+
+    ``astype("Float64")`` of a float64 column costs ~0.35 s per 131,072 rows × 8 columns, most of a
+    job's scoring time; Arrow builds the same array (values, and a mask where the column is NULL) in
+    milliseconds. Other types, and values Arrow cannot cast safely (``1.5`` to an integer feature),
+    take the ``astype`` path, so the model sees what it did before and errors read the same.
+    """
+    dtype = feature.get("type")
+    if feature.get("shape") or not feature.get("nullable", True) or dtype not in _PANDAS_NULLABLE:
+        return None
+    wanted = _ARROW[dtype]
+    if not (pa.types.is_integer(wanted) or pa.types.is_floating(wanted) or pa.types.is_boolean(wanted)):
+        return None
+    if values.type != wanted:
+        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+            return None
+        try:
+            values = values.cast(wanted)  # a safe cast: refuses truncation and overflow
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    if pa.types.is_floating(wanted):
+        import pyarrow.compute as pc
+
+        # NaN reaches the model as NA, as through pandas (which cannot tell NaN from NULL).
+        values = pc.if_else(pc.is_nan(values), pa.scalar(None, wanted), values)
+    nullable = pd.api.types.pandas_dtype(_PANDAS_NULLABLE[dtype])
+    return values.to_pandas(types_mapper={wanted: nullable}.get)
 
 
 def _convert_column(

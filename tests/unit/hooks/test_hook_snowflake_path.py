@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from unittest import mock
 
 import pytest
-from snowflake_doubles import predict_function, route_job_statements
+from snowflake_doubles import predict_function, route_job_statements, session_tag
 
 from airflow_snowflake_batch.backends.base import InputSource
 from airflow_snowflake_batch.exceptions import (
@@ -325,13 +326,20 @@ def test_rescore_always_submits_a_new_job_even_when_nothing_changed(hook, ready,
     assert (start.job_id, start.reused) == ("DB.SC.JOB_1_T2", False)
 
 
-def test_done_job_without_success_marker_gets_a_new_job_for_this_try(hook, ready, jobs, sql_log):
+def test_done_job_without_success_marker_is_finished_its_status_standing_in(
+    hook, ready, jobs, sql_log, caplog
+):
     jobs.status["DB.SC.JOB_1"] = "DONE"  # LIST answers nothing: no _SUCCESS
-    start = hook.start_batch_job(_spec(hook), try_number=2)
+    sql_log.answer(r"FROM DB.SC.AIRFLOW_SCORING_RUNS WHERE", _record(hook))  # nothing changed since
+    with caplog.at_level(logging.WARNING):
+        start = hook.start_batch_job(_spec(hook), try_number=2)
     assert sql_log.matching(r"^LIST @DB.SC.OUT/preds/JOB_1/")
-    assert (start.job_id, start.reattached) == ("DB.SC.JOB_1_T2", False)
-    assert ready.run_batch.call_args.kwargs["job_name"] == "DB.SC.JOB_1_T2"
-    assert start.output_location.sql == "@DB.SC.OUT/preds/JOB_1_T2/"
+    assert (start.job_id, start.reattached, start.state.status) == ("DB.SC.JOB_1", True, BatchJobStatus.DONE)
+    ready.run_batch.assert_not_called()
+    assert (
+        "Job DB.SC.JOB_1 ended DONE but @DB.SC.OUT/preds/JOB_1/ has no _SUCCESS file: the job's status stands in"
+        in caplog.text
+    )
 
 
 def test_earlier_names_without_a_job_are_dropped_before_submitting(hook, ready, jobs, sql_log):
@@ -453,7 +461,7 @@ def test_query_tag_and_context_manager_close(conn_env, snowpark_session_factory,
     tag = {"dag_id": "scoring", "task_id": "score", "run_id": "manual__1"}
     with SnowflakeBatchInferenceHook("sf_test", query_tag=tag) as hook:
         hook.list_files("@out/preds")
-        session.update_query_tag.assert_called_once_with(tag)
+        session.update_query_tag.assert_called_once_with(session_tag(tag))
         session.close.assert_not_called()
     session.close.assert_called_once_with()
     hook.close()  # a second close is harmless
@@ -537,14 +545,16 @@ def test_warehouse_inference_validates_then_scores(hook, model_registry, session
     from snowflake.snowpark import types as t
 
     _table_with(session, new_dataframe, SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType())
-    model_registry.versions["V1"].run.return_value = new_dataframe()
+    model_registry.versions["V1"].run.return_value = new_dataframe(
+        _schema(SEPAL_LENGTH=t.DoubleType(), SPECIES_CODE=t.LongType(), OUTPUT_FEATURE_0=t.DoubleType())
+    )
     sql_log.answer(r"COUNT\(\*\)", [_row(n=42)])
     table, rows, ref = _warehouse(hook, output_partition={"ds": "2024-01-01"})
     assert (table.sql, rows, ref.version.value) == ("DB.SC.PREDS", 42, "V1")
     assert sql_log.one("^DELETE FROM DB.SC.PREDS").params == ["2024-01-01"]
     # What scored the replaced partition (and the whole table) is forgotten before the write.
-    forgotten = sql_log.matching("^DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS")
-    assert [s.params for s in forgotten] == [["DB.SC.PREDS", '{"DS":"2024-01-01"}'], ["DB.SC.PREDS", "{}"]]
+    forgotten = sql_log.one("^DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS")
+    assert forgotten.params == ["DB.SC.PREDS", '{"DS":"2024-01-01"}', "{}"]
 
 
 def test_warehouse_inference_stops_before_scoring_on_bad_input(hook, model_registry, session, new_dataframe):

@@ -6,7 +6,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from snowflake_doubles import predict_function, route_job_statements
+from snowflake_doubles import predict_function, route_job_statements, session_tag
 from sqlglot import exp
 
 from airflow_snowflake_batch.backends.base import (
@@ -45,7 +45,9 @@ def test_session_is_created_lazily_once_with_query_tag_and_closed(hook, session,
     snowpark_session_factory.assert_not_called()
     assert backend.session is backend.session
     snowpark_session_factory.assert_called_once()
-    session.update_query_tag.assert_called_once_with({"dag_id": "d", "task_id": "t", "run_id": "r"})
+    session.update_query_tag.assert_called_once_with(
+        session_tag({"dag_id": "d", "task_id": "t", "run_id": "r"})
+    )
     hook.close()
     session.close.assert_called_once_with()
 

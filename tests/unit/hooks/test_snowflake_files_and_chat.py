@@ -284,6 +284,7 @@ def test_json_text_messages_feed_batch_jobs_but_not_warehouse_inference(
     with pytest.raises(InputValidationError, match=r"'MESSAGES' has type VARCHAR.*use PARSE_JSON"):
         hook.validate_input(source, function)
 
+    hook.close()  # another task: within one, the input is one DataFrame, described once
     _messages_table(session, new_dataframe, ArrayType())
     hook.validate_input(source, function)
     hook.validate_input(source, function, batch=True)

@@ -72,12 +72,13 @@ def test_an_active_job_of_an_earlier_try_is_reattached(status: str) -> None:
     assert world.success_asked == []
 
 
-def test_done_with_success_is_reused_and_done_without_is_resubmitted() -> None:
+def test_done_is_reused_with_success_and_without_it_the_status_stands_in_for_the_marker() -> None:
     reused = World({T1: "DONE"}, success=(T1,)).decide(2)
-    assert (reused.action, reused.job_name) == (Action.REUSE, T1)
-    resubmitted = World({T1: "DONE"}).decide(2)
-    assert (resubmitted.action, resubmitted.job_name, resubmitted.drop) == (Action.SUBMIT, T2, ())
-    assert "ended DONE without _SUCCESS" in resubmitted.reason
+    assert (reused.action, reused.job_name, reused.without_marker) == (Action.REUSE, T1, False)
+    # snowflake-ml documents no _SUCCESS: a DONE service is finished, its folder is its results.
+    standing_in = World({T1: "DONE"}).decide(2)
+    assert (standing_in.action, standing_in.job_name, standing_in.without_marker) == (Action.REUSE, T1, True)
+    assert standing_in.state is not None and standing_in.state.status is BatchJobStatus.DONE
 
 
 @pytest.mark.parametrize("status", ["FAILED", "CANCELLED", "INTERNAL_ERROR", "DELETED", "CANCELLING"])

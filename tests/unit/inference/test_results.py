@@ -79,3 +79,27 @@ def test_only_parquet_files_are_loaded() -> None:
         "a.parquet",
         "p/b.parquet",
     )
+
+
+def test_written_columns_match_the_table_case_insensitively_and_keep_its_spelling():
+    from airflow_snowflake_batch.inference.results import match_columns
+
+    assert match_columns("DB.SC.T", ["ID", "score", "Note"], ["ID", "SCORE", "NOTE", "DS"]) == {
+        "ID": "ID",
+        "SCORE": "score",
+        "NOTE": "Note",
+        "DS": None,
+    }
+
+
+def test_a_table_with_two_case_variants_of_a_written_column_is_refused():
+    from airflow_snowflake_batch.exceptions import InputValidationError
+    from airflow_snowflake_batch.inference.results import match_columns
+
+    with pytest.raises(
+        InputValidationError,
+        match=r'DB.SC.T has 2 columns named .SCORE. in different case \("score", SCORE\)',
+    ):
+        match_columns("DB.SC.T", ["ID", "score", "SCORE"], ["ID", "SCORE"])
+    # A column the write does not name may have twins: it is not written.
+    assert match_columns("DB.SC.T", ["a", "A"], ["ID"]) == {"ID": None}

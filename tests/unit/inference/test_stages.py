@@ -68,3 +68,16 @@ def test_an_output_folder_inside_the_input_files_folder_is_refused() -> None:
         check_nesting(out, out.child("JOB"), InputSource(files=FileInput(location=media)))
     elsewhere = StageLocation.parse("@DB.SC.MEDIA/scores/")
     check_nesting(elsewhere, elsewhere.child("JOB"), InputSource(files=FileInput(location=media)))
+
+
+def test_a_full_folder_without_a_job_is_explained_as_an_expired_or_dropped_job() -> None:
+    """Item 7 of issue 18: a cleared run of an older day finds no job (Snowflake keeps a finished job
+    14 days) and its folder full: the error says why, and whether finished results are there."""
+    with pytest.raises(StageValidationError) as finished:
+        check_folder_for_mode(FOLDER, ["_SUCCESS", "a.parquet"], "error")
+    with pytest.raises(StageValidationError) as partial:
+        check_folder_for_mode(FOLDER, ["a.parquet"], "error")
+    name = FOLDER.path.rstrip("/").rsplit("/", 1)[-1]
+    assert f"no job named {name} exists" in str(finished.value)
+    assert "about 14 days after a job ends" in str(finished.value)
+    assert "It holds _SUCCESS" in str(finished.value) and "It holds _SUCCESS" not in str(partial.value)

@@ -378,3 +378,38 @@ def test_recycled_pid_is_not_taken_for_the_job(tmp_path: Path) -> None:
     assert (
         jobs.state("ML.PUBLIC.J", job_dir).status is BatchJobStatus.INTERNAL_ERROR
     )  # recorded, not re-judged
+
+
+def test_a_prepared_job_process_leaves_when_its_submission_ends_without_a_job(tmp_path: Path) -> None:
+    """The job process starts before its input is exported (prepare.json) and waits for job.json; if the
+    submitter dies first (killed mid-export), or its folder is removed, it leaves: no status, no job."""
+    import psutil
+
+    from airflow_snowflake_batch.backends.local import job_runner, jobs
+    from airflow_snowflake_batch.backends.local.layout import write_json_atomic
+
+    job_dir = tmp_path / "jobs" / "ML" / "PUBLIC" / "J"
+    me = psutil.Process()
+    prepared = {
+        "workspace": str(tmp_path),
+        "version_dir": str(tmp_path / "models"),
+        "target_method": "predict",
+    }
+    # A submitter that is gone: this pid, but another start time (the pid was recycled).
+    write_json_atomic(
+        job_dir / jobs.PREPARE_FILE,
+        {**prepared, "submitter": {"pid": me.pid, "create_time": me.create_time() - 1000}},
+    )
+    assert job_runner.main([str(job_dir)]) == 0
+    assert not (job_dir / jobs.STATUS_FILE).exists()
+
+    # A live submitter that writes job.json: the model's load error becomes the job's failure.
+    write_json_atomic(
+        job_dir / jobs.PREPARE_FILE,
+        {**prepared, "submitter": {"pid": me.pid, "create_time": me.create_time()}},
+    )
+    write_json_atomic(
+        job_dir / jobs.JOB_FILE, {"job_id": "ML.PUBLIC.J", "workspace": str(tmp_path), **prepared}
+    )
+    assert job_runner.main([str(job_dir)]) == 1
+    assert jobs.read_status(job_dir)["status"] == BatchJobStatus.FAILED.value

@@ -213,3 +213,65 @@ def test_given_params_are_cast_to_their_type_defaults_arrive_as_declared(
     score(hook, model_name="TYPER", input_table="INPUT", output_table="DEFAULT")
     assert set(workspace.read_table("GIVEN")["PARAM_TYPE"]) == {"float64"}
     assert set(workspace.read_table("DEFAULT")["PARAM_TYPE"]) == {"float"}
+
+
+@pytest.mark.parametrize(
+    ("feature_type", "values", "arrow_type"),
+    [
+        ("DOUBLE", [1.5, None, float("nan"), -2.0], "float64"),
+        ("FLOAT", [1.5, None, 3.25], "float32"),
+        ("DOUBLE", [1, None, 3], "int64"),  # an integer column feeding a DOUBLE feature
+        ("INT64", [5, None, 7], "int64"),
+        ("INT32", [5.0, None, 7.0], "float64"),  # whole floats into an integer feature
+        ("INT8", [1, None, -3], "int64"),
+        ("BOOL", [True, None, False], "bool_"),
+    ],
+)
+def test_arrow_built_features_equal_pandas_astype(
+    feature_type: str, values: list[Any], arrow_type: str
+) -> None:
+    """typed_column builds the column Arrow-side; the model must see exactly what ``astype`` gave it."""
+    import pyarrow as pa
+
+    from airflow_snowflake_batch.backends.local.scoring import input_dtype, typed_column
+
+    feature = {"name": "X", "type": feature_type}
+    column = pa.array(values, type=getattr(pa, arrow_type)())
+    ours = typed_column(column, feature)
+    assert ours is not None
+    theirs = pd.Series(column.to_pandas().to_numpy()).astype(input_dtype(feature))
+    pd.testing.assert_series_equal(ours, theirs, check_names=False)
+
+
+def test_values_arrow_cannot_cast_safely_take_the_astype_path() -> None:
+    """1.5 into an integer feature is left to ``astype``, whose error users saw before."""
+    import pyarrow as pa
+
+    from airflow_snowflake_batch.backends.local.scoring import typed_column
+
+    assert typed_column(pa.array([1.5, None]), {"name": "X", "type": "INT64"}) is None
+    assert typed_column(pa.array(["a"]), {"name": "X", "type": "STRING"}) is None
+    assert typed_column(pa.array([1.0]), {"name": "X", "type": "DOUBLE", "nullable": False}) is None
+
+
+def test_two_records_of_one_partition_vouch_for_nothing_so_the_run_scores_again(
+    hook: SnowflakeBatchInferenceHook, workspace: LocalWorkspace
+) -> None:
+    """A retried INSERT of a record (or two racing writers) leaves two rows: neither may stand for the scores."""
+    arguments: dict[str, Any] = {
+        "model_name": "IRIS",
+        "version_name": None,
+        "function_name": "predict_proba",
+        "source": hook.input_source(input_table="INPUT", input_query=None),
+        "output_table": "PREDS",
+        "output_partition": {"DS": "2024-06-01"},
+    }
+    assert hook.run_warehouse_scoring(**arguments).reused is False
+    assert hook.run_warehouse_scoring(**arguments).reused is True  # one record: the rerun reuses
+    workspace.sql("INSERT INTO ML.PUBLIC.AIRFLOW_SCORING_RUNS SELECT * FROM ML.PUBLIC.AIRFLOW_SCORING_RUNS")
+
+    again = hook.run_warehouse_scoring(**arguments)
+
+    assert again.reused is False and "no record" in again.reason
+    records = workspace.sql("SELECT COUNT(*) AS N FROM ML.PUBLIC.AIRFLOW_SCORING_RUNS")
+    assert records["N"].tolist() == [1]  # the write replaced both by its own

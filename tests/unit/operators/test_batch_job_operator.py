@@ -370,10 +370,15 @@ def test_execute_complete_success_returns_the_job(hook, context):
     hook.close.assert_called_once_with()
 
 
-def test_execute_complete_refuses_done_without_success_marker(hook, context):
+def test_execute_complete_takes_a_done_job_without_success_marker_as_finished_with_a_warning(
+    hook, context, capsys
+):
     hook.list_files.return_value = ["data_0.parquet"]
-    with pytest.raises(BatchJobError, match="no _SUCCESS file"):
-        make_op().execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
+    result = make_op().execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
+    assert result["status"] == "DONE"
+    logged = capsys.readouterr().out
+    assert "[warning" in logged
+    assert f"{FOLDER.sql} has no _SUCCESS file: the job's status stands in for the marker" in logged
 
 
 @pytest.mark.parametrize(
@@ -536,7 +541,6 @@ def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
         hook.job_reuse.assert_called_once_with(
             hook.build_batch_job_spec.return_value, "if_changed", job_id=JOB
         )
-        hook.has_success_marker.assert_called_with(FOLDER.sql)  # the mixin's check of the stored job
         hook.start_batch_job.assert_not_called()
         hook.wait_for_job.assert_not_called()
         # A reused job spent nothing this run: zero compute, and the job's usage is not even read.
@@ -550,8 +554,8 @@ def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
 @pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="below Airflow 3.3 no stored job id is ever read")
 @pytest.mark.parametrize(
     ("found", "marker"),
-    [(state("FAILED"), True), (state("DONE"), False), (None, True)],
-    ids=["failed", "done-without-success", "missing"],
+    [(state("FAILED"), True), (state("CANCELLED"), False), (None, True)],
+    ids=["failed", "cancelled", "missing"],
 )
 def test_sync_retry_submits_again_when_the_stored_job_is_unusable(hook, found, marker):
     hook.find_job.return_value = found

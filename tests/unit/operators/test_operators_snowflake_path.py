@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 from operator_support import FakeTaskStateStore, make_context, pushed, stored
-from snowflake_doubles import CONN_ID, predict_function, route_job_statements
+from snowflake_doubles import CONN_ID, predict_function, route_job_statements, session_tag
 from sqlglot import exp
 
 from airflow_snowflake_batch.backends.snowflake_sql import job_history
@@ -42,11 +42,9 @@ DESCRIBE = f"DESCRIBE SERVICE {JOB_ID}"
 # stage is checked (the job folder found empty); the input is fingerprinted (one HASH_AGG scan) and the
 # job folder's record written (README "Rescoring"); the job is submitted, and its first status read.
 RECORD = [
-    "CREATE TABLE IF NOT EXISTS DB.SC.AIRFLOW_SCORING_RUNS",
-    "BEGIN TRANSACTION",
     "DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS",
+    "CREATE TABLE IF NOT EXISTS DB.SC.AIRFLOW_SCORING_RUNS",
     "INSERT INTO DB.SC.AIRFLOW_SCORING_RUNS",
-    "COMMIT",
 ]
 SUBMIT = [
     DESCRIBE,
@@ -141,12 +139,11 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
     from snowflake.snowpark.functions import lit
 
     features = new_dataframe(_features(REGION=t.StringType()))
-    scored = new_dataframe()
-    staged = new_dataframe(
+    # The scores' columns (those of the temporary table they are saved to) come from the scored DataFrame.
+    scored = new_dataframe(
         _features(REGION=t.StringType(), OUTPUT_FEATURE_0=t.DoubleType(), SCORE_DATE=t.StringType())
     )
-    # The input table by name; anything else is the temporary table the scores were saved to.
-    session.table.side_effect = lambda name, *_, **__: features if name == "DB.SC.FEATURES" else staged
+    session.table.side_effect = lambda name, *_, **__: features if name == "DB.SC.FEATURES" else None
     model.run.return_value = scored
     sql_log.answer(r"^SELECT COUNT\(\*\)", [_row(**{"COUNT(*)": 150})])
     op = _warehouse_op()
@@ -161,7 +158,7 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
         "reused": False,
     }
     assert cost["wall_seconds"] >= 0 and cost["reused"] is False
-    session.update_query_tag.assert_called_once_with(QUERY_TAG)
+    session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
     model_registry.cls.assert_called_with(session, database_name="DB", schema_name="SC")
     model_registry.cls.return_value.get_model.assert_called_with("IRIS")
     model_registry.model.version.assert_called_with("PROD")  # the alias, resolved to V1 by the registry
@@ -194,7 +191,9 @@ def test_warehouse_operator_scores_then_replaces_the_partition(
     # Scoring stayed server-side: no row reached the worker, and the table API did not overwrite.
     scored.collect.assert_not_called()
     scored.to_pandas.assert_not_called()
-    staged.write.save_as_table.assert_not_called()
+    # The temporary table is written once, by save_as_table, and never read back through the table API
+    # (neither described nor overwritten).
+    assert {c.args[0] for c in session.table.call_args_list} == {"DB.SC.FEATURES"}
     session.close.assert_called_once_with()
 
 
@@ -393,7 +392,7 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()  # the whole log, not a failure's tail
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
     assert context["task_state_store"].values == stored(JOB_ID)
-    session.update_query_tag.assert_called_once_with(QUERY_TAG)
+    session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
 
 
 @pytest.mark.parametrize("store", [{}, stored(JOB_ID)], ids=["found-by-name", "stored-id"])
@@ -413,15 +412,19 @@ def test_batch_operator_retry_reattaches_to_the_running_job_of_try_1(batch_ready
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
 
 
-def test_batch_operator_refuses_a_done_job_without_success_marker(batch_ready, model, sql_log):
+def test_batch_operator_takes_a_done_job_without_success_marker_as_finished(
+    batch_ready, model, sql_log, capsys
+):
     batch_ready.submitted_by(model, "PENDING", "DONE")
     sql_log.answer(f"^LIST {re.escape(FOLDER)}", [])  # the job ended DONE but wrote no _SUCCESS
 
-    with pytest.raises(
-        BatchJobError, match=rf"{re.escape(JOB_ID)} ended DONE but {re.escape(FOLDER)} has no _SUCCESS"
-    ):
-        _batch_op().execute(make_context())
+    result = _batch_op().execute(make_context())
 
+    assert result["status"] == "DONE"
+    assert (
+        f"{JOB_ID} ended DONE but {FOLDER} has no _SUCCESS file: the job's status stands in"
+        in capsys.readouterr().out
+    )
     model.run_batch.assert_called_once()
 
 
@@ -528,12 +531,9 @@ def test_load_operator_lists_the_folder_then_loads_the_rendered_partition(sessio
         ["2026-01-01"],
     ]
     # A load replaces what a warehouse run recorded for the partition: the record goes first.
-    assert sql_log.matching(f"^DELETE FROM {RUNS}")[0].params == [
-        "DB.SC.SCORES",
-        '{"SCORE_DATE":"2026-01-01"}',
-    ]
+    assert sql_log.one(f"^DELETE FROM {RUNS}").params == ["DB.SC.SCORES", '{"SCORE_DATE":"2026-01-01"}', "{}"]
     assert sql_log.one("^DELETE FROM DB.SC.SCORES").tree.this.sql(dialect="snowflake") == "DB.SC.SCORES"
-    session.update_query_tag.assert_called_once_with(QUERY_TAG)
+    session.update_query_tag.assert_called_once_with(session_tag(QUERY_TAG))
 
 
 def test_load_operator_refuses_a_folder_without_success_marker(sql_log):

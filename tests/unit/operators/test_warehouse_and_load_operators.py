@@ -141,6 +141,7 @@ def test_load_operator_loads_through_the_hook(load_hook_cls, context):
         output_partition={"DS": "2026-01-01"},
         create_table_if_missing=False,
         require_success=False,
+        job_id="ML.PUBLIC.JOB_1",
         snowflake_conn_id="sf",
         role="loader",
     )
@@ -157,6 +158,7 @@ def test_load_operator_loads_through_the_hook(load_hook_cls, context):
         create_table_if_missing=False,
         require_success=False,
         map_index=-1,
+        job_id="ML.PUBLIC.JOB_1",
     )
 
 
