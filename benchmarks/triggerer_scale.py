@@ -14,6 +14,11 @@ run in the same process, one after the other, with the same N, interval and dura
   ``SnowflakeHook.run("DESCRIBE SERVICE ...")`` in a thread, which logs in and queries;
 - ``ideal``: an ideal async poller: each trigger awaits a non-blocking status call of the same latency.
 
+``ours`` also logs each job's progress (:mod:`airflow_snowflake_batch.inference.progress`): one extra
+``LIST`` of the job's folder per ``--progress-interval`` (a minute in production; by default here a third
+of the run, so a short run shows the calls). The report's last columns count those calls, and per job
+and progress interval: the design promises at most 1.
+
 Per design it prints the achieved/asked interval (median job and worst job: mean gap between a job's
 consecutive checks over the asked interval), event-loop lag p99 (a 50 ms ticker's overshoot), and the
 load on Snowflake (queries and logins per interval, peak open sessions). Ratios are of the same run;
@@ -54,6 +59,7 @@ class Snowflake:
     queries: int = 0
     open_sessions: int = 0
     peak_sessions: int = 0
+    lists: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def login(self) -> None:
@@ -92,6 +98,9 @@ class FakeSession:
                 session.account.query()
                 if text.startswith("SHOW JOB SERVICES"):
                     return [_Row(name=j.rsplit(".", 1)[1], status="RUNNING") for j in session.account.jobs]
+                if text.startswith("LIST "):  # a job's progress: two result files written so far
+                    session.account.lists += 1
+                    return [_Row(name=f"out/job/data_{k}.parquet") for k in range(2)]
                 raise NotImplementedError(text)
 
         return Result()
@@ -140,6 +149,9 @@ async def _drive(n: int, duration: float, interval: float, watch: Callable[[str]
     return run
 
 
+PROGRESS_INTERVAL: float = 60.0  # set by main() from --progress-interval
+
+
 def run_ours(account: Snowflake, n: int, duration: float, interval: float) -> Run:
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.triggers.batch_job import SnowflakeBatchInferenceJobTrigger
@@ -158,7 +170,11 @@ def run_ours(account: Snowflake, n: int, duration: float, interval: float) -> Ru
 
     async def watch(job: str) -> None:
         trigger = SnowflakeBatchInferenceJobTrigger(
-            job_id=job, snowflake_conn_id=CONN_ID, poll_interval=interval
+            job_id=job,
+            snowflake_conn_id=CONN_ID,
+            poll_interval=interval,
+            output_location=f"@{SCHEMA}.OUT/{job.rsplit('.', 1)[1]}/",
+            progress_interval=PROGRESS_INTERVAL,
         )
         async for _ in trigger.run():
             return
@@ -255,9 +271,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
+    parser.add_argument(
+        "--progress-interval", type=float, default=None, help="default: a third of --duration"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.sizes, args.interval, args.duration = [20], 0.5, 2.5
+    global PROGRESS_INTERVAL
+    PROGRESS_INTERVAL = args.progress_interval or args.duration / 3
 
     # A triggerer logs to per-trigger files; keep this console quiet (set before Airflow is imported).
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
@@ -273,19 +294,22 @@ def main() -> None:
     )
     print(
         f"interval {args.interval}s, {args.duration}s per run, simulated login and query {args.latency * 1000:.0f} ms, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; progress look every {PROGRESS_INTERVAL:g}s (production: 60s)"
     )
-    header = f"{'N':>6} {'design':<17} {'achieved/asked':>15} {'worst job':>10} {'lag p99 ms':>11} {'queries/interval':>17} {'logins':>7} {'peak sessions':>14}"
+    header = f"{'N':>6} {'design':<17} {'achieved/asked':>15} {'worst job':>10} {'lag p99 ms':>11} {'queries/interval':>17} {'logins':>7} {'peak sessions':>14} {'progress calls':>15} {'per job/interval':>17}"
     print(header)
     for n in args.sizes:
         for name in args.designs:
             account = Snowflake(latency=args.latency, jobs=[f"{SCHEMA}.JOB_{i:05d}" for i in range(n)])
             run = DESIGNS[name](account, n, args.duration, args.interval)
             median, worst = _ratios(run, args.interval)
-            per_interval = account.queries / (args.duration / args.interval)
+            per_interval = (account.queries - account.lists) / (args.duration / args.interval)
+            # Progress looks per job per progress interval ("ours" only; at most 1 by design).
+            per_job = account.lists / n / (args.duration / PROGRESS_INTERVAL)
             print(
                 f"{n:>6} {name:<17} {median:>15.2f} {worst:>10.2f} {_p99(run.lags) * 1000:>11.1f} "
-                f"{per_interval:>17.1f} {account.logins:>7} {account.peak_sessions:>14}",
+                f"{per_interval:>17.1f} {account.logins:>7} {account.peak_sessions:>14} "
+                f"{account.lists:>15} {per_job:>17.2f}",
                 flush=True,
             )
 

@@ -179,6 +179,32 @@ class JobInfo:
 
 
 @dataclass(frozen=True)
+class JobUsage:
+    """What a finished batch job used, as the backend can read it (:func:`~airflow_snowflake_batch.utils.cost.batch_job_cost`).
+
+    Local: ``wall_seconds`` and ``cpu_seconds`` the job process measured itself (its workers included).
+    Snowflake: ``wall_seconds`` from ``GET_JOB_HISTORY``'s ``CREATED_TIME`` to ``COMPLETED_TIME``, the
+    job's ``compute_pool`` and that pool's ``instance_family`` (``SHOW COMPUTE POOLS``); any of them None
+    when it cannot be read (a missing privilege, a dropped pool).
+    """
+
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    compute_pool: str | None = None
+    instance_family: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a running job got: ``done`` of ``total`` (None: unknown) ``unit`` (``rows`` or ``files``)."""
+
+    done: int
+    total: int | None
+    unit: str
+
+
+@dataclass(frozen=True)
 class FileInput:
     """A folder of files scored directly: one input row per file, its full stage path in ``column``.
 
@@ -438,6 +464,12 @@ class InferenceBackend(Protocol):
         """
 
     def cancel_job(self, job_id: str) -> None: ...
+
+    def get_job_usage(self, job_id: str) -> JobUsage:
+        """What the finished job used (time, CPU or compute pool); fields it cannot read are None."""
+
+    def get_job_progress(self, job_id: str, output_location: StageLocation) -> JobProgress | None:
+        """How far the running job got, with at most one cheap call (None: nothing to tell yet)."""
 
     def get_job_logs(self, job_id: str) -> str: ...
 

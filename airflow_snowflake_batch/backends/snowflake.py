@@ -20,11 +20,14 @@ from urllib.parse import quote
 
 from airflow_snowflake_batch.backends import snowflake_sql as sql
 from airflow_snowflake_batch.backends.base import (
+    TEMPORARY_INPUT_FOLDER,
     Column,
     Feature,
     InputCounts,
     InputDigest,
     JobInfo,
+    JobProgress,
+    JobUsage,
     ModelFunction,
     ModelVersionRef,
     StageFile,
@@ -36,7 +39,7 @@ from airflow_snowflake_batch.backends.base import (
 )
 from airflow_snowflake_batch.exceptions import ModelNotFoundError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName
-from airflow_snowflake_batch.inference.results import match_columns
+from airflow_snowflake_batch.inference.results import match_columns, parquet_files
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
 
 if TYPE_CHECKING:
@@ -503,6 +506,53 @@ class SnowflakeBackend:
                 raise
             log.info("Job %s has no service any more; nothing to cancel.", job_id)
 
+    def get_job_usage(self, job_id: str) -> JobUsage:
+        """The job's run time (``GET_JOB_HISTORY``: ``COMPLETED_TIME`` - ``CREATED_TIME``), compute pool and
+        the pool's instance family (``SHOW COMPUTE POOLS``): two statements, once per finished job.
+
+        Best effort: a role that cannot read the history or the pool (or a dropped pool) gets the
+        fields it could read and a ``source`` that says what was missing; the task does not fail for it.
+        """
+        from snowflake.snowpark.exceptions import SnowparkSQLException
+
+        name = ObjectName.parse(job_id, what="job_id")
+        try:
+            rows = [_row(r) for r in self._run(sql.job_history(name))]
+        except SnowparkSQLException as exc:
+            return JobUsage(source=f"GET_JOB_HISTORY could not be read: {exc.message}")
+        if not rows:
+            return JobUsage(source="GET_JOB_HISTORY has no row for the job")
+        row = {k.upper(): v for k, v in rows[0].items()}
+        created, completed = row.get("CREATED_TIME"), row.get("COMPLETED_TIME")
+        seconds = (
+            (_history_time(completed) - _history_time(created)).total_seconds()
+            if created is not None and completed is not None
+            else None
+        )
+        pool = str(row["COMPUTE_POOL_NAME"]) if row.get("COMPUTE_POOL_NAME") else None
+        family = None
+        source = "GET_JOB_HISTORY CREATED_TIME to COMPLETED_TIME"
+        if pool is not None:
+            try:
+                pools = [_row(r) for r in self._run(sql.show_compute_pools(Identifier.parse(pool)))]
+                family = next(
+                    (
+                        str(p["instance_family"])
+                        for p in pools
+                        if str(p.get("name", "")).upper() == pool.upper()
+                    ),
+                    None,
+                )
+            except SnowparkSQLException as exc:
+                source += f"; SHOW COMPUTE POOLS could not be read: {exc.message}"
+        return JobUsage(wall_seconds=seconds, compute_pool=pool, instance_family=family, source=source)
+
+    def get_job_progress(self, job_id: str, output_location: StageLocation) -> JobProgress | None:
+        """The Parquet files the job wrote so far under its folder: one ``LIST``. SPCS tells neither the
+        rows scored nor the files to come, so the total is unknown (no time-left estimate)."""
+        files = [f for f in self.list_files(output_location) if not f.startswith(TEMPORARY_INPUT_FOLDER)]
+        return JobProgress(done=len(parquet_files(files)), total=None, unit="files")
+
     def get_job_logs(self, job_id: str) -> str:
         from snowflake.snowpark.exceptions import SnowparkSQLException
 
@@ -742,6 +792,16 @@ def _timestamp(value: Any) -> datetime:
     if parsed.tzinfo is None:  # a naive time from Snowflake is UTC
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+def _history_time(value: Any) -> datetime:
+    """A ``GET_JOB_HISTORY`` time: TIMESTAMP_LTZ, a datetime from the connector (text is ISO 8601).
+
+    >>> _history_time("2026-12-02 10:00:00+00:00").isoformat()
+    '2026-12-02T10:00:00+00:00'
+    """
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
 def _rows_loaded(rows: list[Row]) -> int:

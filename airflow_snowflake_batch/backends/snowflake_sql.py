@@ -352,3 +352,28 @@ def insert_scoring_run(table: str, values: Iterable[Any]) -> Statement:
 def show_warehouses() -> Statement:
     """Every warehouse the role sees; the session's own has ``is_current`` = ``Y`` and its ``size``."""
     return "SHOW WAREHOUSES", []
+
+
+def job_history(job: ObjectName) -> Statement:
+    """The job's latest ``GET_JOB_HISTORY`` row: its created and completed times and compute pool
+    (https://docs.snowflake.com/en/sql-reference/functions/get_job_history; dropped jobs included).
+
+    >>> job_history(ObjectName.parse("DB.SC.JOB_1"))[1]
+    ['DB', 'SC', 'JOB_1']
+    """
+    assert job.database is not None and job.schema is not None  # job ids are fully qualified
+    return (
+        "SELECT CREATED_TIME, COMPLETED_TIME, COMPUTE_POOL_NAME "
+        "FROM TABLE(SNOWFLAKE.SPCS.GET_JOB_HISTORY()) "
+        "WHERE DATABASE_NAME = ? AND SCHEMA_NAME = ? AND NAME = ? ORDER BY CREATED_TIME DESC LIMIT 1",
+        [job.database.value, job.schema.value, job.name.value],
+    )
+
+
+def show_compute_pools(pool: Identifier) -> Statement:
+    """``SHOW COMPUTE POOLS`` narrowed to one pool: its ``instance_family`` column names the node type.
+
+    >>> show_compute_pools(Identifier("POOL"))
+    ("SHOW COMPUTE POOLS LIKE 'POOL'", [])
+    """
+    return f"SHOW COMPUTE POOLS LIKE {like_pattern(pool)}", []

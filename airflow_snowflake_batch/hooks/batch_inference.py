@@ -39,6 +39,7 @@ from airflow_snowflake_batch.inference import (
 )
 from airflow_snowflake_batch.inference.column_handling import check_column_handling, file_source
 from airflow_snowflake_batch.inference.jobs import JobStart
+from airflow_snowflake_batch.inference.progress import PROGRESS_INTERVAL, ProgressLog
 from airflow_snowflake_batch.inference.results import replace_key
 from airflow_snowflake_batch.utils.threads import in_thread
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from airflow_snowflake_batch.backends.base import (
+        JobProgress,
+        JobUsage,
         ModelFunction,
         ModelVersionRef,
         PartitionValue,
@@ -496,8 +499,21 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         found = self._idempotent(lambda b: b.get_job_states(sorted(set(qualified.values()))))
         return {job_id: found.get(job) for job_id, job in qualified.items()}
 
-    def wait_for_job(self, job_id: str, *, poll_interval: float, deadline: float | None = None) -> JobState:
-        """Poll until the job ends; at ``deadline`` (epoch seconds) cancel it and raise."""
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float,
+        deadline: float | None = None,
+        output_location: str | StageLocation | None = None,
+        progress_interval: float = PROGRESS_INTERVAL,
+    ) -> JobState:
+        """Poll until the job ends; at ``deadline`` (epoch seconds) cancel it and raise.
+
+        With ``output_location`` (the job's folder), log its progress at most once per
+        ``progress_interval`` seconds (:mod:`airflow_snowflake_batch.inference.progress`).
+        """
+        progress = ProgressLog(time.monotonic(), progress_interval) if output_location is not None else None
         while True:
             state = self.get_job_state(job_id)
             if state.status.is_terminal:
@@ -508,9 +524,38 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
                     f"Batch inference job {job_id} timed out while {state.status.value}; it was cancelled."
                 )
             log.info("Job %s is %s; next check in %ss.", job_id, state.status.value, poll_interval)
+            if progress is not None and output_location is not None and progress.due(time.monotonic()):
+                self.log_job_progress(job_id, output_location, progress)
             time.sleep(
                 poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.time()))
             )
+
+    def log_job_progress(
+        self, job_id: str, output_location: str | StageLocation, progress: ProgressLog
+    ) -> str | None:
+        """Read the running job's progress (one backend call) and log it; best effort: a failed read is
+        logged and the wait goes on. Returns the line logged."""
+        try:
+            found = self.get_job_progress(job_id, output_location)
+        except Exception as exc:  # noqa: BLE001 - progress is advisory; the status check decides
+            log.info("Could not read the progress of job %s: %s", job_id, exc)
+            return None
+        if found is None:
+            return None
+        line = progress.line(job_id, time.monotonic(), found.done, found.total, found.unit)
+        log.info("%s", line)
+        return line
+
+    def get_job_progress(self, job_id: str, output_location: str | StageLocation) -> JobProgress | None:
+        """How far the running job got (:class:`~airflow_snowflake_batch.backends.base.JobProgress`)."""
+        job = self.qualify(job_id, what="job_id").sql
+        location = self.parse_location(output_location, what="output_location")
+        return self._idempotent(lambda b: b.get_job_progress(job, location))
+
+    def get_job_usage(self, job_id: str) -> JobUsage:
+        """What the finished job used, for its ``cost`` (:func:`~airflow_snowflake_batch.utils.cost.batch_job_cost`)."""
+        job = self.qualify(job_id, what="job_id").sql
+        return self._idempotent(lambda b: b.get_job_usage(job))
 
     def cancel_job(self, job_id: str) -> None:
         job = self.qualify(job_id, what="job_id").sql

@@ -14,6 +14,7 @@ from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.inference.fingerprint import check_rescore
+from airflow_snowflake_batch.inference.progress import PROGRESS_INTERVAL
 from airflow_snowflake_batch.inference.results import parquet_files, status_stood_in
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.links import JOB_XCOM_KEY, SnowflakeBatchJobLink
@@ -26,6 +27,7 @@ from airflow_snowflake_batch.utils.connection import (
     DEFAULT_CONN_ID,
     SnowflakeConnectionMixin,
 )
+from airflow_snowflake_batch.utils.cost import batch_job_cost
 from airflow_snowflake_batch.utils.job_wait import (
     copy_job_logs,
     deadline_passed,
@@ -109,7 +111,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     its own job. A job still running is re-attached to.
 
     Returns and pushes (one XCom per key) ``{"job_id", "job_name", "status", "output_location",
-    "reused"}``; each :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose ``extra`` holds
+    "reused", "cost"}`` (``cost`` once the job ended: :func:`~airflow_snowflake_batch.utils.cost.batch_job_cost`;
+    also in the task log and the OpenLineage ``snowflakeRunCost`` run facet); each :class:`~airflow.sdk.Asset` in ``outlets`` gets an event whose ``extra`` holds
     ``job_id``, ``output_location`` and ``reused``.
 
     .. seealso::
@@ -160,6 +163,9 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     :param deferrable: Wait on the triggerer instead of a worker slot.
         Default: ``[operators] default_deferrable``.
     :param poll_interval: Seconds between status checks.
+    :param progress_interval: Seconds between two progress lines of the running job in the task log
+        (rows or files scored so far and the time left; on the triggerer's log when deferred): each
+        costs one backend call (default a minute).
     :param timeout: Longest wait for the job (seconds or timedelta); then it is cancelled and the task
         fails. None waits without limit (``execution_timeout`` still applies, also while deferred).
     :param cancel_on_kill: Cancel the job when the task is killed, marked or cleared.
@@ -243,6 +249,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
+        progress_interval: float = PROGRESS_INTERVAL,
         timeout: float | timedelta | None = timedelta(hours=24),
         cancel_on_kill: bool = True,
         fail_on_empty_input: bool = False,
@@ -291,11 +298,19 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         if interval is None:
             raise ValueError("poll_interval must be a number of seconds, got None.")
         self.poll_interval: float = interval
+        progress = seconds(progress_interval, what="progress_interval")
+        if progress is None or not progress > 0:
+            raise ValueError(
+                f"progress_interval must be a positive number of seconds, got {progress_interval!r}."
+            )
+        self.progress_interval: float = progress
         self.timeout = seconds(timeout, what="timeout")
         self.cancel_on_kill = cancel_on_kill
         self.set_connection(snowflake_conn_id, database, schema, warehouse, role)
         # The job this run of the task published last: what on_kill cancels and lineage reports.
         self._job: _Job | None = None
+        # The finished job's cost (XCom ``cost``), for the OpenLineage run facet.
+        self._cost: dict[str, Any] | None = None
         # The hook of the execute/execute_complete call under way (one Snowflake session for all its
         # steps); the ResumableJobMixin adapters, which get only the context, reach it here.
         self._hook: SnowflakeBatchInferenceHook | None = None
@@ -306,6 +321,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._job = None
+        self._cost = None
         self._reused = False
         with self._session(context) as hook:
             if self.wait_for_completion and not self.deferrable:
@@ -342,7 +358,10 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             return self._completed(context, self._finish(hook, waited, parsed))
 
     def _completed(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        """The result of a try whose job succeeded (or was reused): its asset events say which."""
+        """The result of a try whose job succeeded (or was reused): its asset events say which. A
+        finished job's result carries its ``cost`` (a job still running, ``wait_for_completion=False``, has none)."""
+        if result.get("status") == BatchJobStatus.DONE.value:
+            result = {**result, "cost": self._job_cost(result)}
         annotate_outlet_events(
             self,
             context,
@@ -353,6 +372,18 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
             },
         )
         return result
+
+    def _job_cost(self, result: Mapping[str, Any]) -> dict[str, Any]:
+        """The ended job's cost (zero when reused), logged; never fails the task that succeeded."""
+        usage = None
+        if not result.get("reused") and self._hook is not None:
+            try:
+                usage = self._hook.get_job_usage(result["job_id"])
+            except Exception as exc:  # noqa: BLE001 - the scores are written; a missing figure is logged
+                self.log.warning("Could not read what job %s used: %s", result["job_id"], exc)
+        self._cost = batch_job_cost(usage, reused=bool(result.get("reused")))
+        self.log.info("Cost: %s", self._cost)
+        return self._cost
 
     def _build_spec(self, context: Context, hook: SnowflakeBatchInferenceHook) -> BatchJobSpec:
         """The job this task describes, with names resolved and values checked."""
@@ -444,6 +475,8 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                 cancel_on_timeout=True,
                 cancel_on_kill=self.cancel_on_kill,
                 hook_params=self.hook_params(context),
+                output_location=job.output_location,
+                progress_interval=self.progress_interval,
             ),
             method_name="execute_complete",
             kwargs={"job": job.xcom(), "reattached": job.reattached},
@@ -454,7 +487,13 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
         """Wait on this worker until the job ends or the deadline passes (the hook then cancels it)."""
         deadline = job_deadline(context, self.timeout, self.execution_timeout)
         try:
-            state = hook.wait_for_job(job.job_id, poll_interval=self.poll_interval, deadline=deadline)
+            state = hook.wait_for_job(
+                job.job_id,
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                output_location=job.output_location,
+                progress_interval=self.progress_interval,
+            )
         except BatchJobError:
             if not deadline_passed(deadline):
                 copy_job_logs(hook, job.job_id, failed=True, log=self.log)
@@ -606,6 +645,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
                     function=self.function_name,
                 ),
                 job_id=self._job.job_id,
+                cost=self._cost,
             )
 
     @contextmanager

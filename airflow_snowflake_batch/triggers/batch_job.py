@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -16,6 +17,7 @@ from asgiref.sync import sync_to_async
 from airflow_snowflake_batch.backends.retry import is_transient
 from airflow_snowflake_batch.exceptions import BatchJobError, InvalidArgumentError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
+from airflow_snowflake_batch.inference.progress import PROGRESS_INTERVAL, ProgressLog
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.triggers.events import BatchJobEvent, BatchJobOutcome
 from airflow_snowflake_batch.triggers.status_poller import (
@@ -56,6 +58,10 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
     :param cancel_on_kill: Cancel the job when a user marks, clears or kills the deferred task.
     :param hook_params: Keyword arguments of the hook (``database``, ``schema``, ``warehouse``,
         ``role``, ``query_tag``); must be JSON-serializable.
+    :param output_location: The job's folder; given, the trigger logs the job's progress (rows or files
+        so far, time left) in the triggerer's log at most once per ``progress_interval``, with one
+        extra backend call each time. It yields no event for progress.
+    :param progress_interval: Seconds between two progress look-ups of this job (default a minute).
     """
 
     def __init__(
@@ -68,6 +74,8 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         cancel_on_timeout: bool = True,
         cancel_on_kill: bool = True,
         hook_params: dict[str, Any] | None = None,
+        output_location: str | None = None,
+        progress_interval: float = PROGRESS_INTERVAL,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -77,11 +85,18 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         self.cancel_on_timeout = cancel_on_timeout
         self.cancel_on_kill = cancel_on_kill
         self.hook_params = dict(hook_params or {})
+        self.output_location = output_location
+        self.progress_interval = float(progress_interval)
+        self._looking: asyncio.Task[None] | None = None
         # Written so NaN fails too: it compares false with everything, so a NaN interval polled without
         # pause and a NaN deadline never came.
         if not 0 < self.poll_interval < float("inf"):
             raise InvalidArgumentError(
                 f"poll_interval must be a positive, finite number of seconds, got {poll_interval!r}."
+            )
+        if not 0 < self.progress_interval < float("inf"):
+            raise InvalidArgumentError(
+                f"progress_interval must be a positive, finite number of seconds, got {progress_interval!r}."
             )
         if self.deadline is not None and not abs(self.deadline) < float("inf"):
             raise InvalidArgumentError(f"deadline must be finite epoch seconds or None, got {deadline!r}.")
@@ -106,6 +121,8 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 "cancel_on_timeout": self.cancel_on_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
                 "hook_params": self.hook_params,
+                "output_location": self.output_location,
+                "progress_interval": self.progress_interval,
             },
         )
 
@@ -149,6 +166,14 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
         yield TriggerEvent(event.to_dict())
 
     async def _wait(self, poller: SharedStatusPoller) -> BatchJobEvent:
+        progress = ProgressLog(time.time(), self.progress_interval) if self.output_location else None
+        try:
+            return await self._poll(poller, progress)
+        finally:
+            if self._looking is not None:
+                self._looking.cancel()
+
+    async def _poll(self, poller: SharedStatusPoller, progress: ProgressLog | None) -> BatchJobEvent:
         delay, failures, last, tick = self.poll_interval, 0, None, None
         while True:
             tick = self._next_tick(tick, delay)
@@ -173,8 +198,19 @@ class SnowflakeBatchInferenceJobTrigger(BaseTrigger):
                 if state.status is not last:  # one line per change, not per check of 1,000 jobs
                     self.log.info("Job %s is %s.", self.job_id, state.status.value)
                     last = state.status
+                # A look-up still running when the next is due is not doubled: at most one at a time.
+                idle = self._looking is None or self._looking.done()
+                if progress is not None and self.output_location and idle and progress.due(time.time()):
+                    self._looking = asyncio.create_task(
+                        self._log_progress(poller, progress, self.output_location), name="batch-job-progress"
+                    )
             if self.deadline is not None and time.time() >= self.deadline:
                 return await self._time_out()
+
+    async def _log_progress(self, poller: SharedStatusPoller, progress: ProgressLog, location: str) -> None:
+        found = await poller.job_progress(self.job_id, location)
+        if found is not None:
+            self.log.info("%s", progress.line(self.job_id, time.time(), found.done, found.total, found.unit))
 
     def _next_tick(self, previous: float | None, delay: float) -> float:
         """When to check next (epoch seconds): a tick, i.e. a multiple of ``poll_interval``.

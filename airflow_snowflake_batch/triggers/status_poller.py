@@ -11,6 +11,13 @@ role) share a :class:`SharedStatusPoller`. Triggers wake on ticks common to thei
 tick with one :meth:`~airflow_snowflake_batch.hooks.batch_inference.SnowflakeBatchInferenceHook.get_job_states`
 call in one thread: one ``SHOW JOB SERVICES`` per schema on Snowflake, one session per connection.
 Nothing is stored here that a trigger needs to survive a triggerer restart: triggers re-register on start.
+
+A trigger may also ask for its job's progress (:meth:`SharedStatusPoller.job_progress`, at most once a
+minute per job: :mod:`airflow_snowflake_batch.inference.progress`). Each look-up is one backend call for
+one job (a job's folder is its own ``LIST``), in a thread; at most ``PROGRESS_THREADS`` run at once per
+poller, so they never take all the threads the status rounds need, and the trigger does not wait for
+them. They reuse the session the status rounds opened (no look-up before the first round).
+:attr:`SharedStatusPoller.progress_calls` counts them.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_snowflake_batch.utils.threads import in_thread
 
 if TYPE_CHECKING:
+    from airflow_snowflake_batch.backends.base import JobProgress
     from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
     from airflow_snowflake_batch.job_status import JobState
 
@@ -33,6 +42,8 @@ log = logging.getLogger(__name__)
 # How long a round waits for the other triggers due on the same tick before querying. Triggers waking
 # on one tick resume within a few loop iterations; a late one only waits for the next round.
 GATHER_SECONDS = 0.05
+# Progress look-ups running at once per poller: 2 look-ups of 0.1 s keep up with 1,200 jobs a minute.
+PROGRESS_THREADS = 2
 
 
 class SharedStatusPoller:
@@ -45,11 +56,15 @@ class SharedStatusPoller:
         self._hook_factory = hook_factory
         self._hook: SnowflakeBatchInferenceHook | None = None
         self._pending: dict[str, list[asyncio.Future[JobState | None]]] = {}
+        self._progress_slots: asyncio.Semaphore | None = None
+        self._hook_lock = threading.Lock()  # status rounds and progress look-ups may both build it
         self._timer: asyncio.TimerHandle | None = None
         self._round: asyncio.Task[None] | None = None
         self.users = 0
         #: Batched status calls made (for tests and benchmarks).
         self.calls = 0
+        #: Progress look-ups made, one per job asked (for tests and benchmarks).
+        self.progress_calls = 0
 
     async def job_state(self, job_id: str) -> JobState | None:
         """The job's state from the next round (None: no such job); a failed round raises its error."""
@@ -57,6 +72,16 @@ class SharedStatusPoller:
         self._pending.setdefault(job_id, []).append(future)
         self._schedule()
         return await future
+
+    async def job_progress(self, job_id: str, output_location: str) -> JobProgress | None:
+        """The job's progress from the next round (None: nothing to tell; a failed look-up gives None:
+        progress is advisory, the status decides)."""
+        if self._hook is None:  # the first status round opens the session; no login for progress
+            return None
+        if self._progress_slots is None:
+            self._progress_slots = asyncio.Semaphore(PROGRESS_THREADS)
+        async with self._progress_slots:
+            return await in_thread(self._progress_of, job_id, output_location)
 
     def _schedule(self) -> None:
         """Start a round soon, unless one is due or running (it schedules the next when it ends)."""
@@ -97,9 +122,23 @@ class SharedStatusPoller:
 
     def _states(self, job_ids: list[str]) -> dict[str, JobState | None]:
         self.calls += 1
-        if self._hook is None:
-            self._hook = self._hook_factory()
-        return self._hook.get_job_states(job_ids)
+        return self._session_hook().get_job_states(job_ids)
+
+    def _session_hook(self) -> SnowflakeBatchInferenceHook:
+        with self._hook_lock:
+            if self._hook is None:
+                self._hook = self._hook_factory()
+            return self._hook
+
+    def _progress_of(self, job_id: str, location: str) -> JobProgress | None:
+        # The one session serves this thread and the status round's at once: Snowpark sessions are
+        # thread-safe for queries (Snowflake's "thread-safe session objects", Snowpark Python 1.24+).
+        self.progress_calls += 1
+        try:
+            return self._session_hook().get_job_progress(job_id, location)
+        except Exception as exc:  # noqa: BLE001 - advisory: never fails the wait
+            log.info("Could not read the progress of job %s: %s", job_id, exc)
+            return None
 
     async def close(self) -> None:
         """Stop the rounds and release the session."""

@@ -16,12 +16,20 @@ number on both backends:
   ignores the 60-second minimum of a resumed warehouse, queries sharing the warehouse, Snowpark-optimized
   and multi-cluster pricing, and cloud services credits. ``WAREHOUSE_METERING_HISTORY`` has the billed figure.
 
-The batch job's compute-pool estimate is not computed yet; see docs/rescoring.rst.
+A batch job's cost is the job's own figure, read from the backend once it ended
+(:func:`batch_job_cost`): on the local backend the job process's wall and CPU seconds (its workers
+included); on Snowflake the job's run time (``GET_JOB_HISTORY``: created to completed), its compute pool
+and the pool's instance family, with ``estimated_credits`` None: the credits per hour of an instance
+family are published only in Snowflake's Service Consumption Table (a PDF this project could not cite),
+so no figure is guessed; ``COMPUTE_POOL_METERING_HISTORY`` has the billed one. A reused job reports 0.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_snowflake_batch.backends.base import JobUsage
 
 #: Credits per hour of a standard warehouse, by ``SHOW WAREHOUSES`` size (Snowflake's "Warehouse size" table:
 #: https://docs.snowflake.com/en/user-guide/warehouses-overview#warehouse-size).
@@ -76,3 +84,43 @@ def run_cost(*, wall_seconds: float, cpu_seconds: float | None = None, **extra: 
     cost["source"] = "measured by the worker around the scoring call"
     cost.update(extra)
     return cost
+
+
+#: Why a batch job's ``estimated_credits`` is None (see the module docstring and docs/rescoring.rst).
+COMPUTE_POOL_CREDITS_UNKNOWN = (
+    "not estimated: the credits per hour of a compute pool instance family are published only in "
+    "Snowflake's Service Consumption Table; see COMPUTE_POOL_METERING_HISTORY for the billed credits"
+)
+
+
+def batch_job_cost(usage: JobUsage | None, *, reused: bool = False) -> dict[str, Any]:
+    """The ``cost`` of a batch job run from what its backend measured; a reused job spent nothing.
+
+    >>> from airflow_snowflake_batch.backends.base import JobUsage
+    >>> batch_job_cost(JobUsage(wall_seconds=2.5, cpu_seconds=4.25, source="local job"))
+    {'wall_seconds': 2.5, 'cpu_seconds': 4.25, 'source': 'local job', 'reused': False}
+    >>> batch_job_cost(None, reused=True)["wall_seconds"]
+    0.0
+    """
+    if reused:
+        return run_cost(wall_seconds=0.0, cpu_seconds=0.0, reused=True) | {
+            "source": "no job ran: the earlier job's results were reused"
+        }
+    if usage is None:
+        from airflow_snowflake_batch.backends.base import JobUsage
+
+        usage = JobUsage(source="not measured")
+    extra: dict[str, Any] = {}
+    if usage.compute_pool is not None or usage.instance_family is not None:
+        extra = {
+            "compute_pool": usage.compute_pool,
+            "instance_family": usage.instance_family,
+            "estimated_credits": None,
+            "credits_source": COMPUTE_POOL_CREDITS_UNKNOWN,
+        }
+    cost: dict[str, Any] = {
+        "wall_seconds": None if usage.wall_seconds is None else round(usage.wall_seconds, 3),
+    }
+    if usage.cpu_seconds is not None:
+        cost["cpu_seconds"] = round(usage.cpu_seconds, 3)
+    return cost | {"source": usage.source, "reused": False} | extra

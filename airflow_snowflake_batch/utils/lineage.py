@@ -154,6 +154,11 @@ def operator_lineage(
             wallSeconds=cost.get("wall_seconds"),
             cpuSeconds=cost.get("cpu_seconds"),
             source=str(cost.get("source", "")),
+            warehouseSize=cost.get("warehouse_size"),
+            computePool=cost.get("compute_pool"),
+            instanceFamily=cost.get("instance_family"),
+            estimatedCredits=cost.get("estimated_credits"),
+            creditsSource=cost.get("credits_source"),
         )
     if job_id is not None:
         run_facets["externalQuery"] = ExternalQueryRunFacet(externalQueryId=job_id, source=namespace)

@@ -31,9 +31,19 @@ class SnowflakeRunCostFacet(RunFacet):
     :param wallSeconds: The worker's wall-clock seconds of the scoring call.
     :param cpuSeconds: The worker process's CPU seconds over the same call.
     :param source: How the figures were obtained.
+    :param warehouseSize: The warehouse's size (warehouse runs on Snowflake).
+    :param computePool: The compute pool a batch job ran on (Snowflake).
+    :param instanceFamily: That pool's instance family (Snowflake).
+    :param estimatedCredits: The estimated credits, None when not estimated (see ``creditsSource``).
+    :param creditsSource: How ``estimatedCredits`` was estimated, or why it was not.
     """
 
     reused: bool = False
     wallSeconds: float | None = None  # noqa: N815 - OpenLineage facets name fields in camelCase
     cpuSeconds: float | None = None  # noqa: N815
     source: str = ""
+    warehouseSize: str | None = None  # noqa: N815
+    computePool: str | None = None  # noqa: N815
+    instanceFamily: str | None = None  # noqa: N815
+    estimatedCredits: float | None = None  # noqa: N815
+    creditsSource: str | None = None  # noqa: N815

@@ -12,6 +12,7 @@ from contract_support import OUTPUT, features, load, rows, scored, stage_job_out
 
 from airflow_snowflake_batch.inference.fingerprint import SCORING_RUNS_TABLE
 from airflow_snowflake_batch.job_status import BatchJobStatus
+from airflow_snowflake_batch.utils.cost import batch_job_cost
 
 DAY_1, DAY_2 = "2024-01-01", "2024-01-02"
 INPUTS = {DAY_1: "IN_1", DAY_2: "IN_2"}
@@ -167,3 +168,20 @@ def test_batch_rerun_reuses_only_an_unchanged_job(side):
             forced = start(side, hook, try_number=4, rescore="always")
             assert (forced.job_name, forced.reused) == ("JOB_1_T4", False)
             hook.cancel_job(forced.job_id)
+
+
+def test_a_finished_job_reports_what_it_used(side):
+    """The batch ``cost`` (XCom, log, run facet) from what the backend reads of a finished job: the local
+    job's own wall and CPU seconds; on Snowflake the job's run time and its pool's instance family."""
+    side.write_table("INPUT", features(range(4)))
+    with side.hook() as hook:
+        job = finished(side, hook, try_number=1)
+        cost = batch_job_cost(hook.get_job_usage(job.job_id))
+
+    assert cost["reused"] is False and cost["wall_seconds"] > 0
+    if side.name == "local":
+        assert cost["cpu_seconds"] > 0 and "instance_family" not in cost
+    else:
+        # GET_JOB_HISTORY's CREATED_TIME to COMPLETED_TIME, and SHOW COMPUTE POOLS' instance_family.
+        assert (cost["compute_pool"], cost["instance_family"]) == ("POOL", "CPU_X64_S")
+        assert cost["estimated_credits"] is None and "Service Consumption Table" in cost["credits_source"]

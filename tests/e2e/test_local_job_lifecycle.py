@@ -6,6 +6,7 @@ Here, not in tests/unit: these tests start job processes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -16,7 +17,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from sklearn.linear_model import LinearRegression
 from unit.operators.operator_support import FakeTaskStateStore, make_context, stored
 
-from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
+from airflow_snowflake_batch.backends.local.job_runner import BATCH_DELAY_ENV, DELAY_ENV
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus, JobState
@@ -241,3 +242,39 @@ def test_on_kill_is_best_effort(workspace, caplog, capsys):
     captured = capsys.readouterr()
     # The operator logs through Airflow's structlog (stdout), the trigger through logging.
     assert (captured.out + captured.err + caplog.text).count(message) == 2
+
+
+def test_a_running_job_logs_its_progress_and_reports_its_cost(workspace, monkeypatch, caplog):
+    """A sync wait logs rows scored so far while the real job scores (interval shortened from a
+    minute), and the finished job's XCom carries the job process's own wall and CPU seconds."""
+    monkeypatch.setenv(BATCH_DELAY_ENV, "0.8")  # 3 batches of 10 rows: the job scores for ~2.4 s
+    caplog.set_level(logging.INFO)
+
+    result = make_op(deferrable=False, max_batch_rows=10, progress_interval=0.3).execute(make_context())
+
+    lines = [r.getMessage() for r in caplog.records if " rows scored " in r.getMessage()]
+    assert lines, caplog.text
+    assert all(f"Job {result['job_id']}: " in line and " of 30 rows scored" in line for line in lines)
+    cost = result["cost"]
+    assert cost["reused"] is False and cost["cpu_seconds"] > 0 and cost["wall_seconds"] >= 2.4
+
+
+def test_a_deferred_job_logs_its_progress_on_the_triggerer(workspace, monkeypatch, caplog):
+    monkeypatch.setenv(BATCH_DELAY_ENV, "0.8")
+    caplog.set_level(logging.INFO)
+    job = make_op(wait_for_completion=False, max_batch_rows=10).execute(make_context())
+    trigger = SnowflakeBatchInferenceJobTrigger(
+        job_id=job["job_id"],
+        snowflake_conn_id=CONN_ID,
+        poll_interval=0.2,
+        output_location=job["output_location"],
+        progress_interval=0.5,
+    )
+    # The triggerer's structlog logger is not captured by caplog; what it logs is the same either way.
+    trigger._log = logging.getLogger("triggerer_under_test")
+
+    payload = first_event_of(trigger)
+
+    assert payload["outcome"] == "success"
+    lines = [r.getMessage() for r in caplog.records if " rows scored " in r.getMessage()]
+    assert lines and all(" of 30 rows scored" in line for line in lines), caplog.text

@@ -12,6 +12,10 @@ Parquet files and ``_SUCCESS`` into ``<output stage_location>/<JOB_NAME>/``. The
   not, in submission order (Snowflake documents no order), filtered by the bound database, schema and
   name; ``ORDER BY ... DESC`` reverses it. :attr:`JobService.history_error` makes it fail, as it does
   for a role without the privilege;
+  Its ``CREATED_TIME`` is the submit time and ``COMPLETED_TIME`` the time the job's status became
+  terminal (NULL before), as TIMESTAMP_LTZ text;
+- ``SHOW COMPUTE POOLS LIKE '<pool>'``: ``name``, ``state``, ``instance_family`` of the pools in
+  :attr:`JobService.compute_pools` (a pool the account lacks gives no row, as Snowflake's ``LIKE`` does);
 - ``SYSTEM$GET_SERVICE_LOGS(?, ?, ?[, ?])``: the job log;
 - ``CALL <job>!spcs_cancel_job()``: cancels (error 2003 for a dropped service);
 - ``DROP SERVICE [IF EXISTS] <name> | IDENTIFIER(?)``: cancels a running job, forgets the service;
@@ -78,6 +82,7 @@ _SHOW = re.compile(
     r"^\s*SHOW\s+(?:JOB\s+)?SERVICES(?:\s+LIKE\s+'(?P<like>[^']*)')?(?:\s+IN\s+SCHEMA\s+(?P<schema>\S+?))?\s*;?\s*$",
     re.I,
 )
+_POOLS = re.compile(r"^\s*SHOW\s+COMPUTE\s+POOLS\s+LIKE\s+'(?P<like>[^']*)'\s*;?\s*$", re.I)
 _HISTORY = re.compile(r"GET_JOB_HISTORY\s*\(", re.I)
 _LOGS = re.compile(r"SYSTEM\$GET_SERVICE_LOGS\s*\(", re.I)
 _CANCEL = re.compile(r"^\s*CALL\s+(?P<name>\S+?)!spcs_cancel_job\(\)\s*;?\s*$", re.I)
@@ -127,6 +132,13 @@ class _Service:
             (self.output_dir / "_SUCCESS").unlink(missing_ok=True)
         return status
 
+    def completed_on(self) -> str | None:
+        """When the job's status became terminal (its status file's last write), as TIMESTAMP_LTZ text."""
+        state = local_jobs.state(self.name.sql, self.job_dir)
+        if state is None or str(state.status.value) not in _TERMINAL:
+            return None
+        return _ltz(local_jobs.read_status(self.job_dir)["updated_on"])
+
     def row(self, now: float) -> dict[str, Any]:
         return {
             "name": self.name.name,
@@ -152,6 +164,8 @@ class JobService:
         self.stages = stages
         self.models = models
         self.history_error: SqlError | None = None
+        #: The account's compute pools and their instance family (CREATE COMPUTE POOL's INSTANCE_FAMILY).
+        self.compute_pools: dict[str, str] = {"POOL": "CPU_X64_S"}
         self.without_success: set[str] = set()  # job names (as stored) whose job writes no _SUCCESS
         self._clock_offset = 0.0
         self._live: dict[str, _Service] = {}
@@ -191,6 +205,8 @@ class JobService:
             return _rows([self._service(self._name(match["name"], params)).row(self.now())])
         if match := _SHOW.match(text):
             return self._show(match["like"], match["schema"])
+        if match := _POOLS.match(text):
+            return self._pools(match["like"])
         if _HISTORY.search(text):
             return self._job_history(text, params)
         if _LOGS.search(text):
@@ -370,7 +386,8 @@ class JobService:
                     "NAME": values[2],
                     "STATUS": s.status(self.now()),
                     "COMPUTE_POOL_NAME": s.compute_pool,
-                    "CREATED_TIME": s.created,
+                    "CREATED_TIME": _ltz(s.created.timestamp()),
+                    "COMPLETED_TIME": s.completed_on(),
                     "PARAMETERS": json.dumps({"REPLICAS": s.replicas}),
                 }
             )
@@ -385,9 +402,30 @@ class JobService:
             "STATUS",
             "COMPUTE_POOL_NAME",
             "CREATED_TIME",
+            "COMPLETED_TIME",
             "PARAMETERS",
         ]
-        return Answer(pa.table({c: pa.array([str(r[c]) for r in rows], pa.string()) for c in columns}))
+        return Answer(
+            pa.table(
+                {
+                    c: pa.array([None if r[c] is None else str(r[c]) for r in rows], pa.string())
+                    for c in columns
+                }
+            )
+        )
+
+    def _pools(self, like: str) -> Answer:
+        # SHOW ... LIKE matches case-insensitively (https://docs.snowflake.com/en/sql-reference/sql/show-compute-pools).
+        rows = [
+            {"name": name, "state": "ACTIVE", "instance_family": family}
+            for name, family in self.compute_pools.items()
+            if name.upper() == like.upper()
+        ]
+        return Answer(
+            pa.table(
+                {c: pa.array([r[c] for r in rows], pa.string()) for c in ("name", "state", "instance_family")}
+            )
+        )
 
     def _drop(self, name: Name, *, if_exists: bool) -> Answer:
         with self._lock:
@@ -406,6 +444,10 @@ class JobService:
             services = list(self._history)
         for service in services:
             local_jobs.cancel(service.name.sql, service.job_dir, self.layout)
+
+
+def _ltz(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(sep=" ")
 
 
 # SHOW/DESCRIBE SERVICE column types as Snowflake returns them: instance counts are numbers and

@@ -26,6 +26,8 @@ from airflow_snowflake_batch.backends.base import (
     InputDigest,
     InputSource,
     JobInfo,
+    JobProgress,
+    JobUsage,
     LoadResultsRequest,
     ModelVersionRef,
     StageFile,
@@ -34,7 +36,7 @@ from airflow_snowflake_batch.backends.base import (
     subquery,
 )
 from airflow_snowflake_batch.backends.local import database, jobs, stages
-from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, write_json_atomic
+from airflow_snowflake_batch.backends.local.layout import Layout, identifier_of, read_json, write_json_atomic
 from airflow_snowflake_batch.backends.local.registry import LocalRegistry, load_function
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError
 from airflow_snowflake_batch.identifiers import Identifier, ObjectName, StageLocation
@@ -361,6 +363,23 @@ class LocalBackend:
 
     def get_job_logs(self, job_id: str) -> str:
         return jobs.logs(self._job_dir(job_id))
+
+    def get_job_usage(self, job_id: str) -> JobUsage:
+        """The job process's own measure (``usage.json``): wall and CPU seconds, its workers included."""
+        try:
+            usage = read_json(self._job_dir(job_id) / jobs.USAGE_FILE)
+        except (OSError, ValueError):
+            return JobUsage(source="the local job recorded no usage (it did not finish)")
+        return JobUsage(
+            wall_seconds=float(usage["wall_seconds"]),
+            cpu_seconds=float(usage["cpu_seconds"]),
+            source="measured by the local job process (its workers included)",
+        )
+
+    def get_job_progress(self, job_id: str, output_location: StageLocation) -> JobProgress | None:
+        """The rows the job's workers recorded so far, of the rows its input holds (one folder read)."""
+        progress = jobs.read_progress(self._job_dir(job_id))
+        return None if progress is None else JobProgress(done=progress[0], total=progress[1], unit="rows")
 
     def drop_job(self, job_id: str) -> None:
         """``DROP SERVICE IF EXISTS``: stop the job if it runs, then forget it (its output stays).

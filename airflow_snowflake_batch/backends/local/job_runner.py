@@ -8,8 +8,14 @@ memory stays bounded whatever the input size. Each unit's scored rows (input col
 outputs) go to one Parquet file named after the unit, so the same input and model always give the
 same files. ``_SUCCESS`` is written last, only when every unit succeeded.
 
+As it scores, each worker records its rows so far in the job folder (``progress-<worker>.json``, at
+most once a second, beside ``progress.json``'s total), and the job records its wall and CPU seconds in
+``usage.json`` when it ends: what the waiting task logs as progress and reports as cost.
+
 Set ``AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY`` (seconds) in the submitting process's environment to
-make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a running job.
+make jobs wait that long once RUNNING, e.g. so a test can cancel or kill a running job; set
+``AIRFLOW_SNOWFLAKE_BATCH_LOCAL_BATCH_DELAY`` to make each scored batch take that much longer, e.g. so
+a test sees a job's progress while it scores.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airflow_snowflake_batch.backends.local import jobs, media
-from airflow_snowflake_batch.backends.local.layout import Layout, read_json
+from airflow_snowflake_batch.backends.local.layout import Layout, read_json, write_json_atomic
 from airflow_snowflake_batch.backends.local.registry import load_function
 from airflow_snowflake_batch.backends.local.scoring import (
     LoadedFunction,
@@ -40,11 +46,35 @@ from airflow_snowflake_batch.constants import SUCCESS_FILE
 from airflow_snowflake_batch.job_status import BatchJobStatus
 
 DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_JOB_DELAY"
+BATCH_DELAY_ENV = "AIRFLOW_SNOWFLAKE_BATCH_LOCAL_BATCH_DELAY"
 
 Unit = tuple[int, Path, int]  # (unit number, input file, row group)
 # Scored rows are written in row groups of this many rows (or bytes, for wide rows such as images).
 OUTPUT_ROW_GROUP_ROWS = 131_072
 OUTPUT_ROW_GROUP_BYTES = 64 * 1024 * 1024
+# A worker records its progress at most this often (seconds): readers look once a minute at most.
+PROGRESS_EVERY = 1.0
+
+
+class _Progress:
+    """One worker's rows scored so far, written to its progress file at most every ``PROGRESS_EVERY`` s."""
+
+    def __init__(self, job_dir: Path, worker: int) -> None:
+        self.job_dir, self.worker, self.rows, self._written = job_dir, worker, 0, 0.0
+
+    def add(self, rows: int, *, flush: bool = False) -> None:
+        self.rows += rows
+        if flush or time.monotonic() - self._written >= PROGRESS_EVERY:
+            jobs.write_progress(self.job_dir, self.worker, self.rows)
+            self._written = time.monotonic()
+
+
+def total_rows(units: list[Unit]) -> int:
+    """The rows of the work units, from the Parquet footers (no data read)."""
+    return sum(
+        sum(pq.ParquetFile(path).metadata.row_group(g).num_rows for _, _, g in file_units)
+        for path, file_units in itertools.groupby(units, key=lambda unit: unit[1])
+    )
 
 
 def work_units(job: dict[str, Any]) -> list[Unit]:
@@ -114,8 +144,10 @@ def run_units(
     function: LoadedFunction,
     *,
     parent_pid: int | None = None,
+    worker: int = 0,
 ) -> None:
     """Score the given work units into their output files (each input file is opened once)."""
+    progress = _Progress(job_dir, worker)
     output_dir = _confined(job, "output_dir")
     output_dir.mkdir(parents=True, exist_ok=True)
     params = function.resolve_params(job["params"])
@@ -138,8 +170,18 @@ def run_units(
                     )
                     for first_row, batch in _numbered_batches(parquet, group, job["max_batch_rows"])
                 )
-                _write_unit(scored, job_dir, output_dir / f"data_{number:05d}.parquet")
+                _write_unit(_counted(scored, progress), job_dir, output_dir / f"data_{number:05d}.parquet")
+                progress.add(0, flush=True)
                 jobs.log_line(job_dir, f"Scored work unit {number} ({path.name}, row group {group}).")
+
+
+def _counted(tables: Iterator[pa.Table], progress: _Progress) -> Iterator[pa.Table]:
+    delay = float(os.environ.get(BATCH_DELAY_ENV) or 0)
+    for table in tables:
+        if delay > 0:
+            time.sleep(delay)
+        progress.add(table.num_rows)
+        yield table
 
 
 def _numbered_batches(
@@ -261,13 +303,26 @@ def _worker(
     """A forked worker: score its units, or leave the error for the leader to report as the job's."""
     try:
         _limit_threads(count)
-        run_units(job_dir, job, units, function, parent_pid=parent_pid)
+        run_units(job_dir, job, units, function, parent_pid=parent_pid, worker=index)
         _log_peak_memory(job_dir, f"worker {index}")
     except BaseException as exc:
         jobs.log_line(job_dir, f"Worker {index} failed:\n{traceback.format_exc()}")
         (job_dir / f"worker-{index}.error").write_text(f"{type(exc).__name__}: {exc}")
         os._exit(1)  # a forked child must not run the leader's cleanup (atexit, finally blocks)
     os._exit(0)
+
+
+def _record_usage(job_dir: Path, started: float) -> None:
+    """Write ``usage.json``: wall seconds since start, CPU seconds of this process and its (joined) workers."""
+    import resource
+
+    cpu = sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+    write_json_atomic(
+        job_dir / jobs.USAGE_FILE, {"wall_seconds": time.monotonic() - started, "cpu_seconds": cpu}
+    )
 
 
 # How often a prepared job process looks for job.json while the submitter exports the input.
@@ -296,6 +351,7 @@ def _prepared(job_dir: Path) -> tuple[Any, BaseException | None] | None:
 
 
 def _lead(job_dir: Path) -> int:
+    started = time.monotonic()
     preloaded: Any = None
     if (job_dir / jobs.PREPARE_FILE).is_file():
         prepared = _prepared(job_dir)
@@ -321,6 +377,7 @@ def _lead(job_dir: Path) -> int:
         units = work_units(job)
         count = max(1, min(job["processes"], len(units)))
         jobs.log_line(job_dir, f"{len(units)} work unit(s), {count} worker process(es).")
+        write_json_atomic(job_dir / jobs.PROGRESS_FILE, {"total_rows": total_rows(units)})
         _run_workers(job_dir, job, units, count, preloaded)
         output_dir = _confined(job, "output_dir")
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -328,6 +385,7 @@ def _lead(job_dir: Path) -> int:
         (output_dir / SUCCESS_FILE).write_bytes(b"")
         message = f"Scored {rows} rows into {output_dir}."
         _log_peak_memory(job_dir, "worker 0")
+        _record_usage(job_dir, started)
         jobs.write_status(job_dir, BatchJobStatus.DONE, message)
         jobs.log_line(job_dir, message)
         return 0

@@ -15,7 +15,10 @@ A job lives in ``<root>/jobs/<DB>/<SCHEMA>/<NAME>/``:
 - ``prepare.json``: written before the input is exported, so that the job process starts at once,
   imports its libraries and loads the model while the submitter exports; it then waits for
   ``job.json`` (the job exists only from then on) and gives up if the submitter or the folder is gone;
-- ``job.log``: what the job process and its workers wrote.
+- ``job.log``: what the job process and its workers wrote;
+- ``progress.json`` (the rows to score) and ``progress-<worker>.json`` (the rows each worker scored so
+  far), written as the job scores, so a waiting task can log its progress (:func:`read_progress`);
+- ``usage.json``: the job process's wall and CPU seconds (its workers' included), written when it ends.
 
 The job process is started with ``start_new_session=True``: it outlives the submitting process
 (an Airflow task, a test) and leads its own process group, which :func:`cancel` stops as a whole.
@@ -51,6 +54,8 @@ SUBMITTING_FILE = "submitting.json"
 PREPARE_FILE = "prepare.json"
 CANCELLED_MESSAGE = "Cancelled by request."
 LOG_FILE = "job.log"
+PROGRESS_FILE = "progress.json"
+USAGE_FILE = "usage.json"
 # Seconds a job may stay PENDING with no recorded process (the submitter died right after
 # starting it) before it counts as lost.
 _UNRECORDED_GRACE = 60.0
@@ -65,6 +70,25 @@ def write_status(job_dir: Path, status: BatchJobStatus, message: str = "") -> No
 
 def read_status(job_dir: Path) -> dict[str, Any]:
     return read_json(job_dir / STATUS_FILE)
+
+
+def write_progress(job_dir: Path, worker: int, rows: int) -> None:
+    """Record the rows ``worker`` scored so far (one file per worker: forked workers share no memory)."""
+    write_json_atomic(job_dir / f"progress-{worker}.json", {"rows": rows})
+
+
+def read_progress(job_dir: Path) -> tuple[int, int | None] | None:
+    """The rows scored so far and the rows to score (None until the runner counted them), or None
+    before the runner wrote anything. A torn or missing worker file counts as 0 rows: progress is advisory."""
+    try:
+        total = read_json(job_dir / PROGRESS_FILE).get("total_rows")
+    except (OSError, ValueError):
+        return None
+    done = 0
+    for path in job_dir.glob("progress-*.json"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            done += int(read_json(path).get("rows", 0))
+    return done, total
 
 
 def log_line(job_dir: Path, text: str) -> None:

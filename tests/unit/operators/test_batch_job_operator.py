@@ -14,7 +14,7 @@ from operator_support import (
     stored,
 )
 
-from airflow_snowflake_batch.backends.base import InputSource, ModelFunction, Param
+from airflow_snowflake_batch.backends.base import InputSource, JobUsage, ModelFunction, Param
 from airflow_snowflake_batch.exceptions import BatchJobError
 from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.identifiers import ObjectName, StageLocation, default_job_name
@@ -61,7 +61,10 @@ def hook_cls():
 
 @pytest.fixture
 def hook(hook_cls):
-    return hook_cls.return_value
+    hook = hook_cls.return_value
+    # What a local job records of itself (usage.json); the cost is derived from it.
+    hook.get_job_usage.return_value = JobUsage(wall_seconds=3.25, cpu_seconds=5.5, source="local job")
+    return hook
 
 
 @pytest.fixture
@@ -284,6 +287,9 @@ def test_defers_with_a_deadline_after_publishing_the_job(hook, context, clock):
             "role": None,
             "query_tag": {"dag_id": "scoring", "task_id": "score", "run_id": "manual__2026-01-01"},
         },
+        # The job's folder, so the trigger can log its progress once a minute.
+        "output_location": FOLDER.sql,
+        "progress_interval": 60.0,
     }
     assert deferred.value.method_name == "execute_complete"
     # The defer timeout is a backstop, padded so the trigger's own deadline (which cancels) comes first.
@@ -347,7 +353,8 @@ def event(outcome: str, status: str, message: str = "") -> dict[str, str]:
 
 
 def test_execute_complete_success_returns_the_job(hook, context):
-    result = make_op(deferrable=True).execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
+    op = make_op(deferrable=True)
+    result = op.execute_complete(context, event=event("success", "DONE"), job=JOB_XCOM)
 
     assert result == {
         "job_id": JOB,
@@ -355,7 +362,9 @@ def test_execute_complete_success_returns_the_job(hook, context):
         "status": "DONE",
         "output_location": FOLDER.sql,
         "reused": False,
+        "cost": {"wall_seconds": 3.25, "cpu_seconds": 5.5, "source": "local job", "reused": False},
     }
+    hook.get_job_usage.assert_called_once_with(JOB)
     hook.list_files.assert_called_once_with(FOLDER.sql)
     hook.get_job_logs.assert_called_once_with(JOB)
     hook.close.assert_called_once_with()
@@ -416,6 +425,7 @@ def test_execute_complete_rebuilds_the_job_when_kwargs_were_dropped(hook, contex
         "status": "DONE",
         "output_location": FOLDER.sql,
         "reused": False,
+        "cost": mock.ANY,
     }
     hook.list_files.assert_called_once_with(FOLDER.sql)
 
@@ -439,7 +449,9 @@ def test_sync_waits_with_the_deadline_and_stores_the_job_id(hook, context, clock
     result = make_op(deferrable=False).execute(context)
 
     assert result["status"] == "DONE" and result["output_location"] == FOLDER.sql
-    hook.wait_for_job.assert_called_once_with(JOB, poll_interval=15.0, deadline=NOW + 3600)
+    hook.wait_for_job.assert_called_once_with(
+        JOB, poll_interval=15.0, deadline=NOW + 3600, output_location=FOLDER.sql, progress_interval=60.0
+    )
     assert context["task_state_store"].values == stored(JOB)
     assert pushed(context)[JOB_XCOM_KEY]["job_id"] == JOB
 
@@ -456,7 +468,7 @@ def test_sync_timeout_ends_like_a_deferred_timeout(hook, context, clock):
     """At the deadline the hook cancels the job and raises; the operator then fails the task with the
     message a deferred wait gives, naming the partial output, after copying the job's logs."""
 
-    def deadline_passes(job_id, *, poll_interval, deadline):
+    def deadline_passes(job_id, *, poll_interval, deadline, **_):
         clock.time.return_value = deadline
         raise BatchJobError("the hook's own words")
 
@@ -505,7 +517,9 @@ def test_sync_retry_reconnects_to_the_stored_running_job(hook):
         hook.start_batch_job.assert_not_called()
     else:
         assert_reattached_by_name(hook, context)
-    hook.wait_for_job.assert_called_once_with(JOB, poll_interval=15.0, deadline=mock.ANY)
+    hook.wait_for_job.assert_called_once_with(
+        JOB, poll_interval=15.0, deadline=mock.ANY, output_location=FOLDER.sql, progress_interval=60.0
+    )
     assert result["job_id"] == JOB and result["output_location"] == FOLDER.sql
     assert pushed(context)[JOB_XCOM_KEY]["job_name"] == NAME
 
@@ -529,6 +543,10 @@ def test_sync_retry_returns_a_stored_job_that_already_succeeded(hook):
         )
         hook.start_batch_job.assert_not_called()
         hook.wait_for_job.assert_not_called()
+        # A reused job spent nothing this run: zero compute, and the job's usage is not even read.
+        assert result["cost"]["reused"] is True
+        assert (result["cost"]["wall_seconds"], result["cost"]["cpu_seconds"]) == (0.0, 0.0)
+        hook.get_job_usage.assert_not_called()
     else:
         assert_reattached_by_name(hook, context)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime, timezone
 from typing import Any
 from unittest import mock
 
@@ -18,8 +19,9 @@ from operator_support import FakeTaskStateStore, make_context, pushed, stored
 from snowflake_doubles import CONN_ID, predict_function, route_job_statements, session_tag
 from sqlglot import exp
 
+from airflow_snowflake_batch.backends.snowflake_sql import job_history
 from airflow_snowflake_batch.exceptions import BatchJobError, InputValidationError, ResultsNotReadyError
-from airflow_snowflake_batch.identifiers import default_job_name
+from airflow_snowflake_batch.identifiers import ObjectName, default_job_name
 from airflow_snowflake_batch.links import JOB_XCOM_KEY
 from airflow_snowflake_batch.operators.batch_job import SnowflakeBatchInferenceOperator
 from airflow_snowflake_batch.operators.load_results import SnowflakeLoadBatchResultsOperator
@@ -52,6 +54,10 @@ SUBMIT = [
     *RECORD,
     DESCRIBE,
 ]
+
+
+# The cost's read of a finished job (no history row here, so no SHOW COMPUTE POOLS follows).
+HISTORY = job_history(ObjectName.parse(JOB_ID))[0]
 
 
 def _texts(sql_log: Any) -> list[str]:
@@ -319,6 +325,10 @@ def _outcome(status: str = "DONE") -> dict[str, Any]:
     return {"job_id": JOB_ID, "job_name": NAME, "status": status, "output_location": FOLDER, "reused": False}
 
 
+def _without_cost(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "cost"}
+
+
 def _published() -> dict[str, str]:
     return {
         "job_id": JOB_ID,
@@ -334,9 +344,29 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
     batch_ready.submitted_by(model, "PENDING", "RUNNING", "DONE", logs="replica 0: scored 150 rows")
     context = make_context()
 
+    # What Snowflake answers once the job ended: its history row (TIMESTAMP_LTZ values) and its pool.
+    sql_log.answer(
+        r"GET_JOB_HISTORY",
+        [
+            _row(
+                CREATED_TIME=datetime(2026, 1, 1, 10, 0, tzinfo=timezone.utc),
+                COMPLETED_TIME=datetime(2026, 1, 1, 10, 12, 30, tzinfo=timezone.utc),
+                COMPUTE_POOL_NAME="GPU_POOL",
+            )
+        ],
+    )
+    sql_log.answer(
+        r"^SHOW COMPUTE POOLS", [_row(name="GPU_POOL", state="ACTIVE", instance_family="GPU_NV_S")]
+    )
+
     result = _batch_op().execute(context)
 
-    assert result == _outcome()
+    cost = result.pop("cost")
+    assert _without_cost(result) == _outcome()
+    # The job's run time on its pool's instance family; no credit figure is guessed.
+    assert cost["wall_seconds"] == 750.0
+    assert (cost["compute_pool"], cost["instance_family"]) == ("GPU_POOL", "GPU_NV_S")
+    assert cost["estimated_credits"] is None and "Service Consumption Table" in cost["credits_source"]
     model.run_batch.assert_called_once_with(
         session.table.return_value,
         input_stage_location=None,
@@ -352,7 +382,12 @@ def test_batch_operator_submits_waits_and_checks_the_results(batch_ready, model,
     )
     session.table.assert_called_with("DB.SC.FEATURES")
     # The submit, then one DESCRIBE SERVICE per status read while waiting, and _SUCCESS once DONE.
-    assert _texts(sql_log) == [*SUBMIT, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
+    # Then the cost: the job's history row and its pool.
+    assert _texts(sql_log)[: len(SUBMIT) + 3] == [*SUBMIT, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
+    assert [t.split(" FROM")[0] for t in _texts(sql_log)[len(SUBMIT) + 3 :]] == [
+        "SELECT CREATED_TIME, COMPLETED_TIME, COMPUTE_POOL_NAME",
+        "SHOW COMPUTE POOLS LIKE 'GPU_POOL'",
+    ]
     assert batch_ready.served[JOB_ID] == ["PENDING", "RUNNING", "DONE"]  # one read per DESCRIBE after submit
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()  # the whole log, not a failure's tail
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
@@ -367,12 +402,12 @@ def test_batch_operator_retry_reattaches_to_the_running_job_of_try_1(batch_ready
 
     result = _batch_op().execute(context)
 
-    assert result == _outcome()
+    assert _without_cost(result) == _outcome()
     model.run_batch.assert_not_called()
     # No stage validation for a job that is already running: status reads, then the _SUCCESS check.
     # Without a stored id, this try's own name (_T2) is looked up first and found absent (2003).
     search = [] if store else [f"{DESCRIBE}_T2"]
-    assert sql_log.texts == [*search, DESCRIBE, DESCRIBE, DESCRIBE, f"LIST {FOLDER}"]
+    assert sql_log.texts == [*search, DESCRIBE, DESCRIBE, DESCRIBE, f"LIST {FOLDER}", HISTORY]
     assert batch_ready.served[JOB_ID] == ["RUNNING", "RUNNING", "DONE"]
     assert pushed(context) == {JOB_XCOM_KEY: _published()}
 
@@ -433,11 +468,11 @@ def test_batch_operator_deferrable_defers_then_the_trigger_and_execute_complete_
         make_context(), event=event.payload, **deferred.value.kwargs
     )
 
-    assert result == _outcome()
+    assert _without_cost(result) == _outcome()
     # The submit as in the blocking run; the trigger's two checks are each one listing of the job's
     # schema, with no DESCRIBE SERVICE (the job is listed and not failed); execute_complete checks _SUCCESS.
     show = "SHOW JOB SERVICES IN SCHEMA DB.SC"
-    assert _texts(sql_log) == [*SUBMIT, show, show, f"LIST {FOLDER}"]
+    assert _texts(sql_log) == [*SUBMIT, show, show, f"LIST {FOLDER}", HISTORY]
     batch_ready.jobs[JOB_ID].get_logs.assert_called_once_with()
 
 
