@@ -110,6 +110,8 @@ MINIMUM: dict[str, list[tuple[str, int, str]]] = {
         *_TAG,
         ("SYSTEM$GET_SERVICE_LOGS", 1, "the job's logs, copied into the task log"),
         ("LIST the job folder", 1, "_SUCCESS is there (results complete) and whether any Parquet file is"),
+        ("GET_JOB_HISTORY() of the job", 1, "its run time (created to completed), for the run's cost"),
+        ("SHOW COMPUTE POOLS LIKE ?", 1, "the pool's instance family, for the run's cost"),
     ],
     "load": [
         *_TAG,

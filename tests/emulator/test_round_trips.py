@@ -75,6 +75,8 @@ EXPECTED: dict[str, dict[str, int]] = {
         "DESCRIBE SERVICE IDENTIFIER(?)": 2,
         "SELECT SYSTEM$GET_SERVICE_LOGS(?)": 1,
         JOB_FOLDER: 1,
+        # The run's cost: its run time and the pool's instance family (docs/rescoring.rst).
+        "SHOW COMPUTE POOLS LIKE ?": 1,
         **CLOSE,
     },
     "load": {
@@ -121,6 +123,9 @@ PREFIXES: dict[str, dict[str, int]] = {
         "COPY INTO ? FROM (SELECT": 1,
         "EXECUTE INFERENCE JOB SERVICE": 1,
         **RECORD_WRITE,
+    },
+    "batch finish": {
+        "SELECT CREATED_TIME, COMPLETED_TIME, COMPUTE_POOL_NAME FROM TABLE(SNOWFLAKE.SPCS.GET_JOB_HISTORY())": 1
     },
     "load": {
         f"CREATE TABLE IF NOT EXISTS {S}.CHURN_SCORES_BATCH USING TEMPLATE": 1,
