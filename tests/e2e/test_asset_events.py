@@ -78,6 +78,7 @@ def test_warehouse_and_load_tasks_emit_events_with_partition_and_model(dag_modul
             "partition": {"SCORE_DATE": "2026-03-04"},
             "model": "ML.PUBLIC.REG",
             "model_version": "V1",
+            "reused": False,  # a first run scores (rescore="if_changed" had no record to reuse)
         }
     ]
     (load,) = events["snowflake://local/ML/PUBLIC/BATCH_SCORES"]
