@@ -170,11 +170,17 @@ def backfill(tmp_path_factory: pytest.TempPathFactory) -> Backfill:
         features=features,
         model=model,
         # is_running() compares start times too, so a reused pid does not count.
-        leftover=[
-            _describe(p) for p in [*started.values(), *_job_processes(workspace.root)] if p.is_running()
-        ],
+        leftover=[_describe(p) for p in [*started.values(), *_job_processes(workspace.root)] if _alive(p)],
         triggerer_problems=triggerer_problems,
     )
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Still running: a zombie has exited (its parent has not reaped it yet), so it does not count."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _describe(process: psutil.Process) -> str:
