@@ -56,3 +56,22 @@ def null_aware_signature():
         inputs=[ms.FeatureSpec("VISITS", ms.DataType.INT64)],
         outputs=[ms.FeatureSpec("MISSING", ms.DataType.BOOL)],
     )
+
+
+class FileDigest(custom_model.CustomModel):
+    """SHA = the SHA-256 of the bytes the job hands the model for each file (``FILE``, raw bytes)."""
+
+    @custom_model.inference_api
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        import hashlib
+
+        return pd.DataFrame({"SHA": [hashlib.sha256(v).hexdigest() for v in X["FILE"]]})
+
+
+def file_digest_signature():
+    from snowflake.ml.model import model_signature as ms
+
+    return ms.ModelSignature(
+        inputs=[ms.FeatureSpec("FILE", ms.DataType.BYTES)],
+        outputs=[ms.FeatureSpec("SHA", ms.DataType.STRING)],
+    )

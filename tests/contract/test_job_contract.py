@@ -139,3 +139,33 @@ def test_a_cancelled_jobs_folder_is_refused_even_when_its_job_is_named(side):
     with pytest.raises(ResultsNotReadyError, match=r"no _SUCCESS file and job .* is CANCELLED"):
         load(side, folder=start.output_location.sql, job_id=start.job_id)
     assert side.read_table(OUTPUT) is None
+
+
+def test_a_job_over_input_files_hands_the_model_the_bytes_of_each_matching_file(side):
+    """input_files: the hook lists the folder, the job reads each matching file (column_handling)."""
+    import hashlib
+
+    from contract_models import FileDigest, file_digest_signature
+
+    files = {"a.png": b"\x89PNG\x00a\x00", "sub/b.png": b"\x00\x01b", "notes.txt": b"not an image"}
+    for name, data in files.items():
+        path = side.stage_dir("@OUT/media/") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    side.log_model("FILE_DIGEST", FileDigest(), file_digest_signature())
+    with side.hook() as hook:
+        spec = hook.build_batch_job_spec(
+            model_name="FILE_DIGEST",
+            version_name=None,
+            function_name=None,
+            source=hook.input_source(input_files="@OUT/media/", file_pattern=r".*\.png", file_column="FILE"),
+            compute_pool="POOL",
+            output_stage_location=BASE,
+            job_name="FILES",
+        )
+        start = hook.start_batch_job(spec)
+        state = side.wait(hook, start.job_id)
+        assert state.status is BatchJobStatus.DONE, hook.get_job_logs(start.job_id)
+    assert load(side, folder=start.output_location.sql) == 2
+    digests = sorted(side.read_table(OUTPUT)["SHA"])
+    assert digests == sorted(hashlib.sha256(files[n]).hexdigest() for n in ("a.png", "sub/b.png"))

@@ -42,6 +42,7 @@ class EmulatedAccount:
         self.stages = StageFiles()
         self.jobs = JobService(self.layout, self.stages, self.models)
         self.statements: list[Query] = []  # everything the clients sent, in order
+        self._denied: list[re.Pattern[str]] = []
         self._server = EmulatorServer(self.handle)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -77,8 +78,25 @@ class EmulatedAccount:
 
     # -- statements --------------------------------------------------------------------------------
 
+    @contextmanager
+    def deny(self, pattern: str) -> Iterator[None]:
+        """Inside, statements matching ``pattern`` (a regular expression, case-insensitive) fail as they
+        do for a role without the privilege: error 003001, SQLSTATE 42501, "SQL access control error:
+        Insufficient privileges to operate on ..."
+        (https://docs.snowflake.com/en/user-guide/security-access-control-considerations)."""
+        denied = re.compile(pattern, re.I)
+        self._denied.append(denied)
+        try:
+            yield
+        finally:
+            self._denied.remove(denied)
+
     def handle(self, query: Query) -> Answer | Rewrite | None:
         self.statements.append(query)
+        if any(p.search(query.text) for p in self._denied):
+            raise SqlError(
+                3001, "SQL access control error:\nInsufficient privileges to operate on this object.", "42501"
+            )
         check_columns(query.text)
         outcome = (
             self.session_state.handle(query.text)

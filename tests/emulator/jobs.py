@@ -10,8 +10,7 @@ Parquet files and ``_SUCCESS`` into ``<output stage_location>/<JOB_NAME>/``. The
 - ``SHOW JOB SERVICES [LIKE '...'] IN SCHEMA DB.SC``;
 - ``... TABLE(SNOWFLAKE.SPCS.GET_JOB_HISTORY()) WHERE ...``: every job ever submitted, dropped or
   not, in submission order (Snowflake documents no order), filtered by the bound database, schema and
-  name; ``ORDER BY ... DESC`` reverses it. :attr:`JobService.history_error` makes it fail, as it does
-  for a role without the privilege;
+  name; ``ORDER BY ... DESC`` reverses it;
   Its ``CREATED_TIME`` is the submit time and ``COMPLETED_TIME`` the time the job's status became
   terminal (NULL before), as TIMESTAMP_LTZ text;
 - ``SHOW COMPUTE POOLS LIKE '<pool>'``: ``name``, ``state``, ``instance_family`` of the pools in
@@ -163,7 +162,6 @@ class JobService:
         self.layout = layout
         self.stages = stages
         self.models = models
-        self.history_error: SqlError | None = None
         #: The account's compute pools and their instance family (CREATE COMPUTE POOL's INSTANCE_FAMILY).
         self.compute_pools: dict[str, str] = {"POOL": "CPU_X64_S"}
         self.without_success: set[str] = set()  # job names (as stored) whose job writes no _SUCCESS
@@ -295,6 +293,14 @@ class JobService:
             input_dir = scratch
         else:
             input_dir = self.stages.folder(source["source"])
+        failure = None
+        if handling := (spec.get("input") or {}).get("column_handling"):
+            scratch = job_dir / "input_files"
+            try:
+                self._read_files(input_dir, scratch, handling)
+                input_dir = scratch
+            except (OSError, ValueError) as exc:
+                failure = f"Job failed: column_handling: {exc}"
         inference = spec.get("inference") or {}
         replicas = int(found["replicas"] or 1)
         write_json_atomic(
@@ -315,8 +321,11 @@ class JobService:
                 "column_handling": {},
             },
         )
-        # The local runner's status file takes any enum member: snowflake-ml's own PENDING.
-        local_jobs.write_status(job_dir, ServiceStatus.PENDING, "Submitted.")  # type: ignore[arg-type]
+        # The local runner's status file takes any enum member: snowflake-ml's own statuses.
+        if failure is None:
+            local_jobs.write_status(job_dir, ServiceStatus.PENDING, "Submitted.")  # type: ignore[arg-type]
+        else:
+            local_jobs.write_status(job_dir, ServiceStatus.FAILED, failure)  # type: ignore[arg-type]
         service = _Service(
             name,
             found["pool"] or "",
@@ -329,9 +338,52 @@ class JobService:
         with self._lock:
             self._live[name.sql] = service
             self._history.append(service)
-        local_jobs.start_process(job_dir)
+        if failure is None:
+            local_jobs.start_process(job_dir)
         # A plain SELECT for fakesnow, so an ASYNC submit can fetch its result by query id.
         return Rewrite(f"SELECT 'Batch inference job {name.sql} submitted.' AS \"status\"")
+
+    def _read_files(self, input_dir: Path, target: Path, handling: dict[str, Any]) -> None:
+        """The input with each ``column_handling`` column's stage paths replaced by those files' contents.
+
+        snowflake-ml's ``InputSpec.column_handling`` (``batch_inference_job_specs``): a column whose
+        ``input_format`` is ``full_stage_path`` holds full stage paths (``@DB.SC.STAGE/path``); the job
+        reads each file and hands the model its bytes (``raw_bytes``), their base64 text (``base64``) or
+        a ``data:<MIME type>;base64,`` URL (``base64_data_url``). Column names are matched exactly (the
+        stricter choice: Snowflake documents no case folding here). A missing file fails the job.
+        """
+        import base64
+        import mimetypes
+
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(pq.read_table(f) for f in sorted(input_dir.glob("*.parquet")))
+        for column, options in handling.items():
+            if column not in table.column_names:
+                raise ValueError(f"column {column!r} is not in the input ({table.column_names})")
+            if options.get("input_format") != "full_stage_path":
+                raise ValueError(f"input_format {options.get('input_format')!r} is not full_stage_path")
+            convert_to = options.get("convert_to")
+            if convert_to not in ("raw_bytes", "base64", "base64_data_url"):
+                raise ValueError(f"convert_to {convert_to!r} is not raw_bytes, base64 or base64_data_url")
+            values = []
+            for path in table.column(column).to_pylist():
+                file = self.stages.folder(path)
+                if not file.is_file():
+                    raise ValueError(f"stage file {path} does not exist")
+                data = file.read_bytes()
+                if convert_to == "raw_bytes":
+                    values.append(data)
+                    continue
+                text = base64.b64encode(data).decode("ascii")
+                if convert_to == "base64_data_url":
+                    mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+                    text = f"data:{mime};base64,{text}"
+                values.append(text)
+            kind = pa.binary() if convert_to == "raw_bytes" else pa.string()
+            table = table.set_column(table.column_names.index(column), column, pa.array(values, kind))
+        target.mkdir()
+        pq.write_table(table, target / "data_0.parquet")
 
     # -- look-ups ----------------------------------------------------------------------------------
 
@@ -369,8 +421,6 @@ class JobService:
         return _rows(rows)
 
     def _job_history(self, text: str, params: list[Any]) -> Answer:
-        if self.history_error is not None:
-            raise self.history_error
         with self._lock:
             services = list(self._history)
         wanted = [str(p) for p in params]

@@ -13,6 +13,10 @@
   as a signed 64-bit hash of a set of rows that does not depend on their order, counts NULLs (a row
   with a NULL hashes, it is not skipped), and is 0 for no row. The values differ from Snowflake's (its
   hash function is its own); those properties hold. Only the ``FROM ... AS <alias>`` form is emulated.
+- ``SELECT $1 AS "C" FROM VALUES (...)`` (Snowpark's ``create_dataframe``) → ``SELECT COLUMN1 AS "C"
+  FROM VALUES (...)``: Snowflake names a ``VALUES`` clause's columns ``COLUMN1``, ``COLUMN2``, ... and
+  lets a query refer to them by position (https://docs.snowflake.com/en/sql-reference/constructs/values);
+  fakesnow takes ``$1`` for a bind parameter and DuckDB fails the statement.
 """
 
 from __future__ import annotations
@@ -68,7 +72,20 @@ def install(duck_conn: Any) -> None:
     )
 
 
+_FROM_VALUES = re.compile(r"\bFROM\s+VALUES\s*\(", re.I)
+# A quoted string or identifier (kept as it is), or a positional column reference.
+_POSITIONAL = re.compile(r"""('(?:[^'\\]|\\.|'')*'|"(?:[^"]|"")*")|\$(\d+)\b""")
+
+
+def rewrite_positional_columns(text: str) -> str:
+    """``$<n>`` outside quotes → ``COLUMN<n>`` in a statement that selects from a ``VALUES`` clause."""
+    if not _FROM_VALUES.search(text):
+        return text
+    return _POSITIONAL.sub(lambda m: m[1] or f"COLUMN{m[2]}", text)
+
+
 def rewrite(text: str) -> str:
+    text = rewrite_positional_columns(text)
     text = rewrite_hash_agg(text)
     text = _SCOPED.sub("TEMPORARY", text)
     text = _QUALIFIED_TEMP.sub(r"\1\2", text, count=1)

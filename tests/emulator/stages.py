@@ -36,6 +36,7 @@ from typing import Any
 import pyarrow as pa
 
 from emulator.names import Name, Stage, sql
+from emulator.rewrites import rewrite
 from emulator.server import Answer, Rewrite, SqlError
 
 _UNLOAD = re.compile(
@@ -137,14 +138,14 @@ class StageFiles:
         return None
 
     def run(self, query: str) -> pa.Table:
-        """Run Snowflake SQL on fakesnow's engine and return the rows."""
+        """Run Snowflake SQL on fakesnow's engine (after the emulator's rewrites) and return the rows."""
         import fakesnow.server
 
         with self._lock:
             if self._conn is None:
                 self._conn = fakesnow.server.shared_fs.connect(None, None)
             cursor = self._conn.cursor()
-            cursor.execute(query)
+            cursor.execute(rewrite(query))
             return cursor._arrow_table  # noqa: SLF001 - fakesnow keeps the result as Arrow
 
     def _unload(self, location: str, query: str) -> Answer:

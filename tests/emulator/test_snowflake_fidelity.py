@@ -20,7 +20,6 @@ from airflow_snowflake_batch.exceptions import ModelNotFoundError  # noqa: E402
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook  # noqa: E402
 from airflow_snowflake_batch.job_status import BatchJobStatus  # noqa: E402
 from emulator.fixtures import EMULATED_CONN_ID, connection_json  # noqa: E402
-from emulator.server import SqlError  # noqa: E402
 
 SCHEMA = "FIDELITY"
 BASE = f"@DB.{SCHEMA}.OUT/preds/"
@@ -90,15 +89,9 @@ def _sent_during(account: Any, call: Any) -> list[str]:
 
 
 def test_an_unreadable_job_history_does_not_block_a_submit(world: World) -> None:
-    world.account.jobs.history_error = SqlError(
-        3001, "Insufficient privileges to operate on GET_JOB_HISTORY."
-    )
-    try:
-        with world.hook() as hook:
-            assert hook.find_job("NEVER_SUBMITTED") is None
-            sent = _sent_during(world.account, lambda: hook.find_job("NEVER_SUBMITTED"))
-    finally:
-        world.account.jobs.history_error = None
+    with world.account.deny("GET_JOB_HISTORY"), world.hook() as hook:
+        assert hook.find_job("NEVER_SUBMITTED") is None
+        sent = _sent_during(world.account, lambda: hook.find_job("NEVER_SUBMITTED"))
     assert sent == [f"DESCRIBE SERVICE DB.{SCHEMA}.NEVER_SUBMITTED"]
 
 

@@ -246,8 +246,8 @@ def test_a_missing_model_version_is_the_providers_error(scoring: Any, emulated_c
 def test_input_files_become_one_row_per_file_path_and_input_stage_location_is_scored_in_place(
     scoring: Any, emulated_schema: tuple[str, str], emulated_conn_id: str
 ) -> None:
-    """input_files lists the folder's matching files as full stage paths (the DataFrame of paths the job
-    then reads is not built here: Snowpark's create_dataframe does not return on the emulated account)."""
+    """input_files lists the folder's matching files as full stage paths (the job over them is a contract
+    test: tests/contract/test_job_contract.py)."""
     import pandas as pd
 
     database, schema = emulated_schema
@@ -266,3 +266,103 @@ def test_input_files_become_one_row_per_file_path_and_input_stage_location_is_sc
         _, rows = hook.load_results(output_location=start.output_location.sql, target_table="FROM_STAGE")
     assert listed.paths == (f"@{database}.{schema}.OUT/img/a.png", f"@{database}.{schema}.OUT/img/b.png")
     assert rows == 3
+
+
+# -- a role without a privilege: an access error is raised, never taken for a missing object ----------
+
+
+def _read_run(hook: SnowflakeBatchInferenceHook, schema: str) -> Any:
+    from airflow_snowflake_batch.identifiers import ObjectName
+
+    return hook.backend.read_scoring_run(ObjectName.parse(f"{schema}.AIRFLOW_SCORING_RUNS"), "T", "")
+
+
+def _delete_runs(hook: SnowflakeBatchInferenceHook, schema: str) -> Any:
+    from airflow_snowflake_batch.identifiers import ObjectName
+
+    return hook.backend.delete_scoring_runs(ObjectName.parse(f"{schema}.AIRFLOW_SCORING_RUNS"), "T", [""])
+
+
+@pytest.mark.parametrize(
+    ("denied", "call"),
+    [
+        pytest.param("^SHOW MODELS", lambda hook, schema: hook.get_model_version("M", "V1"), id="model"),
+        pytest.param("^LIST ", lambda hook, schema: hook.list_files("@OUT/"), id="list"),
+        pytest.param("^DESCRIBE SERVICE", lambda hook, schema: hook.get_job_state("J"), id="job-state"),
+        pytest.param("spcs_cancel_job", lambda hook, schema: hook.cancel_job("J"), id="cancel"),
+        pytest.param("^SELECT .*AIRFLOW_SCORING_RUNS", _read_run, id="scoring-run"),
+        pytest.param("^DELETE FROM .*AIRFLOW_SCORING_RUNS", _delete_runs, id="forget-scoring-run"),
+    ],
+)
+def test_an_access_error_is_raised_not_taken_for_a_missing_object(
+    scoring: Any, emulated_schema: tuple[str, str], emulated_conn_id: str, denied: str, call: Any
+) -> None:
+    """A missing object has a meaning (no job yet, no record, a named error); a denied one must not get it."""
+    from airflow_snowflake_batch.exceptions import SnowflakeBatchInferenceError
+
+    database, schema = emulated_schema
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        hook.list_files("@OUT/")  # the session is made on first use
+        with scoring.deny(denied), pytest.raises(Exception, match="Insufficient privileges") as raised:
+            call(hook, f"{database}.{schema}")
+    assert not isinstance(raised.value, SnowflakeBatchInferenceError)
+
+
+def test_usage_progress_and_a_failed_jobs_message_are_best_effort_without_the_privilege(
+    scoring: Any, emulated_schema: tuple[str, str], emulated_conn_id: str
+) -> None:
+    import time
+
+    import pandas as pd
+
+    from airflow_snowflake_batch.job_status import BatchJobStatus
+
+    database, schema = emulated_schema
+    broken = scoring.stage_dir(f"@{database}.{schema}.OUT/broken/")
+    broken.mkdir(parents=True)
+    pd.DataFrame({"X1": ["not a number"], "X2": [1.0]}).to_parquet(broken / "part_0.parquet")
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        start = _run(hook, "USED")
+        with scoring.deny("GET_JOB_HISTORY"):
+            unread = hook.get_job_usage(start.job_id)
+        with scoring.deny("^SHOW COMPUTE POOLS"):
+            no_pool = hook.get_job_usage(start.job_id)
+        never = hook.get_job_usage("NEVER_SUBMITTED")
+        progress = hook.get_job_progress(start.job_id, start.output_location)
+
+        failed = hook.start_batch_job(
+            _spec(hook, "BROKEN", source=hook.input_source(input_stage_location="@OUT/broken/"))
+        )
+        while not hook.get_job_state(failed.job_id).status.is_terminal:
+            time.sleep(0.2)
+        with scoring.deny("GET_SERVICE_LOGS"):
+            state = hook.get_job_state(failed.job_id)
+
+    assert (unread.wall_seconds, unread.compute_pool) == (None, None)
+    assert "GET_JOB_HISTORY could not be read" in unread.source
+    assert no_pool.wall_seconds is not None and no_pool.wall_seconds >= 0
+    assert (no_pool.compute_pool, no_pool.instance_family) == ("POOL", None)
+    assert "SHOW COMPUTE POOLS could not be read" in no_pool.source
+    assert never.source == "GET_JOB_HISTORY has no row for the job"
+    written = [p for p in scoring.stage_dir(start.output_location.sql).iterdir() if p.suffix == ".parquet"]
+    assert progress is not None and (progress.done, progress.total) == (len(written), None) and written
+    assert (state.status, state.message) == (BatchJobStatus.FAILED, "")
+
+
+def test_a_write_whose_insert_is_denied_leaves_the_partition_as_it_was(
+    scoring: Any, emulated_schema: tuple[str, str], emulated_conn_id: str
+) -> None:
+    """The partition's DELETE and INSERT are one transaction: the failed INSERT rolls the DELETE back."""
+    database, schema = emulated_schema
+    with SnowflakeBatchInferenceHook(emulated_conn_id) as hook:
+        start = _run(hook, "ROLLBACK")
+        folder = start.output_location.sql
+        hook.load_results(output_location=folder, target_table="R", output_partition={"DS": "d1"})
+        with (
+            scoring.deny(rf"^INSERT INTO {database}\.{schema}\.R\b"),
+            pytest.raises(Exception, match="Insufficient privileges"),
+        ):
+            hook.load_results(output_location=folder, target_table="R", output_partition={"DS": "d1"})
+        assert scoring.sent("^ROLLBACK")
+    kept = scoring.read_table(f"{database}.{schema}.R")
+    assert kept is not None and sorted(kept["DS"]) == ["d1", "d1"]
