@@ -14,6 +14,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+# typing's own TypedDict, Required and Unpack need Python 3.11 or 3.12 (this package supports 3.10).
+from typing_extensions import Required, TypedDict, Unpack
+
 from airflow_snowflake_batch.backends.base import (
     BatchJobSpec,
     Column,
@@ -61,6 +64,24 @@ if TYPE_CHECKING:
 __all__ = ["JobStart", "SnowflakeBatchInferenceHook"]
 
 log = logging.getLogger(__name__)
+
+
+class WarehouseRun(TypedDict, total=False):
+    """The arguments of a warehouse run (:meth:`SnowflakeBatchInferenceHook.run_warehouse_inference` and
+    :meth:`~SnowflakeBatchInferenceHook.run_warehouse_scoring`), as the warehouse operator documents them."""
+
+    model_name: Required[str]
+    version_name: Required[str | None]
+    function_name: Required[str | None]
+    source: Required[InputSource]
+    output_table: Required[str]
+    output_mode: TableMode  # default "overwrite"
+    output_partition: dict[str, PartitionValue] | None
+    params: dict[str, Any] | None
+    partition_column: str | None
+    strict_input_validation: bool  # default False
+    map_index: int | None
+    require_rows: bool  # default False
 
 
 class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHook):
@@ -194,88 +215,50 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
 
     # -- warehouse inference -------------------------------------------------------------------
 
-    def run_warehouse_inference(
-        self,
-        *,
-        model_name: str,
-        version_name: str | None,
-        function_name: str | None,
-        source: InputSource,
-        output_table: str,
-        output_mode: TableMode = "overwrite",
-        output_partition: dict[str, PartitionValue] | None = None,
-        params: dict[str, Any] | None = None,
-        partition_column: str | None = None,
-        strict_input_validation: bool = False,
-        map_index: int | None = None,
-        require_rows: bool = False,
-    ) -> tuple[ObjectName, int, ModelVersionRef]:
+    def run_warehouse_inference(self, **run: Unpack[WarehouseRun]) -> tuple[ObjectName, int, ModelVersionRef]:
         """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version).
 
-        What the write replaces is in README "What each write does"; ``map_index`` (of a mapped task)
-        joins the replace key as :data:`~airflow_snowflake_batch.inference.results.MAP_INDEX_COLUMN`, so mapped shards never delete each other's rows.
-        Always scores; :meth:`run_warehouse_scoring` first checks whether anything changed.
+        The arguments are :class:`WarehouseRun`'s. What the write replaces is in README "What each write
+        does"; ``map_index`` (of a mapped task) joins the replace key as
+        :data:`~airflow_snowflake_batch.inference.results.MAP_INDEX_COLUMN`, so mapped shards never delete
+        each other's rows. Always scores; :meth:`run_warehouse_scoring` first checks whether anything changed.
         """
-        request = self._warehouse_request(
-            model_name=model_name,
-            version_name=version_name,
-            function_name=function_name,
-            source=source,
-            output_table=output_table,
-            output_mode=output_mode,
-            output_partition=output_partition,
-            params=params,
-            partition_column=partition_column,
-            strict_input_validation=strict_input_validation,
-            map_index=map_index,
-            require_rows=require_rows,
-        )
+        request = self._warehouse_request(run)
         self.forget_scores(request.output_table, fingerprint.partition_key(request.partition))
         rows = self.backend.run_warehouse_inference(request)
         return request.output_table, rows, request.model
 
-    def _warehouse_request(
-        self,
-        *,
-        model_name: str,
-        version_name: str | None,
-        function_name: str | None,
-        source: InputSource,
-        output_table: str,
-        output_mode: TableMode = "overwrite",
-        output_partition: dict[str, PartitionValue] | None = None,
-        params: dict[str, Any] | None = None,
-        partition_column: str | None = None,
-        strict_input_validation: bool = False,
-        map_index: int | None = None,
-        require_rows: bool = False,
-    ) -> WarehouseInferenceRequest:
+    def _warehouse_request(self, run: WarehouseRun) -> WarehouseInferenceRequest:
         """Every check of a warehouse run (nothing is written), and the request the backend runs."""
+        source, mode, params = run["source"], run.get("output_mode", "overwrite"), run.get("params") or {}
         if source.stage_location is not None or source.files is not None:
             raise InputValidationError("Warehouse inference reads a table or a query, not stage files.")
-        table = self.qualify(output_table, what="output_table")
-        partition = replace_key(results.parse_partition(output_partition), output_mode, map_index)
-        spec_safety.check_param_values(params or {})
-        model = self.get_model_version(model_name, version_name)
-        function = self.resolve_function(model, function_name)
-        signature.check_params(function, params or {})
+        table = self.qualify(run["output_table"], what="output_table")
+        partition = replace_key(
+            results.parse_partition(run.get("output_partition")), mode, run.get("map_index")
+        )
+        spec_safety.check_param_values(params)
+        model = self.get_model_version(run["model_name"], run["version_name"])
+        function = self.resolve_function(model, run["function_name"])
+        signature.check_params(function, params)
+        strict = run.get("strict_input_validation", False)
         self.validate_input(
-            source, function, strict=strict_input_validation, partition=partition, require_rows=require_rows
+            source, function, strict=strict, partition=partition, require_rows=run.get("require_rows", False)
         )
         return WarehouseInferenceRequest(
             model=model,
             function=function,
             source=source,
             output_table=table,
-            mode=output_mode,
+            mode=mode,
             partition=partition,
-            params=dict(params or {}),
-            partition_column=_column(partition_column),
-            strict_input_validation=strict_input_validation,
+            params=dict(params),
+            partition_column=_column(run.get("partition_column")),
+            strict_input_validation=strict,
         )
 
     def run_warehouse_scoring(
-        self, *, rescore: fingerprint.Rescore = "if_changed", **arguments: Any
+        self, *, rescore: fingerprint.Rescore = "if_changed", **run: Unpack[WarehouseRun]
     ) -> WarehouseScoring:
         """:meth:`run_warehouse_inference` (same arguments), or nothing when the output already holds
         the scores of the same run (README "Rescoring"): with ``rescore="if_changed"`` a partition (or,
@@ -288,7 +271,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         fingerprint.check_rescore(rescore)
         started = time.monotonic(), time.process_time()
         self.forget_input_digests()
-        request = self._warehouse_request(**arguments)
+        request = self._warehouse_request(run)
         table, model = request.output_table, request.model
         if not request.partition and request.mode == "append":
             self.forget_scores(table, fingerprint.partition_key({}))

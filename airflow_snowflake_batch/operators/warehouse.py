@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-    from airflow_snowflake_batch.backends.base import PartitionValue
+    from airflow_snowflake_batch.backends.base import PartitionValue, TableMode
 
 
 class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator):
@@ -117,7 +117,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
         input_table: str | None = None,
         input_query: str | None = None,
         output_table: str,
-        output_mode: str = "overwrite",
+        output_mode: TableMode = "overwrite",
         output_partition: dict[str, PartitionValue] | None = None,
         model_params: Mapping[str, Any] | None = None,
         params: MutableMapping[str, Any] | None = None,
