@@ -2,17 +2,19 @@
 # The project's test command (README command 2; CI runs it through .ci/run).
 #
 #   1. the locked environment (.venv, `uv sync --locked --extra test`, newest supported Airflow):
-#      the whole suite: unit, contract, emulator, security, and end-to-end against a real Airflow;
+#      the whole suite: unit, contract, emulator and security on two workers (pytest-xdist), then
+#      end-to-end against a real Airflow, one test at a time;
 #      system tests skip themselves unless SNOWFLAKE_* credentials are set; the fault suite's short
 #      scenarios (tests/faults, marker `faults`), once each, in a step of their own (`faults`, about
 #      3 minutes): README "Reliability" has the full suite's command;
 #   1b. tests/ui in the locked environment: a real Airflow UI in headless Chromium (Debian's chromium
 #      and chromium-driver, installed here when missing and possible; skipped without them);
-#   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests;
+#   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests
+#      (two workers);
 #   2b. the newest 3.1 and 3.2 releases (.venv-3.1, .venv-3.2, each installed with its constraint
-#      file scripts/constraints-airflow-3.N.txt): tests/e2e, i.e. the real-Airflow REST backfill
-#      (its batch tasks defer to the triggerer, which must stay alive without a crash in its log),
-#      the example DAG checks and dag.test() runs (3.1: all of tests/e2e); a few minutes each;
+#      file scripts/constraints-airflow-3.N.txt): the real-Airflow REST backfill (its batch tasks
+#      defer to the triggerer, which must stay alive without a crash in its log), the example DAG
+#      checks and dag.test() runs; a few minutes each;
 #   3. lint: ruff check and ruff format --check (versions pinned in the test extra); the docs build
 #      (Sphinx, warnings as errors);
 #   4. the benchmarks at their --smoke size (a step that fails only if a script crashes).
@@ -126,7 +128,14 @@ else
     SUMMARY+=("FAIL  mypy: see the errors above"); FAILED=1
 fi
 
-run_pytest locked .venv/bin/python tests -m "not faults and not ui" "$@"
+if [[ $# -eq 0 ]]; then
+    # What starts no Airflow runs on two workers (pytest-xdist; each worker has its own emulated account);
+    # the end-to-end tests, each starting Airflow components or dag.test() runs, run one at a time.
+    run_pytest locked .venv/bin/python tests --ignore=tests/e2e -m "not faults and not ui" -n 2
+    run_pytest e2e .venv/bin/python tests/e2e -m "not faults and not ui"
+else
+    run_pytest locked .venv/bin/python tests -m "not faults and not ui" "$@"
+fi
 # A DAG author's day in the Airflow UI, in headless Chromium (about 3 minutes; tests/ui).
 if [[ $# -eq 0 ]]; then
     run_pytest ui .venv/bin/python tests/ui -m ui
@@ -141,17 +150,16 @@ else
     SUMMARY+=("SKIP  faults: arguments given (run them alone: .venv/bin/python -m pytest tests/faults -m faults)")
 fi
 # shellcheck disable=SC2086 # FLOOR_TESTS is a space-separated list of paths.
-run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" "$@"
+run_pytest floor .venv-floor/bin/python ${FLOOR_TESTS} -m "not e2e and not system" -n 2 "$@"
 # The newest 3.1 and 3.2 releases, end to end: the REST backfill on a real Airflow (its deferrable
 # batch tasks defer to the triggerer, which must survive) and the example DAGs' checks and dag.test() runs.
 # A focused run (arguments given) skips them, as the fault step: they would select nothing or all.
 for line in "${VERSION_LINES[@]}"; do
     if [[ $# -eq 0 ]]; then
         # (Less the parse-import checks: a subprocess per DAG file, and the same on every version.)
-        # 3.1 runs all of tests/e2e (the job-process tests of the operators too); 3.2 the REST backfill
-        # and the example DAGs, to keep the command within its time budget.
-        if [[ "${line}" == "3.1" ]]; then E2E=(tests/e2e); else E2E=(tests/e2e/test_backfill_e2e.py tests/e2e/test_example_dags.py); fi
-        run_pytest "airflow-${line}" ".venv-${line}/bin/python" "${E2E[@]}" \
+        # The REST backfill and the example DAGs, to keep the command within its time budget; all of
+        # tests/e2e on either line: .venv-3.1/bin/python -m pytest tests/e2e (about 6 minutes).
+        run_pytest "airflow-${line}" ".venv-${line}/bin/python" tests/e2e/test_backfill_e2e.py tests/e2e/test_example_dags.py \
             -m "not system" -k "not test_parsing_imports_no_heavy_library"
     else
         SUMMARY+=("SKIP  airflow-${line}: arguments given (run: .venv-${line}/bin/python -m pytest tests/e2e)")
