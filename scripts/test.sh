@@ -6,7 +6,7 @@
 #      end-to-end against a real Airflow, one test at a time;
 #      system tests skip themselves unless SNOWFLAKE_* credentials are set; the fault suite's short
 #      scenarios (tests/faults, marker `faults`), once each, in a step of their own (`faults`, about
-#      3 minutes): README "Reliability" has the full suite's command;
+#      3 minutes): docs/reliability.rst has the full suite's command;
 #   1b. tests/ui in the locked environment: a real Airflow UI in headless Chromium (Debian's chromium
 #      and chromium-driver, installed here when missing and possible; skipped without them);
 #   2. the floor environment (.venv-floor, the oldest supported Airflow 3.1 release): the unit tests

@@ -72,7 +72,8 @@ class Feature:
 
 
 def output_column(name: str) -> str:
-    """The table column of a model output, on both backends and both paths (README "Output column names").
+    """The table column of a model output, on both backends and both paths (docs/howto/warehouse.rst,
+    "Output column names").
 
     Snowflake's own spelling varies: ``run()`` keeps ``output_feature_0`` when the inputs matched the
     signature exactly and upper-cases it otherwise, and a load through ``INFER_SCHEMA(IGNORE_CASE =>
@@ -442,7 +443,7 @@ class InferenceBackend(Protocol):
 
     def remove_files(self, location: StageLocation) -> None: ...
 
-    # Writes. Both follow the contract in README "What each write does": with a partition only its
+    # Writes. Both follow the contract in docs/write_contract.rst: with a partition only its
     # rows are replaced, whatever the mode; "overwrite" without one deletes and inserts in one
     # transaction (the table object stays); columns the table lacks are added; the table is created
     # when missing.

@@ -303,8 +303,8 @@ class SnowflakeBackend:
         """Score server-side into a temporary table, then publish it to the output table.
 
         The model runs once (no row reaches the worker), and the row count, the table creation and
-        the publishing all read that table. Publishing follows the write contract (README "What each
-        write does"): the table is created when missing and gets the columns it lacks; with a
+        the publishing all read that table. Publishing follows the write contract
+        (docs/write_contract.rst): the table is created when missing and gets the columns it lacks; with a
         partition only its rows are replaced, whatever the mode; ``overwrite`` deletes and inserts
         in one transaction, so the table object (grants, comments, clustering, policies) stays.
         """

@@ -218,8 +218,8 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
     def run_warehouse_inference(self, **run: Unpack[WarehouseRun]) -> tuple[ObjectName, int, ModelVersionRef]:
         """Validate, then score ``source`` into ``output_table`` server-side; return (table, rows, version).
 
-        The arguments are :class:`WarehouseRun`'s. What the write replaces is in README "What each write
-        does"; ``map_index`` (of a mapped task) joins the replace key as
+        The arguments are :class:`WarehouseRun`'s. What the write replaces is in docs/write_contract.rst;
+        ``map_index`` (of a mapped task) joins the replace key as
         :data:`~airflow_snowflake_batch.inference.results.MAP_INDEX_COLUMN`, so mapped shards never delete
         each other's rows. Always scores; :meth:`run_warehouse_scoring` first checks whether anything changed.
         """
@@ -261,7 +261,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         self, *, rescore: fingerprint.Rescore = "if_changed", **run: Unpack[WarehouseRun]
     ) -> WarehouseScoring:
         """:meth:`run_warehouse_inference` (same arguments), or nothing when the output already holds
-        the scores of the same run (README "Rescoring"): with ``rescore="if_changed"`` a partition (or,
+        the scores of the same run (docs/rescoring.rst): with ``rescore="if_changed"`` a partition (or,
         with ``overwrite``, the table) is kept when the record of what scored it matches this run's
         fingerprint. ``append`` without a partition replaces nothing, so it always scores.
 
@@ -385,7 +385,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         names of earlier tries that hold no job are dropped, which removes what a submission killed
         half-way left behind. ``require_rows``: see :meth:`validate_input`.
 
-        ``rescore`` (README "Rescoring"): a job that ended DONE with ``_SUCCESS`` is reused only with
+        ``rescore`` (docs/rescoring.rst): a job that ended DONE with ``_SUCCESS`` is reused only with
         ``"if_changed"`` and when the record of what it scored matches this run's fingerprint; otherwise a
         new job is submitted under this try's name. The record of the new job's folder is written
         before it is submitted.
@@ -660,7 +660,7 @@ class SnowflakeBatchInferenceHook(RescoringMixin, SnowflakeBatchInferenceBaseHoo
         )
         if not request.parquet_files:
             log.info("%s holds no Parquet file (an empty input): loading 0 rows.", location.sql)
-        # Loaded rows replace what a warehouse run recorded for this partition (README "Rescoring").
+        # Loaded rows replace what a warehouse run recorded for this partition (docs/rescoring.rst).
         self.forget_scores(table, fingerprint.partition_key(request.partition))
         return table, self.backend.load_results(request)
 

@@ -105,7 +105,7 @@ class SnowflakeBatchInferenceOperator(SnowflakeConnectionMixin, ResumableJobMixi
     a job being cancelled, and if the earlier try's kill cancels a job the new try had re-attached
     to, the new try submits its own job (``<JOB_NAME>_T<try>``) and waits for that one instead.
 
-    A rerun rescores only what changed (README "Rescoring"): a finished job is reused only when the
+    A rerun rescores only what changed (docs/rescoring.rst): a finished job is reused only when the
     record of what it scored (``AIRFLOW_SCORING_RUNS`` in the job's schema, written before the job was
     submitted) matches this run's model version, function, options and input; otherwise this try submits
     its own job. A job still running is re-attached to.

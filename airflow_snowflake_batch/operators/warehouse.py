@@ -41,7 +41,7 @@ class SnowflakeWarehouseInferenceOperator(SnowflakeConnectionMixin, BaseOperator
     ``rows``, ``partition``, ``model``, ``model_version`` and ``reused``, so a DAG scheduled on the asset
     knows which day's scores landed and which model made them.
 
-    A rerun rescores only what changed (README "Rescoring"): a partition already scored by the same model
+    A rerun rescores only what changed (docs/rescoring.rst): a partition already scored by the same model
     version, function and options from the same input rows is kept, with a WARNING, ``reused: true`` and
     no scoring.
 

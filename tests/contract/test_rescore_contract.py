@@ -1,4 +1,4 @@
-"""``rescore`` (README "Rescoring") on both backends and both paths: a rerun rescores only what changed.
+"""``rescore`` (docs/rescoring.rst) on both backends and both paths: a rerun rescores only what changed.
 
 Warehouse: two days, each from its own input table, into partitions of PREDS. Batch: one task's tries
 (``JOB_1``, ``JOB_1_T2``...), as a retry or a cleared task runs them.

@@ -1,4 +1,4 @@
-"""The write contract (README "What each write does"), on both backends, for both kinds of write.
+"""The write contract (docs/write_contract.rst), on both backends, for both kinds of write.
 
 Each case runs a warehouse inference and a load of job output, then reads the table back: the same
 rows, columns and partitions on ``local`` and ``snowflake``.

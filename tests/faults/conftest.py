@@ -5,7 +5,7 @@ injects its fault, then checks the outcome from the workspace itself: the jobs e
 status files), and the rows of each day's partition against the inputs and the model.
 
 ``FAULTS_REPETITIONS`` (default 1) sets the runs per scenario; ``FAULTS_FULL=1`` adds the long
-scenarios. CI (scripts/test.sh) runs the short ones once; README "Reliability" gives the full command.
+scenarios. CI (scripts/test.sh) runs the short ones once; docs/reliability.rst gives the full command.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ FULL = os.environ.get("FAULTS_FULL", "") == "1"
 SEEDED_DAYS = [(date(2024, 1, 1) + timedelta(days=d)).isoformat() for d in range(60)]
 ROWS_PER_DAY = [3 + d % 5 for d in range(60)]
 TERMINAL_RUN_STATES = {"success", "failed"}
-# Every scenario's runs, and what was lost, for the summary printed at the end (README "Reliability").
+# Every scenario's runs, and what was lost, for the summary printed at the end (docs/reliability.rst).
 RESULTS: list[dict[str, Any]] = []
 
 
@@ -113,7 +113,7 @@ class Faults:
 
         Airflow calls a trigger's ``on_kill`` only for a trigger that a triggerer runs: a task marked
         or cleared between its deferral and the triggerer's pick-up (a second or two; longer on a
-        busy machine) keeps its job running (README "Reliability"), so a scenario about ``on_kill``
+        busy machine) keeps its job running (docs/reliability.rst), so a scenario about ``on_kill``
         waits for this first.
         """
         try_number = self.ti(dag_id, run_id, task_id)["try_number"]
@@ -292,7 +292,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
         cluster.stop()  # also ends the local jobs: they inherit the cluster's AIRFLOW_HOME
         os.environ.pop("AIRFLOW_CONN_FAULTS", None)
         if RESULTS:
-            print("\nFault suite results (README 'Reliability'):")
+            print("\nFault suite results (docs/reliability.rst):")
             print("| scenario | runs | outcome | lost |\n|---|---|---|---|")
             for r in RESULTS:
                 print(f"| {r['scenario']} | {r['runs']} | {r['outcome']} | {r['lost']} |")

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 SYNC, DEFERRED = "faults_sync", "faults_deferred"
 SYNC_MARKED, DEFERRED_MARKED = "faults_sync_marked", "faults_deferred_marked"
 # Airflow 3.3.0 added the trigger's on_kill: before it, marking a deferred task failed or success
-# only cancels its trigger, so its job runs to its end (README "Retries, reruns and what is cancelled").
+# only cancels its trigger, so its job runs to its end (docs/reliability.rst).
 TRIGGER_ON_KILL = Version(airflow.__version__).release >= (3, 3)
 # How a try fails on a cancelled job (utils/job_wait.py): what a clear must never cause.
 CANCELLED_FAILURE = re.compile(r"Batch inference job \S+ ended CANCELLED\.")
@@ -151,7 +151,7 @@ def test_mark_success_of_a_deferred_task_cancels_its_job(faults: Faults) -> None
 
 @long_scenario
 def test_mark_failed_before_the_triggerer_starts_the_trigger_leaves_the_job_running(faults: Faults) -> None:
-    """Airflow's limit, documented (README "Reliability"): it calls ``on_kill`` only for a trigger a
+    """Airflow's limit, documented (docs/reliability.rst): it calls ``on_kill`` only for a trigger a
     triggerer runs. A deferred task marked failed before its trigger was picked up (the triggerer
     frozen here; a second or two on a healthy one) gets no ``on_kill``, so its job runs to its end.
     Nothing is loaded (the load task never runs). Fails once Airflow cancels such a job."""

@@ -19,7 +19,7 @@ Runs only when the account is configured (otherwise every test is skipped with t
 The batch tests submit two SPCS jobs (one scored and loaded into ``<output table>_BATCH``, one
 cancelled at once), name them ``AIRFLOW_SYSTEM_<hex>`` and drop both services at the end; the
 scored job's files stay under the output stage location. The privileges the role needs are in
-README.md, "Running the system tests".
+docs/testing.rst, "System tests".
 """
 
 from __future__ import annotations

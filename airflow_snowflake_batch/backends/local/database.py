@@ -249,7 +249,7 @@ def insert_files(
 ) -> int:
     """Load Parquet ``files`` into ``table`` in one transaction; return the rows inserted.
 
-    The write contract of both backends (README "What each write does"):
+    The write contract of both backends (docs/write_contract.rst):
 
     - with a ``partition``, only that partition's rows are replaced, whatever ``mode``;
     - ``mode="overwrite"`` without one deletes the table's rows and inserts (the table stays);

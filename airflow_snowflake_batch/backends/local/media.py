@@ -4,8 +4,8 @@ A batch job on SPCS reads each stage file a row names and hands the model its by
 or a base64 data URL (``column_handling``). Multimodal chat models get stage URLs inside their OpenAI
 messages; the local job hands them to the model inline, the form vLLM's OpenAI server accepts without
 network access: ``image_url.url`` and ``video_url.url`` become ``data:<mime>;base64,...`` URLs and
-``input_audio.data`` becomes plain base64 (the OpenAI ``input_audio`` format). README "Images, audio
-and LLMs" says where this may differ from SPCS.
+``input_audio.data`` becomes plain base64 (the OpenAI ``input_audio`` format).
+docs/howto/files_and_llms.rst says where this may differ from SPCS.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ STAGING = r"DB\.SC\.AIRFLOW_SNOWFLAKE_BATCH_TMP_[0-9A-F]{12}"
 DESCRIBE = f"DESCRIBE SERVICE {JOB_ID}"
 # A first try's submit: its name is looked up once (absent: 2003, with no job-history fallback); the
 # stage is checked (the job folder found empty); the input is fingerprinted (one HASH_AGG scan) and the
-# job folder's record written (README "Rescoring"); the job is submitted, and its first status read.
+# job folder's record written (docs/rescoring.rst); the job is submitted, and its first status read.
 RECORD = [
     "DELETE FROM DB.SC.AIRFLOW_SCORING_RUNS",
     "CREATE TABLE IF NOT EXISTS DB.SC.AIRFLOW_SCORING_RUNS",
