@@ -30,6 +30,12 @@ from emulator.stages import StageFiles, patch_fakesnow_copy_files
 log = logging.getLogger(__name__)
 
 _CREATE_IF_NOT_EXISTS = re.compile(r"^\s*CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+(?P<table>[^\s(]+)", re.I)
+_CREATE_TEMPORARY = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:LOCAL|GLOBAL|SCOPED)\s+)?(?:TEMP|TEMPORARY)\s+TABLE\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(?P<table>[^\s(]+)",
+    re.I,
+)
+_DROP_TABLE = re.compile(r"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<table>[^\s;]+)", re.I)
 
 
 class EmulatedAccount:
@@ -43,7 +49,8 @@ class EmulatedAccount:
         self.jobs = JobService(self.layout, self.stages, self.models)
         self.statements: list[Query] = []  # everything the clients sent, in order
         self._denied: list[re.Pattern[str]] = []
-        self._server = EmulatorServer(self.handle)
+        self._temporary: dict[Name, str] = {}  # qualified temporary table -> the session that made it
+        self._server = EmulatorServer(self.handle, self.end_session)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -93,6 +100,7 @@ class EmulatedAccount:
 
     def handle(self, query: Query) -> Answer | Rewrite | None:
         self.statements.append(query)
+        self._temporary_tables(query)
         if any(p.search(query.text) for p in self._denied):
             raise SqlError(
                 3001, "SQL access control error:\nInsufficient privileges to operate on this object.", "42501"
@@ -109,6 +117,30 @@ class EmulatedAccount:
             return outcome
         rewritten = rewrite(self.models.rewrite_model_calls(query.text))
         return Rewrite(rewritten) if rewritten != query.text else None
+
+    def _temporary_tables(self, query: Query) -> None:
+        """A temporary table exists only in the session that created it and is dropped when that session
+        ends (https://docs.snowflake.com/en/user-guide/tables-temp-transient): another session naming it
+        gets error 002003 (does not exist). Qualified names only: they are made plain tables for DuckDB,
+        whose own temporary tables are per connection."""
+        text = query.text
+        if (match := _CREATE_TEMPORARY.match(text)) and (name := _qualified(match["table"])) is not None:
+            self._temporary[name] = query.session
+            return
+        for name, owner in list(self._temporary.items()):
+            if owner != query.session and _mentions(text, name):
+                raise SqlError(
+                    2003, f"SQL compilation error:\nObject '{name.sql}' does not exist or not authorized."
+                )
+        if (match := _DROP_TABLE.match(text)) and (name := _qualified(match["table"])) is not None:
+            self._temporary.pop(name, None)
+
+    def end_session(self, session: str) -> None:
+        """Drop the temporary tables of a session the client closed."""
+        for name, owner in list(self._temporary.items()):
+            if owner == session:
+                self._temporary.pop(name, None)
+                self.stages.run(f"DROP TABLE IF EXISTS {name.quoted}")
 
     def _existing_table(self, text: str) -> Answer | None:
         """``CREATE TABLE IF NOT EXISTS`` of a table that exists does nothing, as in Snowflake (fakesnow
@@ -245,3 +277,19 @@ def emulated_account() -> Iterator[EmulatedAccount]:
     finally:
         account.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _qualified(text: str) -> Name | None:
+    try:
+        name = Name.parse(text)
+    except SqlError:
+        return None
+    return name if name.database is not None and name.schema is not None else None
+
+
+def _mentions(text: str, name: Name) -> bool:
+    """Whether ``text`` names the table ``DB.SC.T`` (each part bare or quoted; case ignored, which errs
+    toward refusing)."""
+    parts = [rf'(?:{re.escape(p)}|"{re.escape(p)}")' for p in (name.database, name.schema, name.name) if p]
+    dotted = r"\s*\.\s*".join(parts)
+    return re.search(rf'(?<![\w$."]){dotted}(?![\w$])', text, re.I) is not None

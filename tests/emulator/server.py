@@ -29,6 +29,7 @@ class Query:
     text: str
     params: tuple[Any, ...] | None
     describe_only: bool
+    session: str = ""  # the client's session token (its Authorization header)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class SqlError(Exception):
 
 
 Handler = Callable[[Query], "Answer | Rewrite | None"]
+SessionEnd = Callable[[str], None]
 
 
 def status_answer(message: str = "Statement executed successfully.") -> Answer:
@@ -125,8 +127,9 @@ def _params(body: dict[str, Any]) -> tuple[Any, ...] | None:
     return tuple(from_binding(bindings[str(i)]) for i in range(1, len(bindings) + 1))
 
 
-def build_app(handler: Handler) -> Any:
-    """fakesnow's Starlette app, its query route going through ``handler`` first."""
+def build_app(handler: Handler, session_end: SessionEnd | None = None) -> Any:
+    """fakesnow's Starlette app, its query route going through ``handler`` first; ``session_end`` is
+    told the token of each session the client closes."""
     import fakesnow.server as fs
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -138,7 +141,12 @@ def build_app(handler: Handler) -> Any:
         raw = await request.body()
         gzipped = request.headers.get("Content-Encoding") == "gzip"
         body = json.loads(gzip.decompress(raw) if gzipped else raw)
-        query = Query(body["sqlText"], _params(body), bool(body.get("describeOnly")))
+        query = Query(
+            body["sqlText"],
+            _params(body),
+            bool(body.get("describeOnly")),
+            request.headers.get("Authorization", ""),
+        )
         try:
             outcome = await run_in_threadpool(handler, query)
         except SqlError as error:
@@ -162,7 +170,16 @@ def build_app(handler: Handler) -> Any:
         body["data"]["masterToken"] = "emulated-master-token"
         return JSONResponse(body)
 
-    replaced = {"/queries/v1/query-request": query_request, "/session/v1/login-request": login_request}
+    async def session_request(request: Request) -> Any:
+        if session_end is not None and request.query_params.get("delete"):
+            await run_in_threadpool(session_end, request.headers.get("Authorization", ""))
+        return await fs.session(request)
+
+    replaced = {
+        "/queries/v1/query-request": query_request,
+        "/session/v1/login-request": login_request,
+        "/session": session_request,
+    }
     routes = [
         Route(route.path, replaced[route.path], methods=["POST"]) if route.path in replaced else route
         for route in fs.routes
@@ -173,13 +190,15 @@ def build_app(handler: Handler) -> Any:
 class EmulatorServer:
     """Serve the app on a free loopback port in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, session_end: SessionEnd | None = None) -> None:
         import uvicorn
 
         with contextlib.closing(socket.socket()) as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        config = uvicorn.Config(build_app(handler), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            build_app(handler, session_end), host="127.0.0.1", port=self.port, log_level="warning"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="emulated-snowflake", daemon=True)
 

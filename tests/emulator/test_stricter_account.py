@@ -72,6 +72,24 @@ def test_the_emulator_refuses_an_unquoted_location_with_a_quoted_stage_name(
         cursor.execute(f"{verb} '@{database}.{schema}.\"my stage\"/p/'")  # the documented form
 
 
+def test_a_temporary_table_exists_only_in_its_session_and_until_it_ends(
+    emulated_account: Any, emulated_schema: tuple[str, str]
+) -> None:
+    import snowflake.connector
+
+    database, schema = emulated_schema
+    table = f"{database}.{schema}.SCRATCH"
+    with snowflake.connector.connect(**emulated_account.connect_kwargs) as other:
+        with snowflake.connector.connect(**emulated_account.connect_kwargs) as owner:
+            owner.cursor().execute(f"CREATE TEMPORARY TABLE {table} (A INT)")
+            owner.cursor().execute(f"INSERT INTO {table} VALUES (1)")
+            assert owner.cursor().execute(f"SELECT A FROM {table}").fetchall() == [(1,)]
+            with pytest.raises(snowflake.connector.errors.ProgrammingError, match="does not exist"):
+                other.cursor().execute(f'SELECT A FROM "{database}"."{schema}"."SCRATCH"')
+        with pytest.raises(snowflake.connector.errors.ProgrammingError, match="does not exist"):
+            other.cursor().execute(f"SELECT A FROM {table}")  # the owner's session ended: it is gone
+
+
 # -- jobs on the emulator's clock and switches --------------------------------------------------------
 
 
