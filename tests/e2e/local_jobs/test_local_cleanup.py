@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from local_support import CONN_ID, wait_terminal, wait_until
-from test_local_jobs import submit
+from local_support import CONN_ID, submit, wait_terminal, wait_until
 
 from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
 from airflow_snowflake_batch.hooks.batch_inference import SnowflakeBatchInferenceHook

@@ -1,4 +1,4 @@
-"""CustomModels used by the local backend tests.
+"""CustomModels used by the local backend tests (tests/unit/local, tests/e2e/local_jobs, tests/security).
 
 No ``from __future__ import annotations`` here: snowflake-ml checks that inference methods are
 annotated with the ``pandas.DataFrame`` class itself, not a string.

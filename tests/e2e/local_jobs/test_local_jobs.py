@@ -15,34 +15,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from local_support import CONN_ID, FEATURES, job_processes, wait_terminal, wait_until
+from local_support import CONN_ID, FEATURES, job_processes, submit, wait_terminal, wait_until
 
 from airflow_snowflake_batch.backends.local.job_runner import DELAY_ENV
 from airflow_snowflake_batch.exceptions import InputValidationError, StageValidationError
 from airflow_snowflake_batch.hooks.batch_inference import JobStart, SnowflakeBatchInferenceHook
 from airflow_snowflake_batch.job_status import BatchJobStatus
 from airflow_snowflake_batch.local import LocalWorkspace
-
-
-def submit(hook: SnowflakeBatchInferenceHook, job_name: str, try_number: int = 1, **options: Any) -> JobStart:
-    source = hook.input_source(
-        input_table=options.pop(
-            "input_table", None if "input_query" in options or "input_stage_location" in options else "INPUT"
-        ),
-        input_query=options.pop("input_query", None),
-        input_stage_location=options.pop("input_stage_location", None),
-    )
-    spec = hook.build_batch_job_spec(
-        model_name=options.pop("model_name", "IRIS"),
-        version_name=options.pop("version_name", None),
-        function_name=options.pop("function_name", "PREDICT"),
-        source=source,
-        compute_pool="POOL",
-        output_stage_location=options.pop("output_stage_location", "@OUT/preds"),
-        job_name=job_name,
-        **options,
-    )
-    return hook.start_batch_job(spec, try_number=try_number)
 
 
 def read_output(workspace: LocalWorkspace, start: JobStart) -> pd.DataFrame:

@@ -11,8 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from local_support import CONN_ID, wait_terminal, wait_until
-from test_local_jobs import submit
+from local_support import CONN_ID, submit, wait_terminal, wait_until
 
 from airflow_snowflake_batch.backends.local import database as local_database
 from airflow_snowflake_batch.backends.local import jobs
