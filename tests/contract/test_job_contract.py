@@ -10,9 +10,9 @@ from airflow_snowflake_batch.job_status import BatchJobStatus
 BASE = "@OUT/preds/"
 
 
-def _start(side, hook, *, try_number: int = 1, source: dict[str, str] | None = None):
+def _start(side, hook, *, try_number: int = 1, source: dict[str, str] | None = None, model: str = MODEL):
     spec = hook.build_batch_job_spec(
-        model_name=MODEL,
+        model_name=model,
         version_name=None,
         function_name=None,
         source=hook.input_source(**(source or {"input_table": "INPUT"})),
@@ -154,16 +154,8 @@ def test_a_job_over_input_files_hands_the_model_the_bytes_of_each_matching_file(
         path.write_bytes(data)
     side.log_model("FILE_DIGEST", FileDigest(), file_digest_signature())
     with side.hook() as hook:
-        spec = hook.build_batch_job_spec(
-            model_name="FILE_DIGEST",
-            version_name=None,
-            function_name=None,
-            source=hook.input_source(input_files="@OUT/media/", file_pattern=r".*\.png", file_column="FILE"),
-            compute_pool="POOL",
-            output_stage_location=BASE,
-            job_name="FILES",
-        )
-        start = hook.start_batch_job(spec)
+        source = {"input_files": "@OUT/media/", "file_pattern": r".*\.png", "file_column": "FILE"}
+        start = _start(side, hook, source=source, model="FILE_DIGEST")
         state = side.wait(hook, start.job_id)
         assert state.status is BatchJobStatus.DONE, hook.get_job_logs(start.job_id)
     assert load(side, folder=start.output_location.sql) == 2

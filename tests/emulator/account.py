@@ -100,11 +100,11 @@ class EmulatedAccount:
 
     def handle(self, query: Query) -> Answer | Rewrite | None:
         self.statements.append(query)
-        self._temporary_tables(query)
-        if any(p.search(query.text) for p in self._denied):
+        if any(p.search(query.text) for p in self._denied):  # first: a refused statement creates nothing
             raise SqlError(
                 3001, "SQL access control error:\nInsufficient privileges to operate on this object.", "42501"
             )
+        self._temporary_tables(query)
         check_columns(query.text)
         outcome = (
             self.session_state.handle(query.text)
